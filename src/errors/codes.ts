@@ -1,0 +1,57 @@
+/**
+ * The closed set of error codes litgate emits: in problem+json bodies, access-log `reason` fields and
+ * metrics labels. Every entry is documented in docs/errors.md; a test fails when the two disagree.
+ * Callers branch on `code`, never on message text.
+ */
+export type ErrorSource = 'downstream' | 'upstream' | 'internal'
+
+export interface ErrorCodeSpec {
+  /** HTTP status the edge answers with. */
+  readonly status: number
+  /** Short, stable human title (RFC 9457 `title`). */
+  readonly title: string
+  /** Who is at fault: the client (downstream), a backend (upstream) or the gateway itself. */
+  readonly source: ErrorSource
+  /** Whether a request failing with this code may be retried elsewhere by the gateway. */
+  readonly isRetryable: boolean
+}
+
+function spec(status: number, title: string, source: ErrorSource, isRetryable = false): ErrorCodeSpec {
+  return Object.freeze({ status, title, source, isRetryable })
+}
+
+export const ERROR_CODES = Object.freeze({
+  // --- downstream: the request itself is unacceptable
+  BAD_REQUEST: spec(400, 'Bad request', 'downstream'),
+  INVALID_PATH: spec(400, 'Invalid request path', 'downstream'),
+  INVALID_HOST: spec(400, 'Invalid Host header', 'downstream'),
+  REQUEST_HEADER_TIMEOUT: spec(408, 'Request header timeout', 'downstream'),
+  REQUEST_BODY_TIMEOUT: spec(408, 'Request body timeout', 'downstream'),
+  PAYLOAD_TOO_LARGE: spec(413, 'Request body too large', 'downstream'),
+  URI_TOO_LONG: spec(414, 'Request URI too long', 'downstream'),
+  HEADERS_TOO_LARGE: spec(431, 'Request header fields too large', 'downstream'),
+  ROUTE_NOT_FOUND: spec(404, 'No route matches the request', 'downstream'),
+  METHOD_NOT_ALLOWED: spec(405, 'Method not allowed on this route', 'downstream'),
+  UPGRADE_NOT_ALLOWED: spec(400, 'Protocol upgrade not allowed on this route', 'downstream'),
+  CLIENT_ABORTED: spec(499, 'Client closed the request', 'downstream'),
+
+  // --- upstream: a backend failed or could not be reached
+  NO_HEALTHY_BACKEND: spec(503, 'No healthy backend available', 'upstream'),
+  UPSTREAM_QUEUE_FULL: spec(503, 'Upstream capacity exhausted', 'upstream'),
+  UPSTREAM_QUEUE_TIMEOUT: spec(503, 'Timed out waiting for upstream capacity', 'upstream'),
+  UPSTREAM_CONNECT_FAILED: spec(502, 'Could not connect to upstream', 'upstream', true),
+  UPSTREAM_CONNECT_TIMEOUT: spec(504, 'Upstream connect timeout', 'upstream', true),
+  UPSTREAM_RESET: spec(502, 'Upstream connection reset', 'upstream'),
+  UPSTREAM_HEADERS_TIMEOUT: spec(504, 'Upstream response header timeout', 'upstream'),
+  UPSTREAM_BODY_TIMEOUT: spec(504, 'Upstream response body idle timeout', 'upstream'),
+  UPSTREAM_PROTOCOL_ERROR: spec(502, 'Invalid response from upstream', 'upstream'),
+  UPSTREAM_UPGRADE_REFUSED: spec(502, 'Upstream refused the protocol upgrade', 'upstream'),
+  REQUEST_DEADLINE_EXCEEDED: spec(504, 'Request deadline exceeded', 'upstream'),
+
+  // --- internal: the gateway itself
+  GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
+  GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
+  INTERNAL_ERROR: spec(500, 'Internal gateway error', 'internal'),
+} satisfies Record<string, ErrorCodeSpec>)
+
+export type ErrorCode = keyof typeof ERROR_CODES
