@@ -48,6 +48,20 @@ export const ERROR_CODES = Object.freeze({
   UPSTREAM_UPGRADE_REFUSED: spec(502, 'Upstream refused the protocol upgrade', 'upstream'),
   REQUEST_DEADLINE_EXCEEDED: spec(504, 'Request deadline exceeded', 'upstream'),
 
+  // --- chain: the LitVM chain (RPC endpoints, the gateway's hot wallet, transactions)
+  CHAIN_CONFIG_INVALID: spec(500, 'Invalid chain configuration', 'internal'),
+  CHAIN_KEY_INVALID: spec(500, 'Signing key unavailable or invalid', 'internal'),
+  CHAIN_UNAVAILABLE: spec(503, 'Chain unavailable', 'upstream'),
+  CHAIN_WRONG_ID: spec(503, 'RPC endpoint serves a different chain', 'upstream'),
+  CHAIN_RPC_TIMEOUT: spec(504, 'Chain RPC call timed out', 'upstream'),
+  CHAIN_RPC_ERROR: spec(502, 'Chain RPC call failed', 'upstream'),
+  CHAIN_FEE_CAP_EXCEEDED: spec(503, 'Chain gas price above the configured cap', 'upstream'),
+  CHAIN_INSUFFICIENT_FUNDS: spec(503, 'Gateway wallet cannot pay for gas', 'internal'),
+  CHAIN_NONCE_CONFLICT: spec(503, 'Transaction nonce taken by another transaction', 'internal'),
+  CHAIN_TX_DROPPED: spec(502, 'Transaction dropped by the chain', 'upstream'),
+  CHAIN_TX_TIMEOUT: spec(504, 'Transaction not confirmed in time', 'upstream'),
+  CHAIN_SEND_QUEUE_FULL: spec(503, 'Too many transactions waiting to be sent', 'internal'),
+
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
