@@ -1,0 +1,14 @@
+export {
+  configSchema,
+  type Config,
+  type ConfigInput,
+  type ListenerConfig,
+  type ServerConfig,
+  type UpstreamConfig,
+  type BackendConfig,
+  type RouteConfig,
+} from './schema.ts'
+export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFormat } from './loader.ts'
+export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'
+export { parseBackendUrl, type BackendOrigin } from './backend-url.ts'
+export { toRouteSpec } from './validation.ts'

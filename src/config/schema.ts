@@ -1,0 +1,221 @@
+/**
+ * Config schema v1: the single source of format, defaults and types. docs/config.md and
+ * docs/config.schema.json are generated from it (`npm run docs:config`); a test fails when they drift.
+ * Unknown keys are errors everywhere (`z.strictObject`). Durations are milliseconds (`…Ms`), sizes are
+ * bytes (`…Bytes`).
+ */
+import { z } from 'zod'
+
+const MiB = 1024 * 1024
+
+const durationMs = (min: number, max: number) => z.int().min(min).max(max)
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
+
+/** A reference to secret material: never the secret itself in the config file. */
+export const secretRefSchema = z.union([
+  z.strictObject({ fromEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+])
+
+const tlsFileSchema = z.strictObject({
+  certFile: z.string().min(1).meta({ description: 'PEM certificate chain file.' }),
+  keyFile: z.string().min(1).meta({ description: 'PEM private key file (read at start and on reload).' }),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+})
+
+export const listenerSchema = z
+  .strictObject({
+    name: id.meta({ description: 'Listener name, used in logs and metrics.' }),
+    host: z.string().min(1).default('127.0.0.1').meta({ description: 'Address to bind.' }),
+    port: z.int().min(0).max(65535).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
+    tls: tlsFileSchema
+      .optional()
+      .meta({ description: 'Terminate TLS. HTTP/2 is offered via ALPN when `http2` is true, with HTTP/1.1 fallback.' }),
+    http2: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'With `tls`: offer h2 via ALPN. Without `tls`: accept h2c prior-knowledge beside HTTP/1.1.' }),
+  })
+  .meta({ description: 'A socket the gateway accepts client traffic on.' })
+
+export const serverSchema = z
+  .strictObject({
+    maxConnections: z
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(10_000)
+      .meta({ description: 'Global cap on open client connections; excess connections are closed on accept.' }),
+    keepAliveTimeoutMs: durationMs(100, 3_600_000)
+      .default(60_000)
+      .meta({ description: 'Idle time after which a keep-alive client connection is closed.' }),
+    headersTimeoutMs: durationMs(100, 600_000)
+      .default(15_000)
+      .meta({ description: 'Time allowed to receive the complete request head (408 when exceeded).' }),
+    requestBodyTimeoutMs: durationMs(100, 3_600_000)
+      .default(300_000)
+      .meta({ description: 'Time allowed to receive the complete request, body included (408 when exceeded).' }),
+    maxHeaderBytes: z
+      .int()
+      .min(1024)
+      .max(1 * MiB)
+      .default(16 * 1024)
+      .meta({ description: 'Largest accepted request head (431 when exceeded).' }),
+    maxUrlBytes: z
+      .int()
+      .min(64)
+      .max(1 * MiB)
+      .default(8 * 1024)
+      .meta({ description: 'Longest accepted request-target (414 when exceeded).' }),
+    maxBodyBytes: z
+      .int()
+      .min(0)
+      .max(64 * 1024 * MiB)
+      .default(100 * MiB)
+      .meta({ description: 'Default request body cap for routes (413 when exceeded; streamed, never buffered).' }),
+    trustedProxies: z
+      .array(z.string())
+      .default([])
+      .meta({ description: 'CIDRs whose X-Forwarded-*/Forwarded headers are trusted and extended.' }),
+    requestIdHeader: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('x-request-id')
+      .meta({ description: 'Header carrying the request id (lower-case).' }),
+    shutdownTimeoutMs: durationMs(0, 3_600_000)
+      .default(30_000)
+      .meta({ description: 'Drain deadline on SIGTERM before remaining connections are force-closed.' }),
+  })
+  .meta({ description: 'Client-facing limits and timeouts shared by all listeners.' })
+
+export const backendSchema = z.strictObject({
+  url: z
+    .string()
+    .meta({ description: 'Origin of the backend, e.g. http://10.0.0.5:8080 (scheme, host, port; no path).' }),
+  weight: z.int().min(1).max(1000).default(1).meta({ description: 'Relative share of traffic.' }),
+  maxConnections: z
+    .int()
+    .min(1)
+    .max(100_000)
+    .optional()
+    .meta({ description: 'Overrides the upstream pool `maxConnectionsPerBackend` for this backend.' }),
+})
+
+export const upstreamSchema = z.strictObject({
+  id: id.meta({ description: 'Upstream id referenced by routes.' }),
+  balancing: z.enum(['round-robin', 'least-connections']).default('round-robin'),
+  protocol: z
+    .enum(['http1', 'http2'])
+    .default('http1')
+    .meta({ description: 'Protocol spoken to backends (http2 = h2 over TLS via ALPN or h2c prior-knowledge).' }),
+  backends: z.array(backendSchema).min(1),
+  pool: z
+    .strictObject({
+      maxConnectionsPerBackend: z.int().min(1).max(100_000).default(128),
+      maxQueue: z
+        .int()
+        .min(0)
+        .max(1_000_000)
+        .default(1024)
+        .meta({ description: 'Requests that may wait for a free connection; beyond it: immediate 503.' }),
+      queueTimeoutMs: durationMs(1, 600_000)
+        .default(1000)
+        .meta({ description: 'Longest wait for a free connection (503 with Retry-After when exceeded).' }),
+      idleTimeoutMs: durationMs(100, 3_600_000)
+        .default(30_000)
+        .meta({ description: 'Idle keep-alive upstream connections are closed after this long.' }),
+    })
+    .default({ maxConnectionsPerBackend: 128, maxQueue: 1024, queueTimeoutMs: 1000, idleTimeoutMs: 30_000 }),
+  timeouts: z
+    .strictObject({
+      connectMs: durationMs(1, 600_000).default(5000),
+      headersMs: durationMs(1, 3_600_000)
+        .default(60_000)
+        .meta({ description: 'Time to first response byte (response head) after the request was sent.' }),
+      bodyIdleMs: durationMs(1, 3_600_000)
+        .default(60_000)
+        .meta({ description: 'Longest gap between two response body chunks.' }),
+    })
+    .default({ connectMs: 5000, headersMs: 60_000, bodyIdleMs: 60_000 }),
+  tls: z
+    .strictObject({
+      rejectUnauthorized: z.boolean().default(true),
+      caFile: z.string().min(1).optional(),
+      servername: z.string().min(1).optional(),
+    })
+    .optional()
+    .meta({ description: 'TLS settings for https:// backends.' }),
+})
+
+const headerMatcherSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP field name')
+      .transform((s) => s.toLowerCase()),
+    exact: z.string().optional(),
+    present: z.boolean().optional(),
+  })
+  .refine((h) => !(h.exact !== undefined && h.present === false), {
+    message: '`exact` and `present: false` contradict each other',
+  })
+
+const pathMatchSchema = z.union([
+  z.strictObject({ exact: z.string().startsWith('/') }),
+  z.strictObject({ prefix: z.string().startsWith('/') }),
+])
+
+export const routeSchema = z.strictObject({
+  id: id.meta({ description: 'Route id: unique, used in logs and metrics.' }),
+  match: z.strictObject({
+    hosts: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({ description: 'Exact host, `*.suffix` wildcard or `*`; empty = any host.' }),
+    path: pathMatchSchema
+      .default({ prefix: '/' })
+      .meta({ description: '`{ exact: "/p" }` or segment-aware `{ prefix: "/p" }`.' }),
+    methods: z
+      .array(z.string().regex(/^[A-Za-z]+$/))
+      .min(1)
+      .transform((a) => a.map((m) => m.toUpperCase()))
+      .optional(),
+    headers: z.array(headerMatcherSchema).optional(),
+  }),
+  upstream: id.meta({ description: 'Id of the upstream that serves this route.' }),
+  websocket: z.boolean().default(true).meta({ description: 'Allow HTTP/1.1 Upgrade: websocket on this route.' }),
+  maxBodyBytes: z
+    .int()
+    .min(0)
+    .max(64 * 1024 * MiB)
+    .optional()
+    .meta({ description: 'Overrides server.maxBodyBytes for this route.' }),
+  timeoutMs: durationMs(1, 86_400_000)
+    .optional()
+    .meta({ description: 'Whole-request deadline (client-facing) for this route.' }),
+  websocketIdleTimeoutMs: durationMs(1000, 86_400_000)
+    .default(300_000)
+    .meta({ description: 'Close a tunnelled WebSocket after this long without traffic in either direction.' }),
+})
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1),
+    listeners: z.array(listenerSchema).min(1),
+    server: serverSchema.default(serverSchema.parse({})),
+    upstreams: z.array(upstreamSchema).min(1),
+    routes: z.array(routeSchema).min(1),
+  })
+  .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
+
+/** Config as written (defaults optional). */
+export type ConfigInput = z.input<typeof configSchema>
+/** Config after validation and defaults. */
+export type Config = z.output<typeof configSchema>
+export type ListenerConfig = Config['listeners'][number]
+export type ServerConfig = Config['server']
+export type UpstreamConfig = Config['upstreams'][number]
+export type BackendConfig = UpstreamConfig['backends'][number]
+export type RouteConfig = Config['routes'][number]

@@ -1,0 +1,108 @@
+import { analyzeRoutes, type RouteSpec } from '../routing/index.ts'
+import { isValidCidr } from '../security/index.ts'
+import { parseBackendUrl } from './backend-url.ts'
+import type { ConfigIssue } from './issues.ts'
+import type { Config, RouteConfig } from './schema.ts'
+
+/** Maps a route from config to the router's spec (also used when compiling the runtime). */
+export function toRouteSpec<T>(route: RouteConfig, target: T): RouteSpec<T> {
+  const path =
+    'exact' in route.match.path
+      ? { kind: 'exact' as const, value: route.match.path.exact }
+      : { kind: 'prefix' as const, value: route.match.path.prefix }
+  return {
+    id: route.id,
+    hosts: route.match.hosts,
+    path,
+    ...(route.match.methods === undefined ? {} : { methods: route.match.methods }),
+    ...(route.match.headers === undefined
+      ? {}
+      : {
+          headers: route.match.headers.map((h) => ({
+            name: h.name,
+            ...(h.exact === undefined ? {} : { exact: h.exact }),
+            ...(h.present === undefined ? {} : { present: h.present }),
+          })),
+        }),
+    target,
+  }
+}
+
+function duplicates<T>(items: readonly T[], key: (t: T) => string): Array<{ index: number; key: string }> {
+  const seen = new Set<string>()
+  const out: Array<{ index: number; key: string }> = []
+  items.forEach((item, index) => {
+    const k = key(item)
+    if (seen.has(k)) out.push({ index, key: k })
+    seen.add(k)
+  })
+  return out
+}
+
+/**
+ * Semantic checks the schema cannot express: references between sections, duplicates, backend
+ * addresses, trusted proxy CIDRs and route reachability. Pure; returns every issue found.
+ */
+export function checkConfigSemantics(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const error = (path: string, message: string, value?: string) =>
+    issues.push(value === undefined ? { path, message, severity: 'error' } : { path, message, value, severity: 'error' })
+
+  for (const d of duplicates(config.listeners, (l) => l.name)) {
+    error(`listeners[${d.index}].name`, 'duplicate listener name', JSON.stringify(d.key))
+  }
+  for (const d of duplicates(
+    config.listeners.filter((l) => l.port !== 0),
+    (l) => `${l.host}:${l.port}`,
+  )) {
+    error(`listeners[${d.index}]`, 'two listeners bind the same address', JSON.stringify(d.key))
+  }
+  config.server.trustedProxies.forEach((cidr, i) => {
+    if (!isValidCidr(cidr)) error(`server.trustedProxies[${i}]`, 'not a valid IP address or CIDR', JSON.stringify(cidr))
+  })
+
+  for (const d of duplicates(config.upstreams, (u) => u.id)) {
+    error(`upstreams[${d.index}].id`, 'duplicate upstream id', JSON.stringify(d.key))
+  }
+  config.upstreams.forEach((upstream, u) => {
+    const origins: string[] = []
+    upstream.backends.forEach((backend, b) => {
+      const parsed = parseBackendUrl(backend.url)
+      if (typeof parsed === 'string') error(`upstreams[${u}].backends[${b}].url`, parsed, JSON.stringify(backend.url))
+      else origins.push(parsed.origin)
+    })
+    for (const d of duplicates(origins, (o) => o)) {
+      error(`upstreams[${u}].backends`, 'duplicate backend', JSON.stringify(d.key))
+    }
+  })
+
+  const upstreamIds = new Set(config.upstreams.map((u) => u.id))
+  const used = new Set<string>()
+  config.routes.forEach((route, r) => {
+    used.add(route.upstream)
+    if (!upstreamIds.has(route.upstream)) {
+      error(`routes[${r}].upstream`, 'unknown upstream', JSON.stringify(route.upstream))
+    }
+  })
+  config.upstreams.forEach((upstream, u) => {
+    if (!used.has(upstream.id)) {
+      issues.push({ path: `upstreams[${u}]`, message: 'upstream is not used by any route', value: JSON.stringify(upstream.id), severity: 'warning' })
+    }
+  })
+
+  const specs = config.routes.map((route, index) => toRouteSpec(route, index))
+  for (const diag of analyzeRoutes(specs)) {
+    // Point at the last route carrying the id: for duplicates and shadowing that is the offender.
+    let index = -1
+    config.routes.forEach((route, i) => {
+      if (route.id === diag.routeId) index = i
+    })
+    issues.push({
+      path: index >= 0 ? `routes[${index}]` : 'routes',
+      message: `${diag.code}: ${diag.message}`,
+      value: JSON.stringify(diag.routeId),
+      severity: diag.severity,
+    })
+  }
+  return issues
+}

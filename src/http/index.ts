@@ -1,0 +1,6 @@
+export { ProxyHandler, type ProxyDeps, type ExchangeSummary } from './proxy.ts'
+export { createUpgradeHandler, type Tunnel, type UpgradeDeps } from './websocket.ts'
+export { createRequestIdSource, isValidRequestId, MAX_REQUEST_ID_LENGTH, type RequestIdSource } from './request-id.ts'
+export { rawProblemResponse, sendProblem } from './problem-response.ts'
+export { scanRequestHead, buildResponseHeaders } from './headers.ts'
+export { classifyUpstreamError } from './upstream-errors.ts'

@@ -1,0 +1,53 @@
+import type { ServerResponse } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
+import { STATUS_CODES } from 'node:http'
+import { ERROR_CODES, PROBLEM_CONTENT_TYPE, renderProblem, type ErrorCode } from '../errors/index.ts'
+
+export type AnyResponse = ServerResponse | Http2ServerResponse
+
+/** Seconds clients are told to wait after a capacity 503. */
+export const RETRY_AFTER_SECONDS = '1'
+
+/**
+ * Answers with an RFC 9457 problem document. The one place where gateway-made errors become HTTP on
+ * a live response. No-op when the response head was already sent (the caller destroys the stream).
+ */
+export function sendProblem(
+  res: AnyResponse,
+  code: ErrorCode,
+  requestIdHeader: string,
+  requestId: string,
+  extraHeaders?: Record<string, string>,
+): void {
+  if (res.headersSent || res.writableEnded) return
+  const body = renderProblem(code, requestId)
+  const headers: Record<string, string | number> = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    [requestIdHeader]: requestId,
+    ...extraHeaders,
+  }
+  if (ERROR_CODES[code].status === 503 && headers['retry-after'] === undefined) headers['retry-after'] = RETRY_AFTER_SECONDS
+  ;(res as ServerResponse).writeHead(ERROR_CODES[code].status, headers)
+  res.end(body)
+}
+
+/**
+ * A complete HTTP/1.1 problem response as bytes, for raw sockets (parse errors before a request
+ * object exists, refused upgrades). Always closes the connection.
+ */
+export function rawProblemResponse(code: ErrorCode, requestIdHeader: string, requestId: string): string {
+  const status = ERROR_CODES[code].status
+  const body = renderProblem(code, requestId)
+  const retry = status === 503 ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n` : ''
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
+    `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    `cache-control: no-store\r\n${retry}` +
+    `${requestIdHeader}: ${requestId}\r\n` +
+    'connection: close\r\n\r\n' +
+    body
+  )
+}

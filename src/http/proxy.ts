@@ -1,0 +1,447 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Transform, type TransformCallback, type Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Logger } from 'pino'
+import { GatewayError, type ErrorCode } from '../errors/index.ts'
+import { normalizeHost, normalizePath } from '../routing/index.ts'
+import { buildForwardedHeaders, resolveClientAddress } from '../security/index.ts'
+import type { AdmissionRefusal, RouteContext, Runtime } from '../runtime/index.ts'
+import type { AcquireCallback, Backend, Upstream } from '../upstream/index.ts'
+import { buildResponseHeaders, scanRequestHead, type ScannedRequestHead } from './headers.ts'
+import { sendProblem, type AnyResponse } from './problem-response.ts'
+import { isValidRequestId, type RequestIdSource } from './request-id.ts'
+import { classifyUpstreamError } from './upstream-errors.ts'
+
+export type AnyRequest = IncomingMessage | Http2ServerRequest
+
+/** Collaborators of the request path, injected by the gateway. */
+export interface ProxyDeps {
+  /** The current runtime snapshot; read once per request. */
+  readonly runtime: () => Runtime
+  readonly requestIds: RequestIdSource
+  readonly log: Logger
+  /** Called when an exchange finishes (any outcome), for logs and metrics. */
+  readonly onExchangeEnd?: (exchange: ExchangeSummary) => void
+}
+
+/** What is known about a finished exchange (for the access log and metrics). */
+export interface ExchangeSummary {
+  readonly requestId: string
+  readonly routeId: string | undefined
+  readonly backendId: string | undefined
+  readonly method: string
+  readonly status: number
+  readonly code: ErrorCode | undefined
+  readonly attempts: number
+  readonly durationMs: number
+}
+
+// RFC 9110 §9.2.2: idempotent methods.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/**
+ * The request pipeline for HTTP/1.1 and HTTP/2 (compat API), in order:
+ * request id → target checks (length, normalisation) → host → route → admission stages →
+ * body limit → backend slot (bounded queue) → forward (streamed both ways) → response head rewrite.
+ * Every gateway-made error is an RFC 9457 problem with the request id.
+ */
+export class ProxyHandler {
+  readonly #deps: ProxyDeps
+  /** Reads request headers for route header matchers; bound to the request being routed (synchronous). */
+  readonly #headerReader = {
+    req: undefined as AnyRequest | undefined,
+    get: (name: string): string | undefined => {
+      const value = this.#headerReader.req?.headers[name]
+      return Array.isArray(value) ? value.join(', ') : value
+    },
+  }
+
+  constructor(deps: ProxyDeps) {
+    this.#deps = deps
+  }
+
+  /** `request` listener for node:http / node:https / node:http2 (compat) servers. */
+  readonly handle = (req: AnyRequest, res: AnyResponse): void => {
+    const runtime = this.#deps.runtime()
+    const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const requestId =
+      head.requestId !== undefined && isValidRequestId(head.requestId) ? head.requestId : this.#deps.requestIds.next()
+    const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
+
+    const url = req.url ?? ''
+    const method = req.method ?? 'GET'
+    if (url.length > runtime.maxUrlBytes) return exchange.fail('URI_TOO_LONG')
+    const target = normalizePath(url)
+    if (!target.ok) return exchange.fail('INVALID_PATH')
+    const host = head.host === undefined ? undefined : normalizeHost(head.host)
+    if (host === undefined) return exchange.fail('INVALID_HOST')
+
+    this.#headerReader.req = req
+    const match = runtime.router.match(host, target.path, method, this.#headerReader.get)
+    this.#headerReader.req = undefined
+    if (!match.ok) {
+      if (match.reason === 'method-not-allowed') {
+        return exchange.fail('METHOD_NOT_ALLOWED', match.allow === undefined ? undefined : { allow: match.allow.join(', ') })
+      }
+      return exchange.fail('ROUTE_NOT_FOUND')
+    }
+    exchange.route = match.target
+    exchange.path = target.path + target.query
+    exchange.host = head.host
+
+    const cl = head.contentLength
+    if (cl !== undefined && Number(cl) > match.target.maxBodyBytes) return exchange.fail('PAYLOAD_TOO_LARGE')
+
+    if (runtime.admission.length > 0) {
+      exchange.admit()
+      return
+    }
+    exchange.acquire()
+  }
+}
+
+/** Counts request body bytes and fails the stream once `limit` is passed (bodies without Content-Length). */
+class BodyLimit extends Transform {
+  #seen = 0
+  readonly #limit: number
+  constructor(limit: number) {
+    super()
+    this.#limit = limit
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#seen += chunk.length
+    if (this.#seen > this.#limit) cb(new GatewayError('PAYLOAD_TOO_LARGE'))
+    else cb(null, chunk)
+  }
+}
+
+/**
+ * One client request on its way through the gateway: implements undici's dispatch handler (the
+ * response path) and the upstream's acquire callback (admission to a backend slot).
+ */
+class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
+  readonly #deps: ProxyDeps
+  readonly #runtime: Runtime
+  readonly #req: AnyRequest
+  readonly #res: AnyResponse
+  readonly #head: ScannedRequestHead
+  readonly requestId: string
+  readonly #startedAt = performance.now()
+  route: RouteContext | undefined
+  path = '/'
+  host: string | undefined
+  #backend: Backend | undefined
+  #upstream: Upstream | undefined
+  #controller: Dispatcher.DispatchController | undefined
+  #body: Readable | null = null
+  #attempts = 0
+  #isResponseStarted = false
+  #isDone = false
+  #code: ErrorCode | undefined
+  #deadline: NodeJS.Timeout | undefined
+  #isQueued = false
+
+  constructor(
+    deps: ProxyDeps,
+    runtime: Runtime,
+    req: AnyRequest,
+    res: AnyResponse,
+    head: ScannedRequestHead,
+    requestId: string,
+  ) {
+    this.#deps = deps
+    this.#runtime = runtime
+    this.#req = req
+    this.#res = res
+    this.#head = head
+    this.requestId = requestId
+  }
+
+  /** Answers with a gateway-made problem and finishes the exchange. */
+  fail(code: ErrorCode, headers?: Record<string, string>): void {
+    this.#code = code
+    const res = this.#res
+    if (res.headersSent) {
+      // Mid-response failure: the only honest signal left is to break the stream.
+      res.destroy()
+    } else {
+      const req = this.#req
+      const hasUnreadBody = !('stream' in req) && !req.readableEnded && this.#mayHaveBody()
+      // An unread HTTP/1.1 body would hold the connection: answer, then close it instead of reading it.
+      sendProblem(res, code, this.#runtime.requestIdHeader, this.requestId, hasUnreadBody ? { ...headers, connection: 'close' } : headers)
+      if (!req.readableEnded) req.resume()
+    }
+    this.#finish(this.#res.statusCode)
+  }
+
+  /** Runs the admission stages in order; the first refusal answers. */
+  admit(): void {
+    const route = this.route as RouteContext
+    const socket = this.#req.socket
+    const request = {
+      requestId: this.requestId,
+      routeId: route.id,
+      method: this.#req.method ?? 'GET',
+      path: this.path,
+      clientAddress: this.#clientAddress(socket.remoteAddress ?? ''),
+      headers: this.#req.headers,
+      isUpgrade: false,
+    }
+    const stages = this.#runtime.admission
+    const run = async (): Promise<AdmissionRefusal | undefined> => {
+      for (const stage of stages) {
+        const refusal = await stage(request)
+        if (refusal !== undefined) return refusal
+      }
+      return undefined
+    }
+    run().then(
+      (refusal) => {
+        if (this.#isDone) return
+        if (refusal !== undefined) this.fail(refusal.code, refusal.headers as Record<string, string> | undefined)
+        else this.acquire()
+      },
+      (err: unknown) => {
+        this.#deps.log.error({ err, requestId: this.requestId }, 'admission stage failed')
+        if (!this.#isDone) this.fail('INTERNAL_ERROR')
+      },
+    )
+  }
+
+  /** Asks the route's upstream for a backend slot. */
+  acquire(): void {
+    const route = this.route as RouteContext
+    this.#upstream = route.upstream
+    this.#res.once('close', this.#onClientClose)
+    if (route.timeoutMs !== undefined && this.#deadline === undefined) {
+      this.#deadline = setTimeout(this.#onDeadline, route.timeoutMs)
+    }
+    this.#isQueued = true
+    route.upstream.acquire(this)
+  }
+
+  // --- AcquireCallback
+
+  onBackend(backend: Backend): void {
+    this.#isQueued = false
+    if (this.#isDone) {
+      ;(this.#upstream as Upstream).release(backend)
+      return
+    }
+    this.#backend = backend
+    this.#dispatch(backend)
+  }
+
+  onUnavailable(code: ErrorCode): void {
+    this.#isQueued = false
+    if (!this.#isDone) this.fail(code)
+  }
+
+  // --- undici DispatchHandler
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.#isDone) controller.abort(new GatewayError('CLIENT_ABORTED'))
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (this.#isDone) {
+      controller.abort(new GatewayError('CLIENT_ABORTED'))
+      return
+    }
+    if (statusCode < 200) return // 1xx informational: not relayed (101 goes through the upgrade path)
+    this.#isResponseStarted = true
+    const out = buildResponseHeaders(headers, this.#runtime.requestIdHeader, this.requestId)
+    const res = this.#res
+    if ('stream' in res) {
+      res.writeHead(statusCode, flatToObject(out))
+    } else {
+      res.writeHead(statusCode, out)
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#isDone) return
+    if (!(this.#res as ServerResponse).write(chunk)) {
+      controller.pause()
+      this.#res.once('drain', this.#onDrain)
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#releaseBackend()
+    if (this.#isDone) return
+    this.#res.end()
+    this.#finish(this.#res.statusCode)
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const backend = this.#backend
+    this.#releaseBackend()
+    if (this.#isDone) return
+    const code = err instanceof GatewayError ? err.code : classifyUpstreamError(err)
+    if (
+      !this.#isResponseStarted &&
+      this.#attempts === 1 &&
+      this.#body === null &&
+      (code === 'UPSTREAM_RESET' || code === 'UPSTREAM_CONNECT_FAILED') &&
+      IDEMPOTENT.has(this.#req.method ?? 'GET')
+    ) {
+      // The most common proxy failure: a reused keep-alive connection closed by the backend as we
+      // wrote. No response byte arrived and the request is idempotent with no body: try once more.
+      this.#deps.log.debug({ requestId: this.requestId, backendId: backend?.id, code }, 'retrying on a fresh connection')
+      this.#isQueued = true
+      ;(this.#upstream as Upstream).acquire(this)
+      return
+    }
+    if (code !== 'CLIENT_ABORTED') {
+      this.#deps.log.warn({ requestId: this.requestId, backendId: backend?.id, code, err: err.message }, 'upstream failure')
+    }
+    this.fail(code)
+  }
+
+  // --- internals
+
+  #dispatch(backend: Backend): void {
+    this.#attempts++
+    const req = this.#req
+    const route = this.route as RouteContext
+    if (this.#attempts === 1) this.#body = this.#requestBody(route)
+    const socket = req.socket
+    const peer = socket.remoteAddress ?? ''
+    const isTrusted = this.#runtime.trustedProxies.has(peer)
+    const head = this.#head
+    const fwd = buildForwardedHeaders({
+      peer,
+      isPeerTrusted: isTrusted,
+      ...(head.xForwardedFor === undefined ? {} : { incomingXff: head.xForwardedFor }),
+      ...(head.forwarded === undefined ? {} : { incomingForwarded: head.forwarded }),
+      ...(head.xForwardedProto === undefined ? {} : { incomingProto: head.xForwardedProto }),
+      ...(head.xForwardedHost === undefined ? {} : { incomingHost: head.xForwardedHost }),
+      proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
+      host: head.host ?? '',
+    })
+    const headers = head.forward.slice()
+    headers.push(
+      'host',
+      head.host ?? backend.hostname,
+      'x-forwarded-for',
+      fwd.xForwardedFor,
+      'x-forwarded-proto',
+      fwd.xForwardedProto,
+      'x-forwarded-host',
+      fwd.xForwardedHost,
+      'forwarded',
+      fwd.forwarded,
+      this.#runtime.requestIdHeader,
+      this.requestId,
+    )
+    backend.pool.dispatch(
+      {
+        origin: backend.origin,
+        path: this.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: this.#body,
+      },
+      this,
+    )
+  }
+
+  #mayHaveBody(): boolean {
+    const req = this.#req
+    if ('stream' in req) return !req.stream.endAfterHeaders
+    const head = this.#head
+    return head.hasTransferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
+  }
+
+  #requestBody(route: RouteContext): Readable | null {
+    const req = this.#req
+    const head = this.#head
+    if (!this.#mayHaveBody()) return null
+    if (head.contentLength !== undefined) return req // bounded by the length check and undici's strict length
+    const limited = new BodyLimit(route.maxBodyBytes)
+    req.on('error', (err) => limited.destroy(err))
+    return req.pipe(limited)
+  }
+
+  #clientAddress(peer: string): string {
+    return resolveClientAddress(peer, this.#head.xForwardedFor, this.#runtime.trustedProxies)
+  }
+
+  #releaseBackend(): void {
+    const backend = this.#backend
+    if (backend === undefined) return
+    this.#backend = undefined
+    this.#controller = undefined
+    ;(this.#upstream as Upstream).release(backend)
+  }
+
+  #finish(status: number): void {
+    if (this.#isDone) return
+    this.#isDone = true
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline)
+    this.#res.off('close', this.#onClientClose)
+    const onEnd = this.#deps.onExchangeEnd
+    if (onEnd !== undefined) {
+      onEnd({
+        requestId: this.requestId,
+        routeId: this.route?.id,
+        backendId: this.#backend?.id,
+        method: this.#req.method ?? 'GET',
+        status,
+        code: this.#code,
+        attempts: this.#attempts,
+        durationMs: performance.now() - this.#startedAt,
+      })
+    }
+  }
+
+  readonly #onDrain = (): void => {
+    this.#controller?.resume()
+  }
+
+  /** Client went away before we finished: abort the upstream request so its connection is not leaked. */
+  readonly #onClientClose = (): void => {
+    if (this.#isDone) return
+    this.#code = 'CLIENT_ABORTED'
+    if (this.#isQueued) {
+      ;(this.#upstream as Upstream).cancel(this)
+      this.#isQueued = false
+    }
+    const controller = this.#controller
+    this.#finish(499)
+    // onResponseError follows (now or later) and returns the backend slot.
+    if (controller !== undefined) controller.abort(new GatewayError('CLIENT_ABORTED'))
+  }
+
+  readonly #onDeadline = (): void => {
+    this.#deadline = undefined
+    if (this.#isDone) return
+    const controller = this.#controller
+    if (this.#isQueued) (this.#upstream as Upstream).cancel(this)
+    this.#isQueued = false
+    if (controller !== undefined) controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'))
+    else this.fail('REQUEST_DEADLINE_EXCEEDED')
+  }
+}
+
+function flatToObject(flat: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i] as string
+    const value = flat[i + 1] as string
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (Array.isArray(prev)) prev.push(value)
+    else out[name] = [prev, value]
+  }
+  return out
+}
+
+export type { ServerResponse, Http2ServerResponse }

@@ -1,0 +1,250 @@
+import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { ErrorCode } from '../errors/index.ts'
+import { normalizeHost, normalizePath } from '../routing/index.ts'
+import { buildForwardedHeaders } from '../security/index.ts'
+import type { RouteContext, Runtime } from '../runtime/index.ts'
+import type { Backend, Upstream } from '../upstream/index.ts'
+import { isHopByHop, scanRequestHead } from './headers.ts'
+import { rawProblemResponse } from './problem-response.ts'
+import { isValidRequestId, type RequestIdSource } from './request-id.ts'
+import { classifyUpstreamError } from './upstream-errors.ts'
+import { STATUS_CODES } from 'node:http'
+
+export interface UpgradeDeps {
+  readonly runtime: () => Runtime
+  readonly requestIds: RequestIdSource
+  readonly log: Logger
+  /** Live tunnels, for shutdown (close 1001) and connection-state counts. */
+  readonly tunnels: Set<Tunnel>
+}
+
+/** A client socket spliced to a backend socket after a successful 101. */
+export interface Tunnel {
+  readonly requestId: string
+  readonly routeId: string
+  readonly client: Duplex
+  readonly upstream: Socket
+  /** Ends both sides (graceful: FIN; the WebSocket close handshake is the peers' business). */
+  close(): void
+}
+
+/**
+ * HTTP/1.1 `Upgrade: websocket` requests: routed like any request, then relayed to a backend over a
+ * fresh connection. On 101 the two sockets are piped both ways (pipe() gives backpressure), with an
+ * idle timeout and close propagated in both directions. A refused upgrade relays the backend's answer.
+ */
+export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    const runtime = deps.runtime()
+    const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const requestId =
+      scanned.requestId !== undefined && isValidRequestId(scanned.requestId) ? scanned.requestId : deps.requestIds.next()
+    const refuse = (code: ErrorCode): void => {
+      socket.end(rawProblemResponse(code, runtime.requestIdHeader, requestId))
+    }
+    socket.on('error', () => socket.destroy())
+
+    const upgrade = req.headers.upgrade
+    if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') return refuse('UPGRADE_NOT_ALLOWED')
+    if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
+    const target = normalizePath(req.url)
+    if (!target.ok) return refuse('INVALID_PATH')
+    const host = scanned.host === undefined ? undefined : normalizeHost(scanned.host)
+    if (host === undefined) return refuse('INVALID_HOST')
+    const match = runtime.router.match(host, target.path, req.method ?? 'GET', (name) => {
+      const v = req.headers[name]
+      return Array.isArray(v) ? v.join(', ') : v
+    })
+    if (!match.ok) return refuse(match.reason === 'method-not-allowed' ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND')
+    const route = match.target
+    if (!route.isWebSocketAllowed) return refuse('UPGRADE_NOT_ALLOWED')
+
+    const proceed = (): void => {
+      const backend = route.upstream.pickForTunnel()
+      if (backend === undefined) return refuse('NO_HEALTHY_BACKEND')
+      openTunnel(deps, runtime, route, backend, req, socket, head, requestId, target.path + target.query, scanned)
+    }
+    if (runtime.admission.length === 0) return proceed()
+    const request = {
+      requestId,
+      routeId: route.id,
+      method: req.method ?? 'GET',
+      path: target.path,
+      clientAddress: req.socket.remoteAddress ?? '',
+      headers: req.headers,
+      isUpgrade: true,
+    }
+    void (async () => {
+      try {
+        for (const stage of runtime.admission) {
+          const refusal = await stage(request)
+          if (refusal !== undefined) return refuse(refusal.code)
+        }
+        proceed()
+      } catch (err) {
+        deps.log.error({ err, requestId }, 'admission stage failed')
+        refuse('INTERNAL_ERROR')
+      }
+    })()
+  }
+}
+
+function openTunnel(
+  deps: UpgradeDeps,
+  runtime: Runtime,
+  route: RouteContext,
+  backend: Backend,
+  req: IncomingMessage,
+  client: Duplex,
+  clientHead: Buffer,
+  requestId: string,
+  path: string,
+  scanned: ReturnType<typeof scanRequestHead>,
+): void {
+  const upstream: Upstream = route.upstream
+  let isReleased = false
+  const release = (): void => {
+    if (isReleased) return
+    isReleased = true
+    upstream.releaseTunnel(backend)
+  }
+  const peer = req.socket.remoteAddress ?? ''
+  const fwd = buildForwardedHeaders({
+    peer,
+    isPeerTrusted: runtime.trustedProxies.has(peer),
+    ...(scanned.xForwardedFor === undefined ? {} : { incomingXff: scanned.xForwardedFor }),
+    ...(scanned.forwarded === undefined ? {} : { incomingForwarded: scanned.forwarded }),
+    ...(scanned.xForwardedProto === undefined ? {} : { incomingProto: scanned.xForwardedProto }),
+    ...(scanned.xForwardedHost === undefined ? {} : { incomingHost: scanned.xForwardedHost }),
+    proto: 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http',
+    host: scanned.host ?? '',
+  })
+  const headers = scanned.forward.slice()
+  headers.push(
+    'host', scanned.host ?? backend.hostname,
+    'connection', 'Upgrade',
+    'upgrade', 'websocket',
+    'x-forwarded-for', fwd.xForwardedFor,
+    'x-forwarded-proto', fwd.xForwardedProto,
+    'x-forwarded-host', fwd.xForwardedHost,
+    'forwarded', fwd.forwarded,
+    runtime.requestIdHeader, requestId,
+  )
+  const options = {
+    host: backend.hostname,
+    port: backend.port,
+    method: req.method ?? 'GET',
+    path,
+    headers,
+    agent: false as const,
+    timeout: backend.connectTimeoutMs,
+    ...(backend.isTls ? backend.tlsOptions : {}),
+  }
+  const upReq: ClientRequest = backend.isTls ? httpsRequest(options) : httpRequest(options)
+  let isSettled = false
+  const fail = (code: ErrorCode): void => {
+    if (isSettled) return
+    isSettled = true
+    release()
+    upReq.destroy()
+    if (!client.destroyed) {
+      client.end(rawProblemResponse(code, runtime.requestIdHeader, requestId))
+    }
+  }
+  client.once('close', () => {
+    if (!isSettled) {
+      isSettled = true
+      upReq.destroy()
+      release()
+    }
+  })
+  upReq.on('timeout', () => fail('UPSTREAM_CONNECT_TIMEOUT'))
+  upReq.on('error', (err) => {
+    deps.log.warn({ requestId, backendId: backend.id, err: err.message }, 'websocket upstream failure')
+    fail(classifyUpstreamError(err))
+  })
+  upReq.on('response', (res) => {
+    // Refused upgrade: relay the backend's answer, then close both connections.
+    if (isSettled) return res.destroy()
+    isSettled = true
+    let out = `HTTP/1.1 ${res.statusCode ?? 502} ${STATUS_CODES[res.statusCode ?? 502] ?? ''}\r\n`
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      const lower = name.toLowerCase()
+      if (isHopByHop(lower) || lower === runtime.requestIdHeader) continue
+      out += `${name}: ${res.rawHeaders[i + 1] as string}\r\n`
+    }
+    out += `${runtime.requestIdHeader}: ${requestId}\r\nconnection: close\r\n\r\n`
+    client.write(out)
+    res.pipe(client)
+    res.on('error', () => client.destroy())
+    res.on('end', release)
+    res.on('close', release)
+  })
+  upReq.on('upgrade', (res, upSocket, upHead) => {
+    if (isSettled) {
+      upSocket.destroy()
+      return
+    }
+    isSettled = true
+    upReq.setTimeout(0)
+    let out = 'HTTP/1.1 101 Switching Protocols\r\n'
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      if (name.toLowerCase() === runtime.requestIdHeader) continue
+      out += `${name}: ${res.rawHeaders[i + 1] as string}\r\n`
+    }
+    out += `${runtime.requestIdHeader}: ${requestId}\r\n\r\n`
+    client.write(out)
+    if (upHead.length > 0) client.write(upHead)
+    if (clientHead.length > 0) upSocket.write(clientHead)
+    splice(deps, route, client, upSocket, requestId, release)
+  })
+  upReq.end()
+}
+
+function splice(
+  deps: UpgradeDeps,
+  route: RouteContext,
+  client: Duplex,
+  upstream: Socket,
+  requestId: string,
+  release: () => void,
+): void {
+  const tunnel: Tunnel = {
+    requestId,
+    routeId: route.id,
+    client,
+    upstream,
+    close() {
+      client.end()
+      upstream.end()
+    },
+  }
+  deps.tunnels.add(tunnel)
+  let isClosed = false
+  const teardown = (): void => {
+    if (isClosed) return
+    isClosed = true
+    deps.tunnels.delete(tunnel)
+    client.destroy()
+    upstream.destroy()
+    release()
+  }
+  const clientSocket = client as Socket
+  clientSocket.setNoDelay?.(true)
+  upstream.setNoDelay(true)
+  // Idle timeout: no traffic either way for the configured time closes the tunnel.
+  clientSocket.setTimeout?.(route.websocketIdleTimeoutMs, teardown)
+  upstream.setTimeout(route.websocketIdleTimeoutMs, teardown)
+  client.on('error', teardown)
+  upstream.on('error', teardown)
+  client.on('close', teardown)
+  upstream.on('close', teardown)
+  client.pipe(upstream)
+  upstream.pipe(client)
+}

@@ -1,0 +1,1 @@
+export { Gateway, type GatewayDeps, type GatewayState, type StopResult, type ReloadResult } from './gateway.ts'

@@ -1,0 +1,2 @@
+export { ConnectionTracker, type ConnectionCounts } from './connection-tracker.ts'
+export { startListener, type Listener, type ListenerHandlers, type RequestListener, type UpgradeListener } from './listener.ts'

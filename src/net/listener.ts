@@ -1,0 +1,204 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import {
+  createSecureServer as createH2SecureServer,
+  createServer as createH2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from 'node:http2'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { readFileSync } from 'node:fs'
+import type { ErrorCode } from '../errors/index.ts'
+import type { ListenerConfig, ServerConfig } from '../config/index.ts'
+import type { ConnectionTracker } from './connection-tracker.ts'
+
+export type RequestListener = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+
+export interface ListenerHandlers {
+  readonly request: RequestListener
+  readonly upgrade: UpgradeListener
+  /** Renders a raw problem response for errors raised before a request object exists. */
+  readonly clientError: (code: ErrorCode) => string
+}
+
+/** A bound listener. */
+export interface Listener {
+  readonly name: string
+  readonly config: ListenerConfig
+  address(): AddressInfo
+  /** Stops accepting; existing connections are left to the caller's drain. */
+  stopAccepting(): Promise<void>
+  /** Asks idle HTTP/1.1 connections to close and HTTP/2 sessions to GOAWAY. */
+  closeIdle(): void
+  /** Replaces the TLS certificate/key for new handshakes (hot reload). */
+  setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
+}
+
+// The HTTP/2 connection preface (RFC 9113 §3.4) starts with this: enough to tell h2c from HTTP/1.x.
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
+
+/** Maps Node's parser errors to our codes (RFC 9110 statuses). */
+function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | undefined {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'HEADERS_TOO_LARGE'
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'REQUEST_HEADER_TIMEOUT'
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return undefined
+    default:
+      return 'BAD_REQUEST'
+  }
+}
+
+function httpOptions(server: ServerConfig) {
+  return {
+    maxHeaderSize: server.maxHeaderBytes,
+    headersTimeout: server.headersTimeoutMs,
+    requestTimeout: server.requestBodyTimeoutMs,
+    keepAliveTimeout: server.keepAliveTimeoutMs,
+    // Checks headers/request timeouts of all connections on one shared interval (no timer per request).
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(server.headersTimeoutMs / 4))),
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    noDelay: true,
+    highWaterMark: 64 * 1024,
+  }
+}
+
+function h2Options(server: ServerConfig) {
+  return {
+    maxSessionMemory: 32,
+    maxHeaderListPairs: 256,
+    settings: { maxHeaderListSize: server.maxHeaderBytes, maxConcurrentStreams: 256, enablePush: false },
+    peerMaxConcurrentStreams: 256,
+  }
+}
+
+function tlsOptions(tls: NonNullable<ListenerConfig['tls']>, alpn: string[]) {
+  return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), minVersion: tls.minVersion, ALPNProtocols: alpn }
+}
+
+/**
+ * Binds one listener. Shape by config:
+ * - cleartext HTTP/1.1; with `http2`: h2c prior-knowledge and HTTP/1.1 on the same port (preface sniffing);
+ * - TLS HTTP/1.1; with `http2`: ALPN h2 with HTTP/1.1 fallback.
+ * Every accepted socket passes the shared connection tracker (global cap) first.
+ */
+export async function startListener(
+  config: ListenerConfig,
+  server: ServerConfig,
+  handlers: ListenerHandlers,
+  tracker: ConnectionTracker,
+): Promise<Listener> {
+  const sessions = new Set<Http2Session>()
+  const onSession = (session: Http2Session): void => {
+    sessions.add(session)
+    tracker.sessionOpened()
+    session.once('close', () => {
+      sessions.delete(session)
+      tracker.sessionClosed()
+    })
+  }
+  const http1Servers: HttpServer[] = []
+
+  const onRequest: RequestListener = (req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket
+      tracker.requestStarted(socket)
+      res.once('close', () => tracker.requestFinished(socket))
+    }
+    handlers.request(req, res)
+  }
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const code = clientErrorCode(err)
+    if (code === undefined || !socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy()
+      return
+    }
+    socket.end(handlers.clientError(code))
+  }
+  const wire1 = (s: HttpServer): void => {
+    s.on('request', onRequest)
+    s.on('upgrade', handlers.upgrade)
+    s.on('clientError', onClientError)
+    http1Servers.push(s)
+  }
+
+  let outer: NetServer
+  let setSecureContext: Listener['setSecureContext']
+  if (config.tls === undefined) {
+    const h1 = createHttpServer(httpOptions(server))
+    wire1(h1)
+    if (!config.http2) {
+      outer = h1
+    } else {
+      const h2 = createH2Server(h2Options(server))
+      h2.on('request', onRequest)
+      h2.on('session', onSession)
+      // One net server in front: route each connection by its first bytes.
+      outer = createNetServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          socket.pause()
+          socket.unshift(chunk)
+          const n = Math.min(chunk.length, H2_PREFACE.length)
+          const isH2 = chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
+          ;(isH2 ? h2 : h1).emit('connection', socket)
+          socket.resume()
+        })
+        socket.on('error', () => socket.destroy())
+      })
+    }
+  } else {
+    const tls = config.tls
+    if (!config.http2) {
+      const s = createHttpsServer({ ...httpOptions(server), ...tlsOptions(tls, ['http/1.1']) })
+      wire1(s)
+      outer = s
+      setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['http/1.1']))
+    } else {
+      const s = createH2SecureServer({ ...h2Options(server), ...httpOptions(server), ...tlsOptions(tls, ['h2', 'http/1.1']), allowHTTP1: true })
+      s.on('request', onRequest)
+      s.on('session', onSession)
+      s.on('upgrade', handlers.upgrade)
+      s.on('clientError', onClientError)
+      outer = s
+      setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['h2', 'http/1.1']))
+    }
+  }
+  outer.on('connection', (socket: Socket) => {
+    if (tracker.admit(socket)) socket.on('error', () => socket.destroy())
+  })
+  // Node's own server-level cap backs ours up (counts sockets of this listener only).
+  outer.maxConnections = tracker.maxConnections
+
+  await new Promise<void>((resolve, reject) => {
+    outer.once('error', reject)
+    outer.listen({ host: config.host, port: config.port, backlog: 1024 }, () => {
+      outer.off('error', reject)
+      resolve()
+    })
+  })
+
+  const listener: Listener = {
+    name: config.name,
+    config,
+    address: () => outer.address() as AddressInfo,
+    stopAccepting: () =>
+      new Promise<void>((resolve) => {
+        outer.close(() => resolve())
+        // close() waits for all connections; resolve as soon as the port is released instead.
+        setImmediate(resolve)
+      }),
+    closeIdle: () => {
+      for (const s of http1Servers) s.closeIdleConnections()
+      for (const session of sessions) session.close()
+    },
+    ...(setSecureContext === undefined ? {} : { setSecureContext }),
+  }
+  return listener
+}

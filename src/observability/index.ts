@@ -1,0 +1,1 @@
+export { createRootLogger, REDACT_PATHS, type LoggerOptions } from './logger.ts'

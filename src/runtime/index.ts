@@ -1,0 +1,9 @@
+export {
+  buildRuntime,
+  retireRuntime,
+  configVersion,
+  type Runtime,
+  type RouteContext,
+  type RuntimeDeps,
+} from './runtime.ts'
+export type { AdmissionStage, AdmissionRequest, AdmissionRefusal } from './admission.ts'

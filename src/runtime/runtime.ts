@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto'
+import type { Config } from '../config/index.ts'
+import { toRouteSpec } from '../config/index.ts'
+import { compileRouter, type Router } from '../routing/index.ts'
+import { compileCidrs, type CidrSet } from '../security/index.ts'
+import { backendIdentity, createBackend, Upstream, type Backend } from '../upstream/index.ts'
+import type { AdmissionStage } from './admission.ts'
+
+/** Everything the request path needs about one route, compiled once per config. */
+export interface RouteContext {
+  readonly id: string
+  readonly upstream: Upstream
+  readonly maxBodyBytes: number
+  readonly timeoutMs: number | undefined
+  readonly isWebSocketAllowed: boolean
+  readonly websocketIdleTimeoutMs: number
+}
+
+/**
+ * An immutable snapshot built from one config: compiled routes, upstream pools and per-route
+ * policies. The gateway holds exactly one current snapshot; a reload builds a new one and swaps the
+ * reference, and each request uses the snapshot it started with.
+ */
+export interface Runtime {
+  /** Short content hash of the config (stable across identical reloads). */
+  readonly version: string
+  readonly config: Config
+  readonly router: Router<RouteContext>
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly trustedProxies: CidrSet
+  readonly requestIdHeader: string
+  readonly maxUrlBytes: number
+  /** Ordered admission stages run after routing, before a backend is chosen (rate limit, auth, quota). */
+  readonly admission: readonly AdmissionStage[]
+}
+
+export interface RuntimeDeps {
+  readonly now: () => number
+  /** Admission stages to install (later capabilities provide them). */
+  readonly admission?: readonly AdmissionStage[]
+}
+
+/** Short content hash of a config, used as its version in logs, metrics and reload reports. */
+export function configVersion(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12)
+}
+
+/**
+ * Builds a runtime. Backends whose settings are unchanged from `previous` are carried over with their
+ * pools (and warm connections); nothing in `previous` is modified. Throws only on a broken invariant
+ * (the config was validated before).
+ */
+export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runtime): Runtime {
+  const reusable = new Map<string, Backend>()
+  if (previous !== undefined) {
+    for (const upstream of previous.upstreams.values()) {
+      for (const backend of upstream.backends) reusable.set(`${backend.id}|${backend.reuseKey}`, backend)
+    }
+  }
+  const created: Backend[] = []
+  try {
+    const upstreams = new Map<string, Upstream>()
+    for (const upstreamConfig of config.upstreams) {
+      const backends = upstreamConfig.backends.map((backendConfig) => {
+        const { id, reuseKey } = backendIdentity(upstreamConfig, backendConfig)
+        const kept = reusable.get(`${id}|${reuseKey}`)
+        if (kept !== undefined) return kept
+        const fresh = createBackend(upstreamConfig, backendConfig)
+        created.push(fresh)
+        return fresh
+      })
+      upstreams.set(upstreamConfig.id, new Upstream(upstreamConfig, backends, { now: deps.now }))
+    }
+    const routes = config.routes.map((route) => {
+      const upstream = upstreams.get(route.upstream)
+      if (upstream === undefined) throw new Error(`invariant: route ${route.id} references a missing upstream`)
+      const context: RouteContext = Object.freeze({
+        id: route.id,
+        upstream,
+        maxBodyBytes: route.maxBodyBytes ?? config.server.maxBodyBytes,
+        timeoutMs: route.timeoutMs,
+        isWebSocketAllowed: route.websocket,
+        websocketIdleTimeoutMs: route.websocketIdleTimeoutMs,
+      })
+      return toRouteSpec(route, context)
+    })
+    return Object.freeze({
+      version: configVersion(config),
+      config,
+      router: compileRouter(routes),
+      upstreams,
+      trustedProxies: compileCidrs(config.server.trustedProxies),
+      requestIdHeader: config.server.requestIdHeader,
+      maxUrlBytes: config.server.maxUrlBytes,
+      admission: deps.admission ?? [],
+    })
+  } catch (err) {
+    // No partial state: pools created for this attempt are destroyed, kept ones are untouched.
+    for (const backend of created) void backend.pool.destroy()
+    throw err
+  }
+}
+
+/**
+ * Retires `old` after `current` took over: backends not carried into `current` stop taking work and
+ * their pools close once in-flight requests finish. Returns when they are closed.
+ */
+export async function retireRuntime(old: Runtime, current: Runtime | undefined): Promise<void> {
+  const kept = new Set<Backend>()
+  if (current !== undefined) for (const u of current.upstreams.values()) for (const b of u.backends) kept.add(b)
+  const closing: Promise<void>[] = []
+  for (const upstream of old.upstreams.values()) {
+    upstream.failQueued(current === undefined ? 'GATEWAY_SHUTTING_DOWN' : 'UPSTREAM_QUEUE_TIMEOUT')
+    for (const backend of upstream.backends) {
+      if (kept.has(backend)) continue
+      backend.isDraining = true
+      closing.push(backend.pool.close())
+    }
+  }
+  await Promise.all(closing)
+}

@@ -1,0 +1,99 @@
+import { Pool } from 'undici'
+import { readFileSync } from 'node:fs'
+import type { BackendConfig, UpstreamConfig } from '../config/index.ts'
+import { parseBackendUrl } from '../config/index.ts'
+
+/**
+ * One backend server: a bounded undici pool plus the counters the balancer and admission use.
+ * Mutable counters are the only state; everything else is fixed at construction.
+ */
+export interface Backend {
+  /** Stable id: `<upstream>/<origin>`; bounded, safe for logs and metric labels. */
+  readonly id: string
+  readonly origin: string
+  readonly hostname: string
+  readonly port: number
+  readonly isTls: boolean
+  /** TLS options for connections made outside the pool (WebSocket tunnels). */
+  readonly tlsOptions: { rejectUnauthorized: boolean; ca?: Buffer; servername?: string }
+  readonly connectTimeoutMs: number
+  readonly weight: number
+  /** Most requests in flight at once (HTTP/1.1: one per connection). */
+  readonly maxActive: number
+  readonly pool: Pool
+  /** Requests currently dispatched to this backend. */
+  active: number
+  /** WebSocket tunnels currently open to this backend (not counted in `active`). */
+  tunnels: number
+  /** Set once the backend is removed from config: no new work, close when idle. */
+  isDraining: boolean
+  /** Key that identifies an equivalent backend across reloads (same origin and pool settings). */
+  readonly reuseKey: string
+}
+
+/**
+ * A backend's id and the key of the settings that, when unchanged across a reload, let its pool (and
+ * its warm connections) be reused. Computed without opening anything.
+ */
+export function backendIdentity(upstream: UpstreamConfig, backend: BackendConfig): { id: string; reuseKey: string } {
+  const parsed = parseBackendUrl(backend.url)
+  if (typeof parsed === 'string') throw new TypeError(`invalid backend url: ${parsed}`) // validated earlier
+  const id = `${upstream.id}/${parsed.hostname}:${parsed.port}`
+  const reuseKey = JSON.stringify([
+    parsed.origin,
+    backend.weight,
+    backend.maxConnections ?? upstream.pool.maxConnectionsPerBackend,
+    upstream.protocol,
+    upstream.pool.idleTimeoutMs,
+    upstream.timeouts,
+    upstream.tls ?? null,
+  ])
+  return { id, reuseKey }
+}
+
+/** Creates a backend and its connection pool (no connection is opened until the first request). */
+export function createBackend(upstream: UpstreamConfig, backend: BackendConfig): Backend {
+  const parsed = parseBackendUrl(backend.url)
+  if (typeof parsed === 'string') throw new TypeError(`invalid backend url: ${parsed}`) // validated earlier
+  const isTls = parsed.protocol === 'https:'
+  const isH2 = upstream.protocol === 'http2'
+  const maxConnections = backend.maxConnections ?? upstream.pool.maxConnectionsPerBackend
+  const tls = upstream.tls
+  const tlsOptions = {
+    rejectUnauthorized: tls?.rejectUnauthorized ?? true,
+    ...(tls?.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
+    ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
+  }
+  const pool = new Pool(parsed.origin, {
+    connections: maxConnections,
+    pipelining: isH2 ? 100 : 1,
+    connectTimeout: upstream.timeouts.connectMs,
+    headersTimeout: upstream.timeouts.headersMs,
+    bodyTimeout: upstream.timeouts.bodyIdleMs,
+    keepAliveTimeout: upstream.pool.idleTimeoutMs,
+    keepAliveMaxTimeout: upstream.pool.idleTimeoutMs,
+    // Close our side 1 s before the backend's advertised Keep-Alive timeout, so we rarely race its close.
+    keepAliveTimeoutThreshold: 1000,
+    // We set our own limits at the edge; the upstream response head is bounded too.
+    maxHeaderSize: 64 * 1024,
+    strictContentLength: true,
+    ...(isH2 ? { allowH2: true, ...(isTls ? {} : { useH2c: true }), maxConcurrentStreams: 100 } : {}),
+    ...(isTls ? { connect: tlsOptions } : {}),
+  })
+  return {
+    ...backendIdentity(upstream, backend),
+    origin: parsed.origin,
+    hostname: parsed.hostname,
+    port: parsed.port,
+    isTls,
+    tlsOptions,
+    connectTimeoutMs: upstream.timeouts.connectMs,
+    weight: backend.weight,
+    // An h2 connection multiplexes: allow up to 100 streams per connection.
+    maxActive: isH2 ? maxConnections * 100 : maxConnections,
+    pool,
+    active: 0,
+    tunnels: 0,
+    isDraining: false,
+  }
+}
