@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http'
+import { request as httpRequest, ServerResponse, type IncomingMessage, type ClientRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
@@ -20,6 +20,8 @@ export interface UpgradeDeps {
   readonly log: Logger
   /** Live tunnels, for shutdown (close 1001) and connection-state counts. */
   readonly tunnels: Set<Tunnel>
+  /** Serves a request whose Upgrade is not for WebSocket (e.g. h2c) as plain HTTP/1.1. */
+  readonly serveAsHttp: (req: IncomingMessage, res: ServerResponse) => void
 }
 
 /** A client socket spliced to a backend socket after a successful 101. */
@@ -37,19 +39,38 @@ export interface Tunnel {
  * fresh connection. On 101 the two sockets are piped both ways (pipe() gives backpressure), with an
  * idle timeout and close propagated in both directions. A refused upgrade relays the backend's answer.
  */
-export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function createUpgradeHandler(
+  deps: UpgradeDeps,
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
+    const upgrade = req.headers.upgrade
+    const isWebSocket = typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket'
+    if (!isWebSocket) {
+      // RFC 9110 §7.8: a server may ignore Upgrade. Without a body we can answer over HTTP/1.1 (this
+      // is what `curl --http2` on cleartext gets); with one, the body bytes are already consumed.
+      const hasBody =
+        req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+      if (!hasBody && head.length === 0) {
+        const res = new ServerResponse(req)
+        res.assignSocket(socket as Socket)
+        res.shouldKeepAlive = false
+        res.once('finish', () => socket.end())
+        deps.serveAsHttp(req, res)
+        return
+      }
+    }
     const runtime = deps.runtime()
     const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
     const requestId =
-      scanned.requestId !== undefined && isValidRequestId(scanned.requestId) ? scanned.requestId : deps.requestIds.next()
+      scanned.requestId !== undefined && isValidRequestId(scanned.requestId)
+        ? scanned.requestId
+        : deps.requestIds.next()
     const refuse = (code: ErrorCode): void => {
       socket.end(rawProblemResponse(code, runtime.requestIdHeader, requestId))
     }
     socket.on('error', () => socket.destroy())
+    if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
 
-    const upgrade = req.headers.upgrade
-    if (typeof upgrade !== 'string' || upgrade.toLowerCase() !== 'websocket') return refuse('UPGRADE_NOT_ALLOWED')
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
     const target = normalizePath(req.url)
     if (!target.ok) return refuse('INVALID_PATH')
@@ -59,14 +80,26 @@ export function createUpgradeHandler(deps: UpgradeDeps): (req: IncomingMessage, 
       const v = req.headers[name]
       return Array.isArray(v) ? v.join(', ') : v
     })
-    if (!match.ok) return refuse(match.reason === 'method-not-allowed' ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND')
+    if (!match.ok)
+      return refuse(match.reason === 'method-not-allowed' ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND')
     const route = match.target
     if (!route.isWebSocketAllowed) return refuse('UPGRADE_NOT_ALLOWED')
 
     const proceed = (): void => {
       const backend = route.upstream.pickForTunnel()
       if (backend === undefined) return refuse('NO_HEALTHY_BACKEND')
-      openTunnel(deps, runtime, route, backend, req, socket, head, requestId, target.path + target.query, scanned)
+      openTunnel(
+        deps,
+        runtime,
+        route,
+        backend,
+        req,
+        socket,
+        head,
+        requestId,
+        target.path + target.query,
+        scanned,
+      )
     }
     if (runtime.admission.length === 0) return proceed()
     const request = {
@@ -125,14 +158,22 @@ function openTunnel(
   })
   const headers = scanned.forward.slice()
   headers.push(
-    'host', scanned.host ?? backend.hostname,
-    'connection', 'Upgrade',
-    'upgrade', 'websocket',
-    'x-forwarded-for', fwd.xForwardedFor,
-    'x-forwarded-proto', fwd.xForwardedProto,
-    'x-forwarded-host', fwd.xForwardedHost,
-    'forwarded', fwd.forwarded,
-    runtime.requestIdHeader, requestId,
+    'host',
+    scanned.host ?? backend.hostname,
+    'connection',
+    'Upgrade',
+    'upgrade',
+    'websocket',
+    'x-forwarded-for',
+    fwd.xForwardedFor,
+    'x-forwarded-proto',
+    fwd.xForwardedProto,
+    'x-forwarded-host',
+    fwd.xForwardedHost,
+    'forwarded',
+    fwd.forwarded,
+    runtime.requestIdHeader,
+    requestId,
   )
   const options = {
     host: backend.hostname,

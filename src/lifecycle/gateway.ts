@@ -1,7 +1,13 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.ts'
-import { createRequestIdSource, createUpgradeHandler, ProxyHandler, rawProblemResponse, type Tunnel } from '../http/index.ts'
+import {
+  createRequestIdSource,
+  createUpgradeHandler,
+  ProxyHandler,
+  rawProblemResponse,
+  type Tunnel,
+} from '../http/index.ts'
 import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
 import { buildRuntime, retireRuntime, type AdmissionStage, type Runtime } from '../runtime/index.ts'
 
@@ -58,10 +64,7 @@ export class Gateway {
       throw err
     }
     gateway.#state = 'serving'
-    deps.log.info(
-      { version: gateway.#runtime.version, listeners: gateway.addresses() },
-      'gateway serving',
-    )
+    deps.log.info({ version: gateway.#runtime.version, listeners: gateway.addresses() }, 'gateway serving')
     return gateway
   }
 
@@ -69,7 +72,13 @@ export class Gateway {
     const requestIds = createRequestIdSource()
     const runtime = (): Runtime => this.#runtime
     const proxy = new ProxyHandler({ runtime, requestIds, log: this.#log })
-    const upgrade = createUpgradeHandler({ runtime, requestIds, log: this.#log, tunnels: this.#tunnels })
+    const upgrade = createUpgradeHandler({
+      runtime,
+      requestIds,
+      log: this.#log,
+      tunnels: this.#tunnels,
+      serveAsHttp: proxy.handle,
+    })
     const handlers = {
       request: proxy.handle,
       upgrade,
@@ -116,7 +125,9 @@ export class Gateway {
     const next = buildRuntime(config, { now: this.#now, admission: this.#admission }, old)
     if (next.version === old.version) return { isChanged: false, version: old.version }
     this.#runtime = next
-    void retireRuntime(old, next).catch((err: unknown) => this.#log.warn({ err }, 'retiring old runtime failed'))
+    void retireRuntime(old, next).catch((err: unknown) =>
+      this.#log.warn({ err }, 'retiring old runtime failed'),
+    )
     return { isChanged: true, version: next.version }
   }
 

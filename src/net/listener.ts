@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import {
   createSecureServer as createH2SecureServer,
@@ -7,14 +12,22 @@ import {
   type Http2ServerResponse,
   type Http2Session,
 } from 'node:http2'
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net'
 import type { Duplex } from 'node:stream'
 import { readFileSync } from 'node:fs'
 import type { ErrorCode } from '../errors/index.ts'
 import type { ListenerConfig, ServerConfig } from '../config/index.ts'
 import type { ConnectionTracker } from './connection-tracker.ts'
 
-export type RequestListener = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void
+export type RequestListener = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void
 
 export interface ListenerHandlers {
@@ -80,7 +93,12 @@ function h2Options(server: ServerConfig) {
 }
 
 function tlsOptions(tls: NonNullable<ListenerConfig['tls']>, alpn: string[]) {
-  return { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), minVersion: tls.minVersion, ALPNProtocols: alpn }
+  return {
+    cert: readFileSync(tls.certFile),
+    key: readFileSync(tls.keyFile),
+    minVersion: tls.minVersion,
+    ALPNProtocols: alpn,
+  }
 }
 
 /**
@@ -105,8 +123,11 @@ export async function startListener(
     })
   }
   const http1Servers: HttpServer[] = []
+  // While draining, HTTP/1.1 responses carry `Connection: close` so keep-alive clients move away.
+  let isDraining = false
 
   const onRequest: RequestListener = (req, res) => {
+    if (isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false
     if (req.httpVersionMajor === 1) {
       const socket = req.socket
       tracker.requestStarted(socket)
@@ -116,7 +137,11 @@ export async function startListener(
   }
   const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     const code = clientErrorCode(err)
-    if (code === undefined || !socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    if (
+      code === undefined ||
+      !socket.writable ||
+      (socket as Socket & { _httpMessage?: unknown })._httpMessage
+    ) {
       socket.destroy()
       return
     }
@@ -142,13 +167,18 @@ export async function startListener(
       h2.on('session', onSession)
       // One net server in front: route each connection by its first bytes.
       outer = createNetServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
-        socket.once('data', (chunk: Buffer) => {
-          socket.pause()
+        // Peek without consuming: read what arrived, put it back, then hand the socket over. Both
+        // node:http and node:http2 pick up data left in the socket's buffer.
+        socket.once('readable', () => {
+          const chunk = socket.read() as Buffer | null
+          if (chunk === null) {
+            socket.destroy()
+            return
+          }
           socket.unshift(chunk)
           const n = Math.min(chunk.length, H2_PREFACE.length)
           const isH2 = chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
           ;(isH2 ? h2 : h1).emit('connection', socket)
-          socket.resume()
         })
         socket.on('error', () => socket.destroy())
       })
@@ -161,7 +191,12 @@ export async function startListener(
       outer = s
       setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['http/1.1']))
     } else {
-      const s = createH2SecureServer({ ...h2Options(server), ...httpOptions(server), ...tlsOptions(tls, ['h2', 'http/1.1']), allowHTTP1: true })
+      const s = createH2SecureServer({
+        ...h2Options(server),
+        ...httpOptions(server),
+        ...tlsOptions(tls, ['h2', 'http/1.1']),
+        allowHTTP1: true,
+      })
       s.on('request', onRequest)
       s.on('session', onSession)
       s.on('upgrade', handlers.upgrade)
@@ -190,6 +225,7 @@ export async function startListener(
     address: () => outer.address() as AddressInfo,
     stopAccepting: () =>
       new Promise<void>((resolve) => {
+        isDraining = true
         outer.close(() => resolve())
         // close() waits for all connections; resolve as soon as the port is released instead.
         setImmediate(resolve)
