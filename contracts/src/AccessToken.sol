@@ -56,14 +56,11 @@ contract AccessToken is LitgateUpgradeable, TypedDataDomain {
     }
 
     /// @notice Initialises the proxy; operator (rate-limit overrides) is optional.
-    function initialize(address admin, address upgrader, address operator, address subscriptionManager)
-        external
-        initializer
-    {
+    function initialize(address admin, address upgrader, address operator, address manager) external initializer {
         __LitgateUpgradeable_init(admin, upgrader);
         _grantIfSet(Roles.OPERATOR_ROLE, operator);
-        if (subscriptionManager == address(0)) revert ZeroAddress();
-        _s().subscriptions = ISubscriptionManager(subscriptionManager);
+        if (manager == address(0)) revert ZeroAddress();
+        _s().subscriptions = ISubscriptionManager(manager);
     }
 
     /// @notice The subscription owner authorises `key` to sign access proofs until `validUntil` (0 revokes).
