@@ -25,15 +25,31 @@ export interface ProxyDeps {
   readonly onExchangeEnd?: (exchange: ExchangeSummary) => void
 }
 
-/** What is known about a finished exchange (for the access log and metrics). */
+/** What is known about a finished exchange (for the access log and metrics). Built only when a hook is set. */
 export interface ExchangeSummary {
   readonly requestId: string
+  /** W3C traceparent as received (propagated upstream unchanged), if any. */
+  readonly traceparent: string | undefined
+  readonly configVersion: string
+  readonly clientAddress: string
+  readonly httpVersion: string
+  readonly method: string
+  readonly host: string | undefined
+  /** Normalised path plus query (not for metric labels: unbounded). */
+  readonly path: string
   readonly routeId: string | undefined
   readonly backendId: string | undefined
-  readonly method: string
+  /** Status sent to the client (499 when the client went away first). */
   readonly status: number
+  /** Reason code of a gateway-made failure, undefined on success. */
   readonly code: ErrorCode | undefined
   readonly attempts: number
+  /** Request body bytes forwarded (declared Content-Length, or counted when chunked). */
+  readonly bytesIn: number
+  /** Response body bytes relayed to the client. */
+  readonly bytesOut: number
+  /** From request start to the upstream response head; undefined when none arrived. */
+  readonly ttfbMs: number | undefined
   readonly durationMs: number
 }
 
@@ -104,6 +120,9 @@ export class ProxyHandler {
 /** Counts request body bytes and fails the stream once `limit` is passed (bodies without Content-Length). */
 class BodyLimit extends Transform {
   #seen = 0
+  get seen(): number {
+    return this.#seen
+  }
   readonly #limit: number
   constructor(limit: number) {
     super()
@@ -141,6 +160,10 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #code: ErrorCode | undefined
   #deadline: NodeJS.Timeout | undefined
   #isQueued = false
+  #bytesOut = 0
+  #ttfbMs: number | undefined
+  #bodyLimit: BodyLimit | undefined
+  #lastBackendId: string | undefined
 
   constructor(
     deps: ProxyDeps,
@@ -230,6 +253,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       return
     }
     this.#backend = backend
+    this.#lastBackendId = backend.id
     this.#dispatch(backend)
   }
 
@@ -256,6 +280,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     }
     if (statusCode < 200) return // 1xx informational: not relayed (101 goes through the upgrade path)
     this.#isResponseStarted = true
+    this.#ttfbMs = performance.now() - this.#startedAt
     const out = buildResponseHeaders(headers, this.#runtime.requestIdHeader, this.requestId)
     const res = this.#res
     if ('stream' in res) {
@@ -267,6 +292,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#isDone) return
+    this.#bytesOut += chunk.length
     if (!(this.#res as ServerResponse).write(chunk)) {
       controller.pause()
       this.#res.once('drain', this.#onDrain)
@@ -366,6 +392,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (!this.#mayHaveBody()) return null
     if (head.contentLength !== undefined) return req // bounded by the length check and undici's strict length
     const limited = new BodyLimit(route.maxBodyBytes)
+    this.#bodyLimit = limited
     req.on('error', (err) => limited.destroy(err))
     return req.pipe(limited)
   }
@@ -389,14 +416,26 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     this.#res.off('close', this.#onClientClose)
     const onEnd = this.#deps.onExchangeEnd
     if (onEnd !== undefined) {
+      const req = this.#req
+      const cl = this.#head.contentLength
+      const tp = req.headers['traceparent']
       onEnd({
         requestId: this.requestId,
+        traceparent: typeof tp === 'string' ? tp : undefined,
+        configVersion: this.#runtime.version,
+        clientAddress: this.#clientAddress(req.socket.remoteAddress ?? ''),
+        httpVersion: req.httpVersion,
+        method: req.method ?? 'GET',
+        host: this.host,
+        path: this.path,
         routeId: this.route?.id,
-        backendId: this.#backend?.id,
-        method: this.#req.method ?? 'GET',
+        backendId: this.#lastBackendId,
         status,
         code: this.#code,
         attempts: this.#attempts,
+        bytesIn: this.#bodyLimit?.seen ?? (this.#body !== null && cl !== undefined ? Number(cl) : 0),
+        bytesOut: this.#bytesOut,
+        ttfbMs: this.#ttfbMs,
         durationMs: performance.now() - this.#startedAt,
       })
     }
