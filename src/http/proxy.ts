@@ -3,6 +3,16 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { Transform, type TransformCallback, type Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
+import {
+  context as otelContext,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
 import { GatewayError, type ErrorCode } from '../errors/index.ts'
 import { normalizeHost, normalizePath } from '../routing/index.ts'
 import { buildForwardedHeaders, resolveClientAddress } from '../security/index.ts'
@@ -23,6 +33,11 @@ export interface ProxyDeps {
   readonly log: Logger
   /** Called when an exchange finishes (any outcome), for logs and metrics. */
   readonly onExchangeEnd?: (exchange: ExchangeSummary) => void
+  /**
+   * Set only when tracing is enabled: a SERVER span per routed request, continued from the client's
+   * W3C trace context and injected into the upstream request. Absent = zero cost.
+   */
+  readonly tracer?: Tracer
 }
 
 /** What is known about a finished exchange (for the access log and metrics). Built only when a hook is set. */
@@ -82,7 +97,9 @@ export class ProxyHandler {
     const runtime = this.#deps.runtime()
     const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
     const requestId =
-      head.requestId !== undefined && isValidRequestId(head.requestId) ? head.requestId : this.#deps.requestIds.next()
+      head.requestId !== undefined && isValidRequestId(head.requestId)
+        ? head.requestId
+        : this.#deps.requestIds.next()
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
 
     const url = req.url ?? ''
@@ -98,7 +115,10 @@ export class ProxyHandler {
     this.#headerReader.req = undefined
     if (!match.ok) {
       if (match.reason === 'method-not-allowed') {
-        return exchange.fail('METHOD_NOT_ALLOWED', match.allow === undefined ? undefined : { allow: match.allow.join(', ') })
+        return exchange.fail(
+          'METHOD_NOT_ALLOWED',
+          match.allow === undefined ? undefined : { allow: match.allow.join(', ') },
+        )
       }
       return exchange.fail('ROUTE_NOT_FOUND')
     }
@@ -164,6 +184,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #ttfbMs: number | undefined
   #bodyLimit: BodyLimit | undefined
   #lastBackendId: string | undefined
+  #span: Span | undefined
+  #traceContext: Context | undefined
 
   constructor(
     deps: ProxyDeps,
@@ -192,7 +214,13 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       const req = this.#req
       const hasUnreadBody = !('stream' in req) && !req.readableEnded && this.#mayHaveBody()
       // An unread HTTP/1.1 body would hold the connection: answer, then close it instead of reading it.
-      sendProblem(res, code, this.#runtime.requestIdHeader, this.requestId, hasUnreadBody ? { ...headers, connection: 'close' } : headers)
+      sendProblem(
+        res,
+        code,
+        this.#runtime.requestIdHeader,
+        this.requestId,
+        hasUnreadBody ? { ...headers, connection: 'close' } : headers,
+      )
       if (!req.readableEnded) req.resume()
     }
     this.#finish(this.#res.statusCode)
@@ -222,7 +250,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     run().then(
       (refusal) => {
         if (this.#isDone) return
-        if (refusal !== undefined) this.fail(refusal.code, refusal.headers as Record<string, string> | undefined)
+        if (refusal !== undefined)
+          this.fail(refusal.code, refusal.headers as Record<string, string> | undefined)
         else this.acquire()
       },
       (err: unknown) => {
@@ -237,6 +266,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     const route = this.route as RouteContext
     this.#upstream = route.upstream
     this.#res.once('close', this.#onClientClose)
+    const tracer = this.#deps.tracer
+    if (tracer !== undefined && this.#span === undefined) this.#startSpan(tracer, route)
     if (route.timeoutMs !== undefined && this.#deadline === undefined) {
       this.#deadline = setTimeout(this.#onDeadline, route.timeoutMs)
     }
@@ -320,13 +351,19 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     ) {
       // The most common proxy failure: a reused keep-alive connection closed by the backend as we
       // wrote. No response byte arrived and the request is idempotent with no body: try once more.
-      this.#deps.log.debug({ requestId: this.requestId, backendId: backend?.id, code }, 'retrying on a fresh connection')
+      this.#deps.log.debug(
+        { requestId: this.requestId, backendId: backend?.id, code },
+        'retrying on a fresh connection',
+      )
       this.#isQueued = true
       ;(this.#upstream as Upstream).acquire(this)
       return
     }
     if (code !== 'CLIENT_ABORTED') {
-      this.#deps.log.warn({ requestId: this.requestId, backendId: backend?.id, code, err: err.message }, 'upstream failure')
+      this.#deps.log.warn(
+        { requestId: this.requestId, backendId: backend?.id, code, err: err.message },
+        'upstream failure',
+      )
     }
     this.fail(code)
   }
@@ -352,7 +389,13 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
       host: head.host ?? '',
     })
-    const headers = head.forward.slice()
+    const traceContext = this.#traceContext
+    const headers = traceContext === undefined ? head.forward.slice() : withoutTraceHeaders(head.forward)
+    if (traceContext !== undefined) {
+      const carrier: Record<string, string> = {}
+      propagation.inject(traceContext, carrier)
+      for (const name in carrier) headers.push(name, carrier[name] as string)
+    }
     headers.push(
       'host',
       head.host ?? backend.hostname,
@@ -377,6 +420,26 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       },
       this,
     )
+  }
+
+  #startSpan(tracer: Tracer, route: RouteContext): void {
+    const parent = propagation.extract(otelContext.active(), this.#req.headers)
+    const method = this.#req.method ?? 'GET'
+    const span = tracer.startSpan(
+      `${method} ${route.id}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': method,
+          'url.path': this.path,
+          'litgate.route': route.id,
+          'litgate.request_id': this.requestId,
+        },
+      },
+      parent,
+    )
+    this.#span = span
+    this.#traceContext = trace.setSpan(parent, span)
   }
 
   #mayHaveBody(): boolean {
@@ -414,6 +477,13 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     this.#isDone = true
     if (this.#deadline !== undefined) clearTimeout(this.#deadline)
     this.#res.off('close', this.#onClientClose)
+    const span = this.#span
+    if (span !== undefined) {
+      span.setAttribute('http.response.status_code', status)
+      if (this.#lastBackendId !== undefined) span.setAttribute('litgate.backend', this.#lastBackendId)
+      if (this.#code !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: this.#code })
+      span.end()
+    }
     const onEnd = this.#deps.onExchangeEnd
     if (onEnd !== undefined) {
       const req = this.#req
@@ -468,6 +538,15 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (controller !== undefined) controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'))
     else this.fail('REQUEST_DEADLINE_EXCEEDED')
   }
+}
+
+function withoutTraceHeaders(flat: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = (flat[i] as string).toLowerCase()
+    if (name !== 'traceparent' && name !== 'tracestate') out.push(flat[i] as string, flat[i + 1] as string)
+  }
+  return out
 }
 
 function flatToObject(flat: readonly string[]): Record<string, string | string[]> {

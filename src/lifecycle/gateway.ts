@@ -16,6 +16,10 @@ export interface GatewayDeps {
   /** Monotonic milliseconds (injected for tests). */
   readonly now?: () => number
   readonly admission?: readonly AdmissionStage[]
+  /** Access log / metrics hook: one call per finished exchange. */
+  readonly onExchangeEnd?: ProxyDeps['onExchangeEnd']
+  /** Set to enable tracing spans (see ProxyDeps.tracer). */
+  readonly tracer?: ProxyDeps['tracer']
 }
 
 /** Lifecycle of a gateway process (explicit; see docs/architecture.md). */
@@ -40,6 +44,7 @@ export class Gateway {
   readonly #log: Logger
   readonly #now: () => number
   readonly #admission: readonly AdmissionStage[]
+  readonly #deps: GatewayDeps
   readonly #tracker: ConnectionTracker
   readonly #tunnels = new Set<Tunnel>()
   readonly #listeners: Listener[] = []
@@ -50,6 +55,7 @@ export class Gateway {
     this.#log = deps.log
     this.#now = deps.now ?? (() => performance.now())
     this.#admission = deps.admission ?? []
+    this.#deps = deps
     this.#tracker = new ConnectionTracker(config.server.maxConnections)
     this.#runtime = buildRuntime(config, { now: this.#now, admission: this.#admission })
   }
@@ -71,7 +77,13 @@ export class Gateway {
   async #bind(config: Config): Promise<void> {
     const requestIds = createRequestIdSource()
     const runtime = (): Runtime => this.#runtime
-    const proxy = new ProxyHandler({ runtime, requestIds, log: this.#log })
+    const proxy = new ProxyHandler({
+      runtime,
+      requestIds,
+      log: this.#log,
+      ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
+      ...(this.#deps.tracer === undefined ? {} : { tracer: this.#deps.tracer }),
+    })
     const upgrade = createUpgradeHandler({
       runtime,
       requestIds,
