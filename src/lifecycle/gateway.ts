@@ -6,6 +6,7 @@ import {
   createUpgradeHandler,
   ProxyHandler,
   rawProblemResponse,
+  type ProxyDeps,
   type Tunnel,
 } from '../http/index.ts'
 import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
