@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
 export interface AnvilOptions {
@@ -37,6 +39,17 @@ export interface AnvilInstance {
 /** Anvil's default dev mnemonic; its accounts are funded with 10 000 ETH each. */
 export const ANVIL_MNEMONIC = 'test test test test test test test test test test test junk'
 
+/**
+ * The real anvil binary. `node_modules/.bin/anvil` is a Node wrapper that spawns it as a child, so killing
+ * the wrapper's pid would orphan the node: spawn the platform package's binary directly when present.
+ */
+export function anvilBinary(): string {
+  if (process.env.ANVIL_BIN !== undefined && process.env.ANVIL_BIN !== '') return process.env.ANVIL_BIN
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch
+  const direct = join(import.meta.dirname, '..', '..', 'node_modules', '@foundry-rs', `anvil-${process.platform}-${arch}`, 'bin', 'anvil')
+  return existsSync(direct) ? direct : 'anvil'
+}
+
 async function waitExit(child: ChildProcess, killAfterMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
@@ -52,7 +65,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilInsta
   if (options.noMining === true) args.push('--no-mining')
   if (options.mnemonic !== undefined) args.push('--mnemonic', options.mnemonic)
   args.push(...(options.args ?? []))
-  const child = spawn('anvil', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const pid = child.pid
   if (pid === undefined) throw new Error('anvil did not start (is node_modules/.bin on PATH?)')
 
