@@ -18,19 +18,19 @@ function fail(state: BreakerState, now: number, times = 1): BreakerState {
   return s
 }
 
-await test('stays closed below the failure threshold', () => {
+void test('stays closed below the failure threshold', () => {
   const s = fail(CLOSED_BREAKER, 0, 2)
   assert.equal(s.phase, 'closed')
   assert.equal(s.consecutiveFailures, 2)
   assert.equal(isBreakerAdmitting(s, 0), true)
 })
 
-await test('a success resets the failure count', () => {
+void test('a success resets the failure count', () => {
   const s = onBreakerSuccess(fail(CLOSED_BREAKER, 0, 2))
   assert.equal(fail(s, 0, 2).phase, 'closed')
 })
 
-await test('opens at the threshold and refuses requests during the cooldown', () => {
+void test('opens at the threshold and refuses requests during the cooldown', () => {
   const s = fail(CLOSED_BREAKER, 10_000, 3)
   assert.equal(s.phase, 'open')
   // cooldown = ceiling/2 + r·ceiling/2 = 500 + 250
@@ -39,7 +39,7 @@ await test('opens at the threshold and refuses requests during the cooldown', ()
   assert.equal(onBreakerAttempt(s, 10_749), s)
 })
 
-await test('admits exactly one trial after the cooldown', () => {
+void test('admits exactly one trial after the cooldown', () => {
   const open = fail(CLOSED_BREAKER, 0, 3)
   assert.equal(isBreakerAdmitting(open, open.openUntil), true)
   const trial = onBreakerAttempt(open, open.openUntil)
@@ -47,13 +47,13 @@ await test('admits exactly one trial after the cooldown', () => {
   assert.equal(isBreakerAdmitting(trial, open.openUntil + 1), false)
 })
 
-await test('a successful trial closes the breaker and forgets the trips', () => {
+void test('a successful trial closes the breaker and forgets the trips', () => {
   const open = fail(CLOSED_BREAKER, 0, 3)
   const closed = onBreakerSuccess(onBreakerAttempt(open, open.openUntil))
   assert.deepEqual(closed, CLOSED_BREAKER)
 })
 
-await test('a failed trial re-opens with a doubled cooldown ceiling, capped', () => {
+void test('a failed trial re-opens with a doubled cooldown ceiling, capped', () => {
   let s = fail(CLOSED_BREAKER, 0, 3)
   const cooldowns: number[] = []
   for (let i = 0; i < 6; i++) {
@@ -65,12 +65,12 @@ await test('a failed trial re-opens with a doubled cooldown ceiling, capped', ()
   assert.deepEqual(cooldowns, [1_500, 3_000, 6_000, 6_000, 6_000, 6_000])
 })
 
-await test('cooldown is never shorter than half its ceiling', () => {
+void test('cooldown is never shorter than half its ceiling', () => {
   const s = onBreakerFailure(fail(CLOSED_BREAKER, 0, 2), 0, options, () => 0)
   assert.equal(s.openUntil, 500)
 })
 
-await test('a late failure while open keeps the cooldown', () => {
+void test('a late failure while open keeps the cooldown', () => {
   const open = fail(CLOSED_BREAKER, 0, 3)
   const later = onBreakerFailure(open, 100, options, mid)
   assert.equal(later.phase, 'open')

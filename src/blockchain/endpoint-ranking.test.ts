@@ -19,22 +19,22 @@ function ep(index: number, patch: Partial<EndpointHealth> = {}): EndpointHealth 
 }
 const open = (openUntil: number) => ({ ...CLOSED_BREAKER, phase: 'open' as const, trips: 1, openUntil, consecutiveFailures: 3 })
 
-await test('configured order decides between endpoints of similar latency', () => {
+void test('configured order decides between endpoints of similar latency', () => {
   const list = [ep(0, { latencyEwmaMs: 40 }), ep(1, { latencyEwmaMs: 10 }), ep(2, { latencyEwmaMs: 120 })]
   assert.deepEqual(rankEndpoints(list, NOW, options), [0, 1, 2])
 })
 
-await test('a clearly faster endpoint ranks first', () => {
+void test('a clearly faster endpoint ranks first', () => {
   const list = [ep(0, { latencyEwmaMs: 300 }), ep(1, { latencyEwmaMs: 20 })]
   assert.deepEqual(rankEndpoints(list, NOW, options), [1, 0])
 })
 
-await test('endpoints with recent failures rank after healthy ones', () => {
+void test('endpoints with recent failures rank after healthy ones', () => {
   const list = [ep(0, { breaker: { ...CLOSED_BREAKER, consecutiveFailures: 1 } }), ep(1, { latencyEwmaMs: 400 })]
   assert.deepEqual(rankEndpoints(list, NOW, options), [1, 0])
 })
 
-await test('open breakers are skipped until their cooldown elapses, then tried last', () => {
+void test('open breakers are skipped until their cooldown elapses, then tried last', () => {
   const list = [ep(0, { breaker: open(NOW + 1) }), ep(1)]
   assert.deepEqual(rankEndpoints(list, NOW, options), [1])
   assert.deepEqual(rankEndpoints(list, NOW + 1, options), [1, 0])
@@ -42,17 +42,17 @@ await test('open breakers are skipped until their cooldown elapses, then tried l
   assert.equal(endpointUsability(list[0]!, list, NOW + 1, options), 'trial')
 })
 
-await test('wrong-chain endpoints are never ranked', () => {
+void test('wrong-chain endpoints are never ranked', () => {
   const list = [ep(0, { chainCheck: 'wrong-chain' }), ep(1)]
   assert.deepEqual(rankEndpoints(list, NOW, options), [1])
 })
 
-await test('unverified endpoints are ranked (verified on first use)', () => {
+void test('unverified endpoints are ranked (verified on first use)', () => {
   const list = [createEndpointHealth(0, 'a')]
   assert.deepEqual(rankEndpoints(list, NOW, options), [0])
 })
 
-await test('an endpoint lagging more than the limit is refused; at the limit it is kept', () => {
+void test('an endpoint lagging more than the limit is refused; at the limit it is kept', () => {
   const list = [
     ep(0, { headBlock: 100, headObservedAt: NOW }),
     ep(1, { headBlock: 106, headObservedAt: NOW }),
@@ -64,19 +64,19 @@ await test('an endpoint lagging more than the limit is refused; at the limit it 
   assert.deepEqual(rankEndpoints(list, NOW, options), [1, 2])
 })
 
-await test('stale head observations are not compared', () => {
+void test('stale head observations are not compared', () => {
   const list = [ep(0, { headBlock: 100, headObservedAt: NOW }), ep(1, { headBlock: 500, headObservedAt: NOW - 10_001 })]
   assert.equal(bestHead(list, NOW, options), 100)
   assert.equal(headLagBlocks(list[0]!, list, NOW, options), 0)
   assert.equal(headLagBlocks(list[1]!, list, NOW, options), 0)
 })
 
-await test('a wrong-chain endpoint does not set the best head', () => {
+void test('a wrong-chain endpoint does not set the best head', () => {
   const list = [ep(0, { headBlock: 100, headObservedAt: NOW }), ep(1, { chainCheck: 'wrong-chain', headBlock: 9_999, headObservedAt: NOW })]
   assert.equal(bestHead(list, NOW, options), 100)
 })
 
-await test('latency EWMA seeds with the first sample and moves by alpha', () => {
+void test('latency EWMA seeds with the first sample and moves by alpha', () => {
   assert.equal(nextLatencyEwma(undefined, 80), 80)
   assert.equal(nextLatencyEwma(100, 200, 0.25), 125)
 })

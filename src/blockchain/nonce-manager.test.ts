@@ -12,13 +12,13 @@ function chainAt(start: number) {
 }
 const used = <T>(value: T): NonceUse<T> => ({ kind: 'used', value })
 
-await test('next nonce after each kind of use', () => {
+void test('next nonce after each kind of use', () => {
   assert.equal(nextNonceAfter(5, 'used'), 6)
   assert.equal(nextNonceAfter(5, 'unused'), 5)
   assert.equal(nextNonceAfter(5, 'stale'), undefined)
 })
 
-await test('50 concurrent sends get consecutive nonces in call order, fetching once', async () => {
+void test('50 concurrent sends get consecutive nonces in call order, fetching once', async () => {
   const { state, deps } = chainAt(3)
   const nm = createNonceManager(options, deps)
   const order: number[] = []
@@ -37,14 +37,14 @@ await test('50 concurrent sends get consecutive nonces in call order, fetching o
   assert.deepEqual(nm.snapshot(), { [ADDR.toLowerCase()]: 53 })
 })
 
-await test('an unused nonce is handed to the next send', async () => {
+void test('an unused nonce is handed to the next send', async () => {
   const { deps } = chainAt(0)
   const nm = createNonceManager(options, deps)
   await assert.rejects(nm.withNonce(ADDR, async () => ({ kind: 'unused', error: new Error('insufficient funds') })), /insufficient/)
   assert.equal(await nm.withNonce(ADDR, async (n) => used(n)), 0)
 })
 
-await test('a stale nonce resyncs from the chain and retries', async () => {
+void test('a stale nonce resyncs from the chain and retries', async () => {
   const { state, deps } = chainAt(0)
   const nm = createNonceManager(options, deps)
   assert.equal(await nm.withNonce(ADDR, async (n) => used(n)), 0)
@@ -58,7 +58,7 @@ await test('a stale nonce resyncs from the chain and retries', async () => {
   assert.equal(got, 5)
 })
 
-await test('gives up with CHAIN_NONCE_CONFLICT after maxResyncs', async () => {
+void test('gives up with CHAIN_NONCE_CONFLICT after maxResyncs', async () => {
   const { state, deps } = chainAt(0)
   const nm = createNonceManager(options, deps)
   const err = await nm.withNonce(ADDR, async () => ({ kind: 'stale', error: new Error('replacement underpriced') })).catch((e: unknown) => e)
@@ -67,7 +67,7 @@ await test('gives up with CHAIN_NONCE_CONFLICT after maxResyncs', async () => {
   assert.equal(state.fetches, 3)
 })
 
-await test('a throwing send forces a re-read and does not block later sends', async () => {
+void test('a throwing send forces a re-read and does not block later sends', async () => {
   const { state, deps } = chainAt(0)
   const nm = createNonceManager(options, deps)
   await assert.rejects(nm.withNonce(ADDR, async () => Promise.reject(new Error('boom'))), /boom/)
@@ -75,7 +75,7 @@ await test('a throwing send forces a re-read and does not block later sends', as
   assert.equal(state.fetches, 2)
 })
 
-await test('refuses beyond maxWaiting with CHAIN_SEND_QUEUE_FULL', async () => {
+void test('refuses beyond maxWaiting with CHAIN_SEND_QUEUE_FULL', async () => {
   const { deps } = chainAt(0)
   const nm = createNonceManager({ ...options, maxWaiting: 2 }, deps)
   let release!: () => void
@@ -88,7 +88,7 @@ await test('refuses beyond maxWaiting with CHAIN_SEND_QUEUE_FULL', async () => {
   assert.deepEqual(await Promise.all([a, b]), [0, 1])
 })
 
-await test('accounts are independent and case-insensitive', async () => {
+void test('accounts are independent and case-insensitive', async () => {
   const { deps } = chainAt(10)
   const nm = createNonceManager(options, deps)
   assert.equal(await nm.withNonce(ADDR, async (n) => used(n)), 10)

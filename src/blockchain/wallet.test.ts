@@ -34,24 +34,24 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return err.code
 }
 
-await test('decrypts the Web3 Secret Storage PBKDF2 test vector', async () => {
+void test('decrypts the Web3 Secret Storage PBKDF2 test vector', async () => {
   assert.equal((await decryptKeystore(SPEC_PBKDF2, 'testpassword')).toString('hex'), SPEC_KEY)
 })
 
-await test('a wrong keystore password is CHAIN_KEY_INVALID with a MAC message', async () => {
+void test('a wrong keystore password is CHAIN_KEY_INVALID with a MAC message', async () => {
   const err = await decryptKeystore(JSON.stringify(SPEC_PBKDF2), 'nope').catch((e: unknown) => e)
   assert.ok(isGatewayError(err) && err.code === 'CHAIN_KEY_INVALID')
   assert.match(err.message, /MAC mismatch/)
 })
 
-await test('scrypt keystore round-trips', async () => {
+void test('scrypt keystore round-trips', async () => {
   const key = Buffer.from(DEV_KEY0, 'hex')
   const ks = await encryptKeystore(key, 'pw', { scryptN: 1024, scryptR: 8 })
   assert.equal(ks.crypto?.kdf, 'scrypt')
   assert.equal((await decryptKeystore(JSON.stringify(ks), 'pw')).toString('hex'), DEV_KEY0)
 })
 
-await test('rejects malformed keystores and RFC 7914-violating scrypt parameters', async () => {
+void test('rejects malformed keystores and RFC 7914-violating scrypt parameters', async () => {
   assert.equal(await codeOf(decryptKeystore('{not json', 'pw')), 'CHAIN_KEY_INVALID')
   assert.equal(await codeOf(decryptKeystore({ version: 3 }, 'pw')), 'CHAIN_KEY_INVALID')
   const ks = await encryptKeystore(Buffer.from(DEV_KEY0, 'hex'), 'pw', { scryptN: 1024, scryptR: 8 })
@@ -61,7 +61,7 @@ await test('rejects malformed keystores and RFC 7914-violating scrypt parameters
   assert.equal(await codeOf(decryptKeystore(huge, 'pw')), 'CHAIN_KEY_INVALID')
 })
 
-await test('BIP-39 checksum validation', () => {
+void test('BIP-39 checksum validation', () => {
   assert.equal(isValidMnemonic(DEV_MNEMONIC), true)
   assert.equal(isValidMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about'), true)
   assert.equal(isValidMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon'), false)
@@ -70,12 +70,12 @@ await test('BIP-39 checksum validation', () => {
   assert.equal(normalizeMnemonic('  Test  test\ttest '), 'test test test')
 })
 
-await test("BIP-44 derivation m/44'/60'/0'/0/i matches the well-known dev accounts", () => {
+void test("BIP-44 derivation m/44'/60'/0'/0/i matches the well-known dev accounts", () => {
   assert.equal(accountFromMnemonic(DEV_MNEMONIC, 0).address, DEV_ADDR0)
   assert.equal(accountFromMnemonic(DEV_MNEMONIC, 1).address, DEV_ADDR1)
 })
 
-await test('loads signers from each kind of reference', async () => {
+void test('loads signers from each kind of reference', async () => {
   const pk = await loadSigner({ kind: 'private-key', key: secretFromEnv('K', `0x${DEV_KEY0}\n`) })
   assert.equal(pk.address, DEV_ADDR0)
   const mn = await loadSigner({ kind: 'mnemonic', phrase: secretFromEnv('M', DEV_MNEMONIC), index: 1 })
@@ -88,7 +88,7 @@ await test('loads signers from each kind of reference', async () => {
   assert.equal(fromKs.source, 'keystore:/ks.json')
 })
 
-await test('loading failures name the reference, never the value', async () => {
+void test('loading failures name the reference, never the value', async () => {
   const badKey = 'deadbeef'.repeat(7)
   const err = await loadSigner({ kind: 'private-key', key: secretFromEnv('LITGATE_SIGNER_PRIVATE_KEY', badKey) }).catch((e: unknown) => e)
   assert.ok(isGatewayError(err) && err.code === 'CHAIN_KEY_INVALID')
@@ -101,7 +101,7 @@ await test('loading failures name the reference, never the value', async () => {
   assert.equal(await codeOf(loadSigner({ kind: 'private-key', key: secretFromEnv('E', '  ') })), 'CHAIN_KEY_INVALID')
 })
 
-await test('secrets and signers print only references and addresses', async () => {
+void test('secrets and signers print only references and addresses', async () => {
   const secret = secretFromEnv('LITGATE_SIGNER_PRIVATE_KEY', DEV_KEY0)
   const signer = await loadSigner({ kind: 'private-key', key: secret })
   for (const text of [
