@@ -5,6 +5,15 @@
  * bytes (`…Bytes`).
  */
 import { z } from 'zod'
+import {
+  circuitBreakerSchema,
+  healthCheckSchema,
+  loadSheddingSchema,
+  outlierSchema,
+  panicSchema,
+  retrySchema,
+  slowStartSchema,
+} from './resilience-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -147,6 +156,11 @@ export const upstreamSchema = z.strictObject({
     })
     .optional()
     .meta({ description: 'TLS settings for https:// backends.' }),
+  healthCheck: healthCheckSchema.optional(),
+  outlierDetection: outlierSchema.default(outlierSchema.parse({})),
+  slowStart: slowStartSchema.default(slowStartSchema.parse({})),
+  panic: panicSchema.default(panicSchema.parse({})),
+  circuitBreaker: circuitBreakerSchema.default(circuitBreakerSchema.parse({})),
 })
 
 const headerMatcherSchema = z
@@ -198,7 +212,71 @@ export const routeSchema = z.strictObject({
   websocketIdleTimeoutMs: durationMs(1000, 86_400_000)
     .default(300_000)
     .meta({ description: 'Close a tunnelled WebSocket after this long without traffic in either direction.' }),
+  retry: retrySchema.default(retrySchema.parse({})),
+  limits: loadSheddingSchema.default({}),
+  debugHeader: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Add `x-litgate-attempts` to responses: each attempt, its backend, phase, outcome and retry decision.' }),
 })
+
+export const adminSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).meta({ description: 'Serve the admin listener (metrics, health, reload).' }),
+    host: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .meta({ description: 'Address to bind. The admin API has no authentication: keep it on loopback or a private network.' }),
+    port: z.int().min(0).max(65535).default(9901).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
+  })
+  .meta({ description: 'The admin listener: `/metrics`, `/healthz`, `/readyz`, `POST /reload`. Changes need a restart.' })
+
+export const loggingSchema = z
+  .strictObject({
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .meta({ description: 'Lowest level written. `--log-level` / LITGATE_LOG_LEVEL override it.' }),
+    accessLog: z
+      .strictObject({
+        enabled: z.boolean().default(true).meta({ description: 'Write one access-log line per request.' }),
+        sampleSuccessRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(1)
+          .meta({
+            description: 'Share of successful requests (status < 400) logged; failures are always logged.',
+          }),
+      })
+      .default({ enabled: true, sampleSuccessRatio: 1 }),
+  })
+  .meta({ description: 'Structured (JSON) logs on stdout. Applied on reload.' })
+
+export const tracingSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'Create OpenTelemetry spans through @opentelemetry/api (needs an SDK registered in the process). Changes need a restart.',
+      }),
+  })
+  .meta({ description: 'Distributed tracing. X-Request-Id and W3C traceparent/tracestate are always propagated.' })
+
+export const reloadSchema = z
+  .strictObject({
+    watchFile: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Reload when the config file changes (in addition to SIGHUP and `litgate reload`).' }),
+    watchDebounceMs: durationMs(50, 60_000)
+      .default(500)
+      .meta({ description: 'Quiet time after the last file change before reloading (editors write in steps).' }),
+  })
+  .meta({ description: 'Hot reload triggers.' })
 
 export const configSchema = z
   .strictObject({
@@ -207,6 +285,10 @@ export const configSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     upstreams: z.array(upstreamSchema).min(1),
     routes: z.array(routeSchema).min(1),
+    admin: adminSchema.default(adminSchema.parse({})),
+    logging: loggingSchema.default(loggingSchema.parse({})),
+    tracing: tracingSchema.default(tracingSchema.parse({})),
+    reload: reloadSchema.default(reloadSchema.parse({})),
   })
   .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
 
@@ -219,3 +301,5 @@ export type ServerConfig = Config['server']
 export type UpstreamConfig = Config['upstreams'][number]
 export type BackendConfig = UpstreamConfig['backends'][number]
 export type RouteConfig = Config['routes'][number]
+export type AdminConfig = Config['admin']
+export type LoggingConfig = Config['logging']

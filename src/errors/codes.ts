@@ -47,6 +47,7 @@ export const ERROR_CODES = Object.freeze({
   UPSTREAM_PROTOCOL_ERROR: spec(502, 'Invalid response from upstream', 'upstream'),
   UPSTREAM_UPGRADE_REFUSED: spec(502, 'Upstream refused the protocol upgrade', 'upstream'),
   REQUEST_DEADLINE_EXCEEDED: spec(504, 'Request deadline exceeded', 'upstream'),
+  ROUTE_CONCURRENCY_LIMIT: spec(503, 'Route concurrency limit reached', 'upstream'),
 
   // --- chain: the LitVM chain (RPC endpoints, the gateway's hot wallet, transactions)
   CHAIN_CONFIG_INVALID: spec(500, 'Invalid chain configuration', 'internal'),
@@ -66,6 +67,13 @@ export const ERROR_CODES = Object.freeze({
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
   INTERNAL_ERROR: spec(500, 'Internal gateway error', 'internal'),
+
+  // --- lifecycle: reload and shutdown (admin API answers and operator log lines, never proxy traffic)
+  CONFIG_INVALID: spec(400, 'Config rejected by validation', 'internal'),
+  CONFIG_RESTART_REQUIRED: spec(409, 'Config change needs a restart', 'internal'),
+  RELOAD_FAILED: spec(500, 'Reload failed; previous config keeps serving', 'internal'),
+  RELOAD_NOT_SERVING: spec(409, 'Gateway is not serving; reload refused', 'internal'),
+  SHUTDOWN_DEADLINE_EXCEEDED: spec(503, 'Drain deadline passed; connections force-closed', 'internal'),
 } satisfies Record<string, ErrorCodeSpec>)
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -6,3 +6,10 @@ export {
   type OutlierPolicy,
   type HealthTransition,
 } from './health-tracker.ts'
+export {
+  ActiveChecker,
+  parseStatusRanges,
+  type ActiveCheckOptions,
+  type CheckTarget,
+  type ActiveCheckerDeps,
+} from './active-checker.ts'

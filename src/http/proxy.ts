@@ -22,6 +22,14 @@ import { buildResponseHeaders, scanRequestHead, type ScannedRequestHead } from '
 import { sendProblem, type AnyResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
+import {
+  fullJitterBackoff,
+  parseRetryAfter,
+  phaseOf,
+  shouldRetry,
+  type AttemptPhase,
+  type RetryVerdict,
+} from '../resilience/index.ts'
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest
 
@@ -59,6 +67,8 @@ export interface ExchangeSummary {
   /** Reason code of a gateway-made failure, undefined on success. */
   readonly code: ErrorCode | undefined
   readonly attempts: number
+  /** Every attempt that did not end the exchange, and the last one; undefined for a single clean attempt. */
+  readonly attemptLog: readonly AttemptRecord[] | undefined
   /** Request body bytes forwarded (declared Content-Length, or counted when chunked). */
   readonly bytesIn: number
   /** Response body bytes relayed to the client. */
@@ -66,6 +76,17 @@ export interface ExchangeSummary {
   /** From request start to the upstream response head; undefined when none arrived. */
   readonly ttfbMs: number | undefined
   readonly durationMs: number
+}
+
+/** One attempt to a backend, for the access log and the opt-in debug header. */
+export interface AttemptRecord {
+  readonly backendId: string
+  readonly phase: AttemptPhase | 'response'
+  /** Reason code of a failure, or the upstream status. */
+  readonly outcome: ErrorCode | number
+  readonly durationMs: number
+  /** Why it was or was not retried. */
+  readonly verdict: RetryVerdict | 'final'
 }
 
 // RFC 9110 §9.2.2: idempotent methods.
@@ -186,6 +207,16 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #lastBackendId: string | undefined
   #span: Span | undefined
   #traceContext: Context | undefined
+  #retries = 0
+  #tried: Set<Backend> | undefined
+  #attemptLog: AttemptRecord[] | undefined
+  #attemptStartedAt = 0
+  #perTryTimer: NodeJS.Timeout | undefined
+  #retryTimer: NodeJS.Timeout | undefined
+  /** Set while an attempt we aborted ourselves (to retry) winds down: its error is expected. */
+  #isAbandoning = false
+  #replayBody: Buffer | undefined
+  #isCountedOnRoute = false
 
   constructor(
     deps: ProxyDeps,
@@ -261,18 +292,62 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     )
   }
 
-  /** Asks the route's upstream for a backend slot. */
+  /** Load shedding, retry accounting and (when retries need it) body buffering, then a backend slot. */
   acquire(): void {
     const route = this.route as RouteContext
     this.#upstream = route.upstream
     this.#res.once('close', this.#onClientClose)
+    if (route.maxConcurrent !== undefined) {
+      if (route.load.active >= route.maxConcurrent) return this.fail('ROUTE_CONCURRENCY_LIMIT')
+      route.load.active++
+      this.#isCountedOnRoute = true
+    }
     const tracer = this.#deps.tracer
     if (tracer !== undefined && this.#span === undefined) this.#startSpan(tracer, route)
     if (route.timeoutMs !== undefined && this.#deadline === undefined) {
       this.#deadline = setTimeout(this.#onDeadline, route.timeoutMs)
     }
+    route.retryBudget.recordRequest(performance.now())
+    if (this.#shouldBufferBody(route)) {
+      this.#bufferBody(route)
+      return
+    }
+    this.#acquireBackend()
+  }
+
+  #acquireBackend(): void {
+    this.#retryTimer = undefined
+    if (this.#isDone) return
     this.#isQueued = true
-    route.upstream.acquire(this)
+    ;(this.#upstream as Upstream).acquire(this, this.#tried)
+  }
+
+  /** A small body on a route that may retry it is read first, so it can be sent again. */
+  #shouldBufferBody(route: RouteContext): boolean {
+    const max = route.retry.maxReplayBodyBytes
+    if (max === 0 || route.retry.maxRetries === 0 || !this.#mayHaveBody()) return false
+    const cl = this.#head.contentLength
+    if (cl === undefined || Number(cl) > max) return false
+    return IDEMPOTENT.has(this.#req.method ?? 'GET') || this.#hasIdempotencyKey(route)
+  }
+
+  #bufferBody(route: RouteContext): void {
+    const req = this.#req
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.once('end', () => {
+      this.#replayBody = Buffer.concat(chunks)
+      if (this.#replayBody.length > route.retry.maxReplayBodyBytes) return this.fail('BAD_REQUEST')
+      this.#acquireBackend()
+    })
+    req.once('error', () => {
+      if (!this.#isDone) this.fail('CLIENT_ABORTED')
+    })
+  }
+
+  #hasIdempotencyKey(route: RouteContext): boolean {
+    const name = route.retry.idempotencyKeyHeader
+    return name !== undefined && this.#req.headers[name] !== undefined
   }
 
   // --- AcquireCallback
@@ -310,9 +385,29 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       return
     }
     if (statusCode < 200) return // 1xx informational: not relayed (101 goes through the upgrade path)
+    clearTimeout(this.#perTryTimer)
+    const backend = this.#backend as Backend
+    const upstream = this.#upstream as Upstream
+    upstream.report(backend, statusCode >= 500 ? '5xx' : 'success')
+    const route = this.route as RouteContext
+    if (statusCode >= 500 && route.retry.retryOnStatuses.has(statusCode)) {
+      const retryAfter =
+        statusCode === 503 ? parseRetryAfter(firstValue(headers['retry-after']), Date.now()) : undefined
+      if (this.#tryRetry(statusCode, 'post-send', retryAfter)) {
+        this.#isAbandoning = true
+        controller.abort(new GatewayError('UPSTREAM_RESET'))
+        return
+      }
+    }
     this.#isResponseStarted = true
     this.#ttfbMs = performance.now() - this.#startedAt
     const out = buildResponseHeaders(headers, this.#runtime.requestIdHeader, this.requestId)
+    if (route.debugHeader) {
+      this.#logAttempt(backend, 'response', statusCode, 'final')
+      out.push('x-litgate-attempts', renderAttempts(this.#attemptLog as AttemptRecord[]))
+    } else if (this.#attemptLog !== undefined) {
+      this.#logAttempt(backend, 'response', statusCode, 'final')
+    }
     const res = this.#res
     if ('stream' in res) {
       res.writeHead(statusCode, flatToObject(out))
@@ -338,43 +433,113 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    clearTimeout(this.#perTryTimer)
     const backend = this.#backend
-    this.#releaseBackend()
-    if (this.#isDone) return
-    const code = err instanceof GatewayError ? err.code : classifyUpstreamError(err)
-    if (
-      !this.#isResponseStarted &&
-      this.#attempts === 1 &&
-      this.#body === null &&
-      (code === 'UPSTREAM_RESET' || code === 'UPSTREAM_CONNECT_FAILED') &&
-      IDEMPOTENT.has(this.#req.method ?? 'GET')
-    ) {
-      // The most common proxy failure: a reused keep-alive connection closed by the backend as we
-      // wrote. No response byte arrived and the request is idempotent with no body: try once more.
-      this.#deps.log.debug(
-        { requestId: this.requestId, backendId: backend?.id, code },
-        'retrying on a fresh connection',
-      )
-      this.#isQueued = true
-      ;(this.#upstream as Upstream).acquire(this)
+    const upstream = this.#upstream as Upstream
+    if (this.#isAbandoning) {
+      // We aborted this attempt to retry it; the retry is already scheduled.
+      this.#isAbandoning = false
+      this.#releaseBackend()
       return
     }
+    if (this.#isDone) {
+      if (backend !== undefined) upstream.reportCancelled(backend)
+      this.#releaseBackend()
+      return
+    }
+    const code = err instanceof GatewayError ? err.code : classifyUpstreamError(err)
+    if (
+      backend !== undefined &&
+      code !== 'CLIENT_ABORTED' &&
+      code !== 'PAYLOAD_TOO_LARGE' &&
+      code !== 'BAD_REQUEST'
+    ) {
+      upstream.report(backend, 'gateway-error')
+    }
+    if (!this.#isResponseStarted && this.#tryRetry(code, phaseOf(code), undefined)) {
+      this.#releaseBackend()
+      return
+    }
+    this.#releaseBackend()
     if (code !== 'CLIENT_ABORTED') {
       this.#deps.log.warn(
-        { requestId: this.requestId, backendId: backend?.id, code, err: err.message },
+        {
+          requestId: this.requestId,
+          backendId: backend?.id,
+          code,
+          err: err.message,
+          attempts: this.#attempts,
+        },
         'upstream failure',
       )
     }
     this.fail(code)
   }
 
+  /**
+   * Decides whether the failed attempt is retried (safety rules, then the route's budget and the
+   * deadline) and, if so, schedules the next attempt on another backend after a jittered backoff.
+   */
+  #tryRetry(outcome: ErrorCode | number, phase: AttemptPhase, retryAfterMs: number | undefined): boolean {
+    const route = this.route as RouteContext
+    const backend = this.#backend as Backend
+    const policy = route.retry
+    let verdict: RetryVerdict | 'yes' = shouldRetry({
+      policy,
+      method: this.#req.method ?? 'GET',
+      hasIdempotencyKey: this.#hasIdempotencyKey(route),
+      isBodyReplayable: this.#body === null || this.#replayBody !== undefined,
+      outcome,
+      phase,
+      retriesSoFar: this.#retries,
+      isResponseStarted: this.#isResponseStarted,
+    })
+    const backoff = fullJitterBackoff(this.#retries, policy.backoffBaseMs, policy.backoffMaxMs, Math.random)
+    const delay = retryAfterMs === undefined ? backoff : Math.max(backoff, retryAfterMs)
+    if (verdict === 'yes' && route.timeoutMs !== undefined) {
+      if (performance.now() - this.#startedAt + delay >= route.timeoutMs) verdict = 'deadline'
+    }
+    if (verdict === 'yes' && !route.retryBudget.tryAcquire(performance.now())) verdict = 'budget-exhausted'
+    this.#logAttempt(backend, phase, outcome, verdict === 'yes' ? 'retried' : verdict)
+    if (verdict !== 'yes') return false
+    this.#retries++
+    ;(this.#tried ??= new Set()).add(backend)
+    if (delay > 0) {
+      this.#retryTimer = setTimeout(this.#retryNow, delay)
+    } else {
+      queueMicrotask(this.#retryNow)
+    }
+    return true
+  }
+
+  readonly #retryNow = (): void => this.#acquireBackend()
+
+  #logAttempt(
+    backend: Backend,
+    phase: AttemptRecord['phase'],
+    outcome: ErrorCode | number,
+    verdict: AttemptRecord['verdict'],
+  ): void {
+    ;(this.#attemptLog ??= []).push({
+      backendId: backend.id,
+      phase,
+      outcome,
+      durationMs: Math.round((performance.now() - this.#attemptStartedAt) * 10) / 10,
+      verdict,
+    })
+  }
+
   // --- internals
 
   #dispatch(backend: Backend): void {
     this.#attempts++
+    this.#attemptStartedAt = performance.now()
     const req = this.#req
     const route = this.route as RouteContext
     if (this.#attempts === 1) this.#body = this.#requestBody(route)
+    if (route.retry.perTryTimeoutMs !== undefined) {
+      this.#perTryTimer = setTimeout(this.#onPerTryTimeout, route.retry.perTryTimeoutMs)
+    }
     const socket = req.socket
     const peer = socket.remoteAddress ?? ''
     const isTrusted = this.#runtime.trustedProxies.has(peer)
@@ -416,7 +581,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         path: this.path,
         method: req.method as Dispatcher.HttpMethod,
         headers,
-        body: this.#body,
+        body: this.#replayBody ?? this.#body,
       },
       this,
     )
@@ -452,7 +617,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #requestBody(route: RouteContext): Readable | null {
     const req = this.#req
     const head = this.#head
-    if (!this.#mayHaveBody()) return null
+    if (this.#replayBody !== undefined || !this.#mayHaveBody()) return null
     if (head.contentLength !== undefined) return req // bounded by the length check and undici's strict length
     const limited = new BodyLimit(route.maxBodyBytes)
     this.#bodyLimit = limited
@@ -476,6 +641,9 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (this.#isDone) return
     this.#isDone = true
     if (this.#deadline !== undefined) clearTimeout(this.#deadline)
+    clearTimeout(this.#perTryTimer)
+    clearTimeout(this.#retryTimer)
+    if (this.#isCountedOnRoute) (this.route as RouteContext).load.active--
     this.#res.off('close', this.#onClientClose)
     const span = this.#span
     if (span !== undefined) {
@@ -503,6 +671,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         status,
         code: this.#code,
         attempts: this.#attempts,
+        attemptLog: this.#attemptLog,
         bytesIn: this.#bodyLimit?.seen ?? (this.#body !== null && cl !== undefined ? Number(cl) : 0),
         bytesOut: this.#bytesOut,
         ttfbMs: this.#ttfbMs,
@@ -529,6 +698,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (controller !== undefined) controller.abort(new GatewayError('CLIENT_ABORTED'))
   }
 
+  readonly #onPerTryTimeout = (): void => {
+    this.#perTryTimer = undefined
+    this.#controller?.abort(new GatewayError('UPSTREAM_HEADERS_TIMEOUT'))
+  }
+
   readonly #onDeadline = (): void => {
     this.#deadline = undefined
     if (this.#isDone) return
@@ -538,6 +712,15 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (controller !== undefined) controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'))
     else this.fail('REQUEST_DEADLINE_EXCEEDED')
   }
+}
+
+function firstValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+/** `x-litgate-attempts`: `backend;phase;outcome;ms;verdict` per attempt, comma-separated. */
+function renderAttempts(log: readonly AttemptRecord[]): string {
+  return log.map((a) => `${a.backendId};${a.phase};${a.outcome};${a.durationMs}ms;${a.verdict}`).join(', ')
 }
 
 function withoutTraceHeaders(flat: readonly string[]): string[] {

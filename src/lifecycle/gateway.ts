@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
-import type { Config } from '../config/index.ts'
+import type { Config, ListenerConfig } from '../config/index.ts'
+import { GatewayError } from '../errors/index.ts'
 import {
   createRequestIdSource,
   createUpgradeHandler,
@@ -10,7 +13,7 @@ import {
   type Tunnel,
 } from '../http/index.ts'
 import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
-import { buildRuntime, retireRuntime, type AdmissionStage, type Runtime } from '../runtime/index.ts'
+import { buildRuntime, retireRuntime, type AdmissionStage, type Runtime, type RuntimeDeps } from '../runtime/index.ts'
 
 export interface GatewayDeps {
   readonly log: Logger
@@ -21,6 +24,10 @@ export interface GatewayDeps {
   readonly onExchangeEnd?: ProxyDeps['onExchangeEnd']
   /** Set to enable tracing spans (see ProxyDeps.tracer). */
   readonly tracer?: ProxyDeps['tracer']
+  /** Backend health transitions (also logged here), e.g. for metrics. */
+  readonly onHealthTransition?: RuntimeDeps['onHealthTransition']
+  /** Circuit breaker transitions (also logged here), e.g. for metrics. */
+  readonly onBreakerTransition?: RuntimeDeps['onBreakerTransition']
 }
 
 /** Lifecycle of a gateway process (explicit; see docs/architecture.md). */
@@ -35,7 +42,13 @@ export interface StopResult {
 export interface ReloadResult {
   readonly isChanged: boolean
   readonly version: string
+  readonly previousVersion: string
+  /** Listeners whose TLS certificate/key were re-read (also on an unchanged config: files rotated in place). */
+  readonly tlsReloaded: readonly string[]
 }
+
+/** Config sections bound at start: a reload that changes them is refused as a whole. */
+const RESTART_SECTIONS = ['listeners', 'admin', 'tracing'] as const
 
 /**
  * A running gateway: listeners, the current runtime snapshot (one reference, swapped atomically on
@@ -58,7 +71,24 @@ export class Gateway {
     this.#admission = deps.admission ?? []
     this.#deps = deps
     this.#tracker = new ConnectionTracker(config.server.maxConnections)
-    this.#runtime = buildRuntime(config, { now: this.#now, admission: this.#admission })
+    this.#runtime = buildRuntime(config, this.#runtimeDeps())
+  }
+
+  /** Runtime dependencies: clock, admission stages, and health/breaker transitions logged with their reason. */
+  #runtimeDeps(): RuntimeDeps {
+    const log = this.#log
+    return {
+      now: this.#now,
+      admission: this.#admission,
+      onHealthTransition: (upstreamId, t) => {
+        log.warn({ upstream: upstreamId, backendId: t.backendId, from: t.from, to: t.to, reason: t.reason }, 'backend state change')
+        this.#deps.onHealthTransition?.(upstreamId, t)
+      },
+      onBreakerTransition: (backendId, from, to, reason) => {
+        log.warn({ backendId, from, to, reason }, 'circuit breaker state change')
+        this.#deps.onBreakerTransition?.(backendId, from, to, reason)
+      },
+    }
   }
 
   /** Builds the runtime and binds every listener; on any failure nothing stays bound. */
@@ -66,6 +96,7 @@ export class Gateway {
     const gateway = new Gateway(config, deps)
     try {
       await gateway.#bind(config)
+      for (const upstream of gateway.#runtime.upstreams.values()) upstream.startHealthChecks()
     } catch (err) {
       await gateway.stop(0)
       throw err
@@ -123,41 +154,103 @@ export class Gateway {
     return this.#tracker.counts(this.#tunnels.size)
   }
 
-  /**
-   * Swaps in a new config: builds a complete runtime first (keeping pools of unchanged backends), then
-   * swaps the one reference. In-flight requests finish on the snapshot they started with; removed
-   * backends drain. Listener changes need a restart and are refused here. Throws (leaving the old
-   * runtime serving) if anything fails.
-   */
-  async reload(config: Config): Promise<ReloadResult> {
-    if (this.#state !== 'serving') throw new Error(`cannot reload while ${this.#state}`)
-    const old = this.#runtime
-    if (JSON.stringify(config.listeners) !== JSON.stringify(old.config.listeners)) {
-      throw new Error('listener changes need a restart')
-    }
-    const next = buildRuntime(config, { now: this.#now, admission: this.#admission }, old)
-    if (next.version === old.version) return { isChanged: false, version: old.version }
-    this.#runtime = next
-    void retireRuntime(old, next).catch((err: unknown) =>
-      this.#log.warn({ err }, 'retiring old runtime failed'),
-    )
-    return { isChanged: true, version: next.version }
+  /** True while serving: config loaded, listeners bound, not draining (the `/readyz` answer). */
+  isReady(): boolean {
+    return this.#state === 'serving'
   }
 
   /**
-   * Graceful stop: stop accepting, close idle keep-alive connections, let in-flight requests finish
-   * until `deadlineMs`, then force-close what remains. Idempotent.
+   * Swaps in a new config, all or nothing:
+   * 1. refuse changes to sections bound at start (listeners, admin, tracing; TLS files may change);
+   * 2. load and check every listener's TLS certificate/key (also on an unchanged config, so
+   *    certificates rotated in place are picked up);
+   * 3. build a complete runtime (keeping pools of unchanged backends); if this throws, whatever it
+   *    created is destroyed;
+   * 4. swap the one reference, install the TLS contexts, retire the old runtime (removed backends drain).
+   * In-flight requests finish on the snapshot they started with. Throws a GatewayError (code
+   * RELOAD_NOT_SERVING, CONFIG_RESTART_REQUIRED or RELOAD_FAILED) and leaves the old runtime serving
+   * if any step before the swap fails.
+   */
+  async reload(config: Config): Promise<ReloadResult> {
+    if (this.#state !== 'serving') throw new GatewayError('RELOAD_NOT_SERVING', `cannot reload while ${this.#state}`)
+    const old = this.#runtime
+    const changed = RESTART_SECTIONS.filter((k) => !sameBoundSection(k, old.config, config))
+    if (changed.length > 0) {
+      throw new GatewayError('CONFIG_RESTART_REQUIRED', `${changed.join(', ')} changed: restart to apply`)
+    }
+    const tls = this.#prepareTls(config.listeners)
+    let next: Runtime
+    try {
+      next = buildRuntime(config, this.#runtimeDeps(), old)
+    } catch (err) {
+      throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, { cause: err })
+    }
+    const tlsReloaded: string[] = []
+    for (const { listener, tls: t } of tls) {
+      try {
+        listener.setSecureContext?.(t)
+        tlsReloaded.push(listener.name)
+      } catch (err) {
+        // Checked above; only a file replaced between the check and now gets here. Keep the old context.
+        this.#log.error({ listener: listener.name, code: 'RELOAD_FAILED', err: (err as Error).message }, 'tls reload failed')
+      }
+    }
+    if (next.version === old.version) return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
+    this.#runtime = next
+    for (const upstream of next.upstreams.values()) upstream.startHealthChecks()
+    void retireRuntime(old, next).catch((err: unknown) =>
+      this.#log.warn({ err, code: 'RELOAD_FAILED' }, 'retiring old runtime failed'),
+    )
+    return { isChanged: true, version: next.version, previousVersion: old.version, tlsReloaded }
+  }
+
+  /** Reads and checks the TLS material of every TLS listener; throws RELOAD_FAILED naming the listener. */
+  #prepareTls(configs: readonly ListenerConfig[]): { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] {
+    const out: { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] = []
+    for (const c of configs) {
+      if (c.tls === undefined) continue
+      const listener = this.#listeners.find((l) => l.name === c.name)
+      if (listener?.setSecureContext === undefined) continue
+      try {
+        createSecureContext({ cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile), minVersion: c.tls.minVersion })
+      } catch (err) {
+        // The message names the file problem (ENOENT, PEM parse error), never key material.
+        const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+        throw new GatewayError('RELOAD_FAILED', `listener ${c.name}: cannot load TLS certificate/key (${reason})`, {
+          cause: err,
+        })
+      }
+      out.push({ listener, tls: c.tls })
+    }
+    return out
+  }
+
+  /**
+   * Graceful stop, idempotent:
+   * 1. state → draining (readiness false), listeners stop accepting (ports released);
+   * 2. WebSocket tunnels are closed (see GatewayDeps.closeTunnel);
+   * 3. until `deadlineMs`: idle HTTP/1.1 keep-alive connections are closed, HTTP/2 sessions get GOAWAY
+   *    (in-flight streams finish), responses still to be written carry `Connection: close`, and
+   *    connections that never sent a byte are ended;
+   * 4. whatever is still open at the deadline is destroyed (`isForced`).
+   * Then the runtime is retired (upstream pools close once their requests finished).
    */
   async stop(deadlineMs: number): Promise<StopResult> {
     if (this.#state === 'stopped') return { isForced: false, remainingAtDeadline: 0 }
     this.#state = 'draining'
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()))
-    for (const tunnel of this.#tunnels) tunnel.close()
+    const closeTunnel = this.#deps.closeTunnel ?? ((t: Tunnel) => t.close())
+    for (const tunnel of this.#tunnels) closeTunnel(tunnel)
     const started = this.#now()
     let remaining = this.#tracker.counts(this.#tunnels.size).open
     while (remaining > 0 && this.#now() - started < deadlineMs) {
       for (const l of this.#listeners) l.closeIdle()
-      for (const socket of this.#tracker.sockets()) if (this.#tracker.isIdle(socket)) socket.end()
+      // Only sockets that never sent a byte are ours to end here (no request can be in flight on them).
+      // Every other socket belongs to an HTTP/1.1 server or an HTTP/2 session (closeIdle above) or a
+      // tunnel: ending the raw socket of a TLS or h2 connection would cut its in-flight responses.
+      for (const socket of this.#tracker.sockets()) {
+        if (socket.bytesRead === 0 && this.#tracker.isIdle(socket)) socket.end()
+      }
       await new Promise((r) => setTimeout(r, 25))
       remaining = this.#tracker.counts(this.#tunnels.size).open
     }
@@ -167,4 +260,15 @@ export class Gateway {
     this.#state = 'stopped'
     return { isForced, remainingAtDeadline: remaining }
   }
+}
+
+/**
+ * Whether a section bound at start is the same in both configs. For listeners, TLS file paths may
+ * change (certificate rotation to new files); everything else (names, addresses, protocols) may not.
+ */
+function sameBoundSection(key: (typeof RESTART_SECTIONS)[number], a: Config, b: Config): boolean {
+  if (key !== 'listeners') return JSON.stringify(a[key]) === JSON.stringify(b[key])
+  const shape = (c: Config): string =>
+    JSON.stringify(c.listeners.map((l) => ({ ...l, tls: l.tls === undefined ? undefined : l.tls.minVersion })))
+  return shape(a) === shape(b)
 }

@@ -97,6 +97,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** Returns a probe slot taken by `tryAcquire` without an outcome (the attempt was cancelled). */
+  releaseProbe(now: number): void {
+    if (this.state(now) === 'half-open') this.#probesInFlight = Math.max(0, this.#probesInFlight - 1)
+  }
+
   #open(now: number, reason: string): void {
     this.#openedAt = now
     this.#probesInFlight = 0

@@ -3,8 +3,16 @@ import type { Config } from '../config/index.ts'
 import { toRouteSpec } from '../config/index.ts'
 import { compileRouter, type Router } from '../routing/index.ts'
 import { compileCidrs, type CidrSet } from '../security/index.ts'
-import { backendIdentity, createBackend, Upstream, type Backend } from '../upstream/index.ts'
+import {
+  backendIdentity,
+  createBackend,
+  Upstream,
+  type Backend,
+  type BreakerTransitionListener,
+  type UpstreamDeps,
+} from '../upstream/index.ts'
 import type { AdmissionStage } from './admission.ts'
+import { RetryBudget, type RetryPolicy } from '../resilience/index.ts'
 
 /** Everything the request path needs about one route, compiled once per config. */
 export interface RouteContext {
@@ -14,6 +22,13 @@ export interface RouteContext {
   readonly timeoutMs: number | undefined
   readonly isWebSocketAllowed: boolean
   readonly websocketIdleTimeoutMs: number
+  readonly retry: RetryPolicy
+  /** Shared by all requests on this route in this runtime. */
+  readonly retryBudget: RetryBudget
+  readonly maxConcurrent: number | undefined
+  /** Mutable counters of this route in this runtime (the context itself is frozen). */
+  readonly load: { active: number }
+  readonly debugHeader: boolean
 }
 
 /**
@@ -36,6 +51,9 @@ export interface Runtime {
 
 export interface RuntimeDeps {
   readonly now: () => number
+  readonly random?: () => number
+  readonly onHealthTransition?: UpstreamDeps['onHealthTransition']
+  readonly onBreakerTransition?: BreakerTransitionListener
   /** Admission stages to install (later capabilities provide them). */
   readonly admission?: readonly AdmissionStage[]
 }
@@ -65,15 +83,23 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
         const { id, reuseKey } = backendIdentity(upstreamConfig, backendConfig)
         const kept = reusable.get(`${id}|${reuseKey}`)
         if (kept !== undefined) return kept
-        const fresh = createBackend(upstreamConfig, backendConfig)
+        const fresh = createBackend(upstreamConfig, backendConfig, deps.onBreakerTransition)
         created.push(fresh)
         return fresh
       })
-      upstreams.set(upstreamConfig.id, new Upstream(upstreamConfig, backends, { now: deps.now }))
+      upstreams.set(
+        upstreamConfig.id,
+        new Upstream(upstreamConfig, backends, {
+          now: deps.now,
+          ...(deps.random === undefined ? {} : { random: deps.random }),
+          ...(deps.onHealthTransition === undefined ? {} : { onHealthTransition: deps.onHealthTransition }),
+        }),
+      )
     }
     const routes = config.routes.map((route) => {
       const upstream = upstreams.get(route.upstream)
-      if (upstream === undefined) throw new Error(`invariant: route ${route.id} references a missing upstream`)
+      if (upstream === undefined)
+        throw new Error(`invariant: route ${route.id} references a missing upstream`)
       const context: RouteContext = Object.freeze({
         id: route.id,
         upstream,
@@ -81,6 +107,23 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
         timeoutMs: route.timeoutMs,
         isWebSocketAllowed: route.websocket,
         websocketIdleTimeoutMs: route.websocketIdleTimeoutMs,
+        retry: Object.freeze({
+          maxRetries: route.retry.maxRetries,
+          perTryTimeoutMs: route.retry.perTryTimeoutMs,
+          backoffBaseMs: route.retry.backoffBaseMs,
+          backoffMaxMs: route.retry.backoffMaxMs,
+          retryOnStatuses: new Set(route.retry.retryOn),
+          idempotencyKeyHeader: route.retry.idempotencyKeyHeader,
+          maxReplayBodyBytes: route.retry.maxReplayBodyBytes,
+        }),
+        retryBudget: new RetryBudget({
+          ratio: route.retry.budget.percent / 100,
+          minRetriesPerSecond: route.retry.budget.minRetriesPerSecond,
+          windowMs: route.retry.budget.windowMs,
+        }),
+        maxConcurrent: route.limits.maxConcurrent,
+        load: { active: 0 },
+        debugHeader: route.debugHeader,
       })
       return toRouteSpec(route, context)
     })
@@ -107,9 +150,11 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
  */
 export async function retireRuntime(old: Runtime, current: Runtime | undefined): Promise<void> {
   const kept = new Set<Backend>()
-  if (current !== undefined) for (const u of current.upstreams.values()) for (const b of u.backends) kept.add(b)
+  if (current !== undefined)
+    for (const u of current.upstreams.values()) for (const b of u.backends) kept.add(b)
   const closing: Promise<void>[] = []
   for (const upstream of old.upstreams.values()) {
+    closing.push(upstream.stopHealthChecks())
     upstream.failQueued(current === undefined ? 'GATEWAY_SHUTTING_DOWN' : 'UPSTREAM_QUEUE_TIMEOUT')
     for (const backend of upstream.backends) {
       if (kept.has(backend)) continue

@@ -2,6 +2,7 @@ import { Pool } from 'undici'
 import { readFileSync } from 'node:fs'
 import type { BackendConfig, UpstreamConfig } from '../config/index.ts'
 import { parseBackendUrl } from '../config/index.ts'
+import { CircuitBreaker, type BreakerState } from '../resilience/index.ts'
 
 /**
  * One backend server: a bounded undici pool plus the counters the balancer and admission use.
@@ -29,13 +30,26 @@ export interface Backend {
   isDraining: boolean
   /** Key that identifies an equivalent backend across reloads (same origin and pool settings). */
   readonly reuseKey: string
+  /** Failure-ratio breaker (absent when disabled). Survives reloads with the backend. */
+  readonly breaker: CircuitBreaker | undefined
 }
+
+/** Reports breaker transitions (logs, metrics). */
+export type BreakerTransitionListener = (
+  backendId: string,
+  from: BreakerState,
+  to: BreakerState,
+  reason: string,
+) => void
 
 /**
  * A backend's id and the key of the settings that, when unchanged across a reload, let its pool (and
  * its warm connections) be reused. Computed without opening anything.
  */
-export function backendIdentity(upstream: UpstreamConfig, backend: BackendConfig): { id: string; reuseKey: string } {
+export function backendIdentity(
+  upstream: UpstreamConfig,
+  backend: BackendConfig,
+): { id: string; reuseKey: string } {
   const parsed = parseBackendUrl(backend.url)
   if (typeof parsed === 'string') throw new TypeError(`invalid backend url: ${parsed}`) // validated earlier
   const id = `${upstream.id}/${parsed.hostname}:${parsed.port}`
@@ -47,12 +61,17 @@ export function backendIdentity(upstream: UpstreamConfig, backend: BackendConfig
     upstream.pool.idleTimeoutMs,
     upstream.timeouts,
     upstream.tls ?? null,
+    upstream.circuitBreaker,
   ])
   return { id, reuseKey }
 }
 
 /** Creates a backend and its connection pool (no connection is opened until the first request). */
-export function createBackend(upstream: UpstreamConfig, backend: BackendConfig): Backend {
+export function createBackend(
+  upstream: UpstreamConfig,
+  backend: BackendConfig,
+  onBreakerTransition?: BreakerTransitionListener,
+): Backend {
   const parsed = parseBackendUrl(backend.url)
   if (typeof parsed === 'string') throw new TypeError(`invalid backend url: ${parsed}`) // validated earlier
   const isTls = parsed.protocol === 'https:'
@@ -80,8 +99,14 @@ export function createBackend(upstream: UpstreamConfig, backend: BackendConfig):
     ...(isH2 ? { allowH2: true, ...(isTls ? {} : { useH2c: true }), maxConcurrentStreams: 100 } : {}),
     ...(isTls ? { connect: tlsOptions } : {}),
   })
+  const identity = backendIdentity(upstream, backend)
+  const cb = upstream.circuitBreaker
+  const breaker = cb.enabled
+    ? new CircuitBreaker(cb, (from, to, reason) => onBreakerTransition?.(identity.id, from, to, reason))
+    : undefined
   return {
-    ...backendIdentity(upstream, backend),
+    ...identity,
+    breaker,
     origin: parsed.origin,
     hostname: parsed.hostname,
     port: parsed.port,

@@ -1,2 +1,2 @@
-export { createBackend, backendIdentity, type Backend } from './backend.ts'
-export { Upstream, type AcquireCallback, type UpstreamDeps } from './upstream.ts'
+export { createBackend, backendIdentity, type Backend, type BreakerTransitionListener } from './backend.ts'
+export { Upstream, type AcquireCallback, type UpstreamDeps, type BackendStats } from './upstream.ts'

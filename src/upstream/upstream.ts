@@ -1,6 +1,15 @@
 import { createBalancer, type Balancer } from '../load-balancer/index.ts'
 import type { UpstreamConfig } from '../config/index.ts'
 import type { ErrorCode } from '../errors/index.ts'
+import {
+  ActiveChecker,
+  HealthTracker,
+  parseStatusRanges,
+  type BackendState,
+  type HealthTransition,
+  type PassiveOutcome,
+} from '../health/index.ts'
+import type { BreakerState } from '../resilience/index.ts'
 import type { Backend } from './backend.ts'
 
 /** Called exactly once per `acquire`: with a backend (the caller must `release` it) or an error code. */
@@ -17,11 +26,27 @@ interface Waiter {
 export interface UpstreamDeps {
   /** Monotonic clock in ms. */
   readonly now: () => number
+  readonly random?: () => number
+  /** Backend health transitions (logged with the reason, counted in metrics). */
+  readonly onHealthTransition?: (upstreamId: string, transition: HealthTransition) => void
+}
+
+/** A backend's externally visible state (admin API, metrics). */
+export interface BackendStats {
+  readonly upstreamId: string
+  readonly backendId: string
+  readonly state: BackendState
+  readonly breaker: BreakerState
+  readonly active: number
+  readonly maxActive: number
+  readonly tunnels: number
 }
 
 /**
- * A named set of backends behind one balancer, with admission: a request gets a backend that has a
- * free slot immediately, or waits in a bounded FIFO with a deadline. Never an unbounded wait.
+ * A named set of backends behind one balancer, with admission: a request gets an eligible backend
+ * (healthy or recovering, breaker not open) that has a free slot immediately, or waits in a bounded
+ * FIFO with a deadline. Never an unbounded wait. Health comes from passive reports and, when
+ * configured, active checks (which this upstream runs and stops).
  */
 export class Upstream {
   readonly id: string
@@ -29,20 +54,82 @@ export class Upstream {
   readonly maxQueue: number
   readonly queueTimeoutMs: number
   readonly #balancer: Balancer<Backend>
+  readonly #health: HealthTracker
+  readonly #index = new Map<Backend, number>()
+  readonly #checker: ActiveChecker | undefined
   readonly #queue: Waiter[] = []
   #queueHead = 0
   #timer: NodeJS.Timeout | undefined
   readonly #deps: UpstreamDeps
-  readonly #hasCapacity = (b: Backend): boolean => !b.isDraining && b.active < b.maxActive
-  readonly #isUsable = (b: Backend): boolean => !b.isDraining
+  readonly #panicMode: 'spread' | 'fail-fast'
+  // Per-pick context, set synchronously just before a balancer pick (pick never yields).
+  #pickNow = 0
+  #pickPanicking = false
+  #pickExclude: ReadonlySet<Backend> | undefined
+
+  readonly #isEligible = (b: Backend): boolean => {
+    if (b.isDraining) return false
+    if (this.#pickExclude?.has(b) === true) return false
+    const i = this.#index.get(b) as number
+    if (!this.#health.isEligible(i, this.#pickNow, this.#pickPanicking)) return false
+    return b.breaker === undefined || b.breaker.isAvailable(this.#pickNow)
+  }
+  readonly #hasCapacity = (b: Backend): boolean => b.active < b.maxActive && this.#isEligible(b)
 
   constructor(config: UpstreamConfig, backends: readonly Backend[], deps: UpstreamDeps) {
     this.id = config.id
     this.backends = backends
     this.maxQueue = config.pool.maxQueue
     this.queueTimeoutMs = config.pool.queueTimeoutMs
-    this.#balancer = createBalancer(config.balancing, backends)
     this.#deps = deps
+    this.#panicMode = config.panic.mode
+    backends.forEach((b, i) => this.#index.set(b, i))
+    const check = config.healthCheck
+    this.#health = new HealthTracker(
+      backends.map((b) => b.id),
+      {
+        outlier: config.outlierDetection,
+        slowStart: config.slowStart,
+        panic: config.panic,
+        active: check === undefined ? undefined : { rise: check.rise, fall: check.fall },
+      },
+      (t) => deps.onHealthTransition?.(config.id, t),
+    )
+    const hasSlowStart = config.slowStart.windowMs > 0
+    this.#balancer = createBalancer(
+      config.balancing,
+      backends,
+      hasSlowStart
+        ? {
+            weightOf: (b: Backend) =>
+              b.weight * this.#health.weightFactor(this.#index.get(b) as number, this.#pickNow),
+          }
+        : undefined,
+    )
+    this.#checker =
+      check === undefined
+        ? undefined
+        : new ActiveChecker(
+            { ...check, expected: parseStatusRanges(check.expectedStatuses) },
+            {
+              random: deps.random ?? Math.random,
+              onResult: (target, isPassing, detail) => {
+                const backend = backends.find((b) => b.id === target.id)
+                if (backend === undefined) return
+                this.#health.onActiveCheck(
+                  this.#index.get(backend) as number,
+                  isPassing,
+                  this.#deps.now(),
+                  detail,
+                )
+              },
+            },
+          )
+  }
+
+  /** Starts active health checks (if configured). Called once the runtime is live. */
+  startHealthChecks(): void {
+    this.#checker?.start(this.backends)
   }
 
   /** Requests waiting for a free backend slot. */
@@ -57,18 +144,38 @@ export class Upstream {
     return n
   }
 
+  /** State of each backend now (computed, for admin and metrics scrapes). */
+  stats(): BackendStats[] {
+    const now = this.#deps.now()
+    return this.backends.map((b, i) => ({
+      upstreamId: this.id,
+      backendId: b.id,
+      state: b.isDraining ? 'draining' : this.#health.state(i, now),
+      breaker: b.breaker?.state(now) ?? 'closed',
+      active: b.active,
+      maxActive: b.maxActive,
+      tunnels: b.tunnels,
+    }))
+  }
+
   /**
-   * Reserves a backend slot. Synchronous when a slot is free (the common case); otherwise queues with
-   * a deadline.
+   * Reserves a backend slot. Synchronous when an eligible backend has a free slot (the common case);
+   * otherwise queues with a deadline. `exclude` skips backends already tried (retries go elsewhere
+   * when another backend is available).
    */
-  acquire(callback: AcquireCallback): void {
-    const backend = this.#balancer.pick(this.#hasCapacity)
+  acquire(callback: AcquireCallback, exclude?: ReadonlySet<Backend>): void {
+    this.#beginPick(exclude)
+    let backend = this.#balancer.pick(this.#hasCapacity)
+    if (backend === undefined && exclude !== undefined) {
+      this.#pickExclude = undefined
+      backend = this.#balancer.pick(this.#hasCapacity)
+    }
     if (backend !== undefined) {
       this.#start(backend)
       callback.onBackend(backend)
       return
     }
-    if (this.#balancer.pick(this.#isUsable) === undefined) {
+    if (this.#balancer.pick(this.#isEligible) === undefined) {
       callback.onUnavailable('NO_HEALTHY_BACKEND')
       return
     }
@@ -76,13 +183,14 @@ export class Upstream {
       callback.onUnavailable('UPSTREAM_QUEUE_FULL')
       return
     }
-    this.#queue.push({ callback, deadline: this.#deps.now() + this.queueTimeoutMs })
+    this.#queue.push({ callback, deadline: this.#pickNow + this.queueTimeoutMs })
     this.#armTimer()
   }
 
   /** Picks a backend for a long-lived tunnel (WebSocket): not bounded by request slots. */
   pickForTunnel(): Backend | undefined {
-    const backend = this.#balancer.pick(this.#isUsable)
+    this.#beginPick(undefined)
+    const backend = this.#balancer.pick(this.#isEligible)
     if (backend !== undefined) backend.tunnels++
     return backend
   }
@@ -91,11 +199,26 @@ export class Upstream {
     backend.tunnels--
   }
 
+  /** Passive health and breaker signal for one finished attempt on `backend`. */
+  report(backend: Backend, outcome: PassiveOutcome): void {
+    const i = this.#index.get(backend)
+    if (i === undefined) return // backend no longer part of this upstream
+    const now = this.#deps.now()
+    this.#health.onResponse(i, outcome, now)
+    backend.breaker?.onResult(outcome === 'success', now)
+  }
+
+  /** An attempt ended without an outcome that says anything about the backend (client went away). */
+  reportCancelled(backend: Backend): void {
+    backend.breaker?.releaseProbe(this.#deps.now())
+  }
+
   /** Returns a slot taken by `acquire`; hands it to the oldest waiter if any. */
   release(backend: Backend): void {
     backend.active--
     this.#balancer.onEnd(backend)
     if (this.queueDepth === 0) return
+    this.#beginPick(undefined)
     const next = this.#balancer.pick(this.#hasCapacity)
     if (next === undefined) return
     const waiter = this.#shift()
@@ -121,16 +244,32 @@ export class Upstream {
     while ((waiter = this.#shift()) !== undefined) waiter.callback.onUnavailable(code)
   }
 
+  /** Stops health checks and queue timers (pools are closed by the runtime's retirement). */
+  async stopHealthChecks(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    await this.#checker?.stop()
+  }
+
   /** Closes all pools: in-flight requests finish, idle connections close. */
   async close(): Promise<void> {
     this.failQueued('GATEWAY_SHUTTING_DOWN')
-    clearTimeout(this.#timer)
+    await this.stopHealthChecks()
     await Promise.all(this.backends.map((b) => b.pool.close()))
+  }
+
+  #beginPick(exclude: ReadonlySet<Backend> | undefined): void {
+    this.#pickNow = this.#deps.now()
+    this.#pickExclude = exclude
+    this.#pickPanicking = this.#health.isPanicking(this.#pickNow)
+    if (this.#pickPanicking && this.#panicMode === 'fail-fast') this.#pickPanicking = false
   }
 
   #start(backend: Backend): void {
     backend.active++
     this.#balancer.onStart(backend)
+    // Half-open breakers admit a bounded number of probes: take the slot now.
+    backend.breaker?.tryAcquire(this.#pickNow)
   }
 
   #shift(): Waiter | undefined {
