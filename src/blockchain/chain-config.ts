@@ -85,6 +85,8 @@ export interface TxTuning {
   readonly feeRecheckMs: number
   /** Default deadline of a send (fee and gas estimation, queueing, signing, broadcast). */
   readonly sendTimeoutMs: number
+  /** Default time `wait()` gives a transaction to confirm (monitoring continues after it). */
+  readonly confirmTimeoutMs: number
 }
 
 export const DEFAULT_RPC_TUNING: RpcTuning = Object.freeze({
@@ -109,6 +111,7 @@ export const DEFAULT_TX_TUNING: TxTuning = Object.freeze({
   maxWaitingSends: 256,
   feeRecheckMs: 2_000,
   sendTimeoutMs: 30_000,
+  confirmTimeoutMs: 15 * 60_000,
 })
 
 const GWEI = 1_000_000_000n

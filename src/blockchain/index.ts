@@ -17,8 +17,10 @@ export {
   type TokenConfig,
   type TxTuning,
 } from './chain-config.ts'
+export { createChain, toChainError, type Chain, type ChainOptions, type CreateChainDeps } from './chain.ts'
 export { loadChainEnv, type ChainEnv } from './chain-env.ts'
 export { createChainMetrics, type ChainMetrics } from './chain-metrics.ts'
+export { summarizeChainStatus, type ChainStatus } from './chain-status.ts'
 export type { ConfirmationPolicy, SeenReceipt } from './confirmation.ts'
 export { decryptKeystore, encryptKeystore, type EncryptKeystoreOptions, type KeystoreV3 } from './keystore.ts'
 export { isValidMnemonic } from './mnemonic.ts'
@@ -34,6 +36,20 @@ export {
   type RpcState,
 } from './rpc-client.ts'
 export { JsonRpcError } from './rpc-failure.ts'
+export {
+  createTxSender,
+  type ConfirmedTx,
+  type FeeCapStatus,
+  type SendOptions,
+  type SentTx,
+  type TxEvent,
+  type TxEventType,
+  type TxRequest,
+  type TxSender,
+  type TxSenderDeps,
+  type TxSenderOptions,
+  type TxSenderSnapshot,
+} from './tx-sender.ts'
 export { secretFromEnv, secretFromFile, type Secret } from './secret.ts'
 export type { Address, ChainDeps, Clock, Hex } from './types.ts'
 export { describeSignerSpec, loadSigner, type ChainSigner, type LoadSignerDeps, type SignerSpec } from './wallet.ts'

@@ -5,6 +5,7 @@ import {
   classifyFetchError,
   classifyHttpStatus,
   classifyRpcError,
+  classifySendRejection,
   isEndpointFault,
   isRetryableRead,
   methodKind,
@@ -51,4 +52,13 @@ void test('method kinds and bounded labels', () => {
   assert.equal(methodKind('anvil_mine'), 'other')
   assert.equal(methodLabel('eth_call'), 'eth_call')
   assert.equal(methodLabel('debug_traceTransaction'), 'other')
+})
+
+void test('send rejections are told apart by the node message', () => {
+  assert.equal(classifySendRejection('nonce too low: next nonce 5, tx nonce 3'), 'nonce-too-low')
+  assert.equal(classifySendRejection('nonce too high'), 'nonce-too-high')
+  assert.equal(classifySendRejection('replacement transaction underpriced'), 'underpriced')
+  assert.equal(classifySendRejection('insufficient funds for gas * price + value'), 'insufficient-funds')
+  assert.equal(classifySendRejection('max fee per gas less than block base fee'), 'fee-below-base-fee')
+  assert.equal(classifySendRejection('execution reverted'), 'other')
 })

@@ -145,3 +145,18 @@ export function methodKind(method: string): MethodKind {
 export function methodLabel(method: string): string {
   return READ_METHODS.has(method) || method === 'eth_sendRawTransaction' ? method : 'other'
 }
+
+/**
+ * Why a node refused `eth_sendRawTransaction`. Nodes report these only as JSON-RPC -32000/-32003 with a
+ * message, so the message is all there is to go on (viem's getNodeError does the same).
+ */
+export type SendRejection = 'nonce-too-low' | 'nonce-too-high' | 'underpriced' | 'insufficient-funds' | 'fee-below-base-fee' | 'other'
+
+export function classifySendRejection(message: string): SendRejection {
+  if (/nonce too low|nonce.{0,20}lower than|oldnonce/i.test(message)) return 'nonce-too-low'
+  if (/nonce too high|nonce.{0,20}higher than|nonce gap/i.test(message)) return 'nonce-too-high'
+  if (/underpriced/i.test(message)) return 'underpriced'
+  if (/insufficient funds|insufficient balance|lack of funds/i.test(message)) return 'insufficient-funds'
+  if (/less than (the )?block base fee|fee cap less than|feecaptoolow|max fee per gas less than/i.test(message)) return 'fee-below-base-fee'
+  return 'other'
+}

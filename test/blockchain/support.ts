@@ -52,3 +52,12 @@ export const FAST_TX: TxTuning = {
 export const DEV_KEY0 = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80'
 export const DEV_ADDR0 = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
 export const DEV_ADDR1 = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
+
+/** Polls `predicate` every 10 ms until it holds or `timeoutMs` passes (integration tests only). */
+export async function eventually(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
