@@ -63,6 +63,8 @@ export function scanRequestHead(rawHeaders: readonly string[], requestIdHeader: 
   }
   let nominated: Set<string> | undefined
   const forward = head.forward
+  /** Index of the first Cookie field's value in `forward` (-1: none yet). */
+  let cookieAt = -1
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
@@ -93,6 +95,15 @@ export function scanRequestHead(rawHeaders: readonly string[], requestIdHeader: 
       continue
     }
     if (lower === 'content-length') head.contentLength = value
+    else if (lower === 'cookie') {
+      // RFC 9113 §8.2.3: HTTP/2 clients may split Cookie into several fields; they must be joined with
+      // "; " before reaching an HTTP/1.1 hop (which allows one Cookie field, RFC 6265 §5.4).
+      if (cookieAt !== -1) {
+        forward[cookieAt] = `${forward[cookieAt] as string}; ${value}`
+        continue
+      }
+      cookieAt = forward.length + 1
+    }
     forward.push(name, value)
   }
   if (nominated !== undefined && nominated.size > 0) head.forward = dropNominated(forward, nominated)

@@ -34,6 +34,32 @@ export interface Tunnel {
   close(): void
 }
 
+/** Most bytes a client may send before the backend's 101 that the gateway holds for it. */
+const MAX_EARLY_BYTES = 64 * 1024
+
+/** Longest time a refused upgrade's connection stays half-open waiting for the client's FIN. */
+const LINGER_MS = 2000
+
+/**
+ * Closes a connection we answered without tunnelling it (refusal, relayed non-101, failure). node:http
+ * hands upgrade sockets over with `allowHalfOpen`, so `end()` alone only sends our FIN: a client that
+ * never closes its half would hold the socket (and its fd) forever. Like nginx's lingering close: keep
+ * discarding what the client sends so our answer is not lost to a reset, close on its FIN, and destroy
+ * after LINGER_MS at the latest (a fixed deadline, not an idle timer a chatty client could extend).
+ */
+function lingerClose(socket: Duplex): void {
+  socket.resume()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+}
+
+/** Writes `data` and closes the connection (see lingerClose). */
+function endAndClose(socket: Duplex, data: string): void {
+  socket.end(data)
+  lingerClose(socket)
+}
+
 /**
  * HTTP/1.1 `Upgrade: websocket` requests: routed like any request, then relayed to a backend over a
  * fresh connection. On 101 the two sockets are piped both ways (pipe() gives backpressure), with an
@@ -54,7 +80,10 @@ export function createUpgradeHandler(
         const res = new ServerResponse(req)
         res.assignSocket(socket as Socket)
         res.shouldKeepAlive = false
-        res.once('finish', () => socket.end())
+        res.once('finish', () => {
+          socket.end()
+          lingerClose(socket)
+        })
         deps.serveAsHttp(req, res)
         return
       }
@@ -66,7 +95,7 @@ export function createUpgradeHandler(
         ? scanned.requestId
         : deps.requestIds.next()
     const refuse = (code: ErrorCode): void => {
-      socket.end(rawProblemResponse(code, runtime.requestIdHeader, requestId))
+      endAndClose(socket, rawProblemResponse(code, runtime.requestIdHeader, requestId))
     }
     socket.on('error', () => socket.destroy())
     if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
@@ -187,13 +216,38 @@ function openTunnel(
   }
   const upReq: ClientRequest = backend.isTls ? httpsRequest(options) : httpRequest(options)
   let isSettled = false
+  // Until the backend answers, keep reading the client: node:http hands the socket over paused, and a
+  // paused socket never reports the client's FIN, so a client that went away would hold both
+  // connections until the upstream timeout. Bytes a client sends before the 101 are kept (bounded)
+  // and forwarded in order after clientHead.
+  const early: Buffer[] = []
+  let earlyBytes = 0
+  const onEarlyData = (chunk: Buffer): void => {
+    early.push(chunk)
+    earlyBytes += chunk.length
+    if (earlyBytes >= MAX_EARLY_BYTES) client.pause() // back to not noticing FIN; the timeout still applies
+  }
+  const onEarlyEnd = (): void => {
+    if (isSettled) return
+    isSettled = true
+    upReq.destroy()
+    release()
+    client.destroy()
+  }
+  const stopWatchingClient = (): void => {
+    client.off('data', onEarlyData)
+    client.off('end', onEarlyEnd)
+  }
+  client.on('data', onEarlyData)
+  client.once('end', onEarlyEnd)
   const fail = (code: ErrorCode): void => {
     if (isSettled) return
     isSettled = true
+    stopWatchingClient()
     release()
     upReq.destroy()
     if (!client.destroyed) {
-      client.end(rawProblemResponse(code, runtime.requestIdHeader, requestId))
+      endAndClose(client, rawProblemResponse(code, runtime.requestIdHeader, requestId))
     }
   }
   client.once('close', () => {
@@ -212,6 +266,7 @@ function openTunnel(
     // Refused upgrade: relay the backend's answer, then close both connections.
     if (isSettled) return res.destroy()
     isSettled = true
+    stopWatchingClient()
     let out = `HTTP/1.1 ${res.statusCode ?? 502} ${STATUS_CODES[res.statusCode ?? 502] ?? ''}\r\n`
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
       const name = res.rawHeaders[i] as string
@@ -222,6 +277,8 @@ function openTunnel(
     out += `${runtime.requestIdHeader}: ${requestId}\r\nconnection: close\r\n\r\n`
     client.write(out)
     res.pipe(client)
+    // pipe() ends our side once the body is relayed; then close the connection (see lingerClose).
+    client.once('finish', () => lingerClose(client))
     res.on('error', () => client.destroy())
     res.on('end', release)
     res.on('close', release)
@@ -232,6 +289,7 @@ function openTunnel(
       return
     }
     isSettled = true
+    stopWatchingClient()
     upReq.setTimeout(0)
     let out = 'HTTP/1.1 101 Switching Protocols\r\n'
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
@@ -243,6 +301,7 @@ function openTunnel(
     client.write(out)
     if (upHead.length > 0) client.write(upHead)
     if (clientHead.length > 0) upSocket.write(clientHead)
+    for (const chunk of early) upSocket.write(chunk)
     splice(deps, route, client, upSocket, requestId, release)
   })
   upReq.end()
