@@ -116,6 +116,38 @@ describe(`${CLIENTS} concurrent clients`, () => {
     await eventually(() => gw.gateway.connections().open === 0, 10_000, 'client connections drained')
   })
 
+  test('all clients aborting (pool busy, the rest queued) leave no queued work, slot or socket behind', async () => {
+    let release: () => void = () => {}
+    gate = new Promise<void>((r) => (release = r))
+    const started = upstream.received.length
+    const requests = Array.from({ length: CLIENTS }, (_, i) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, path: `/abort/${i}`, agent: false })
+      req.on('error', () => {}) // socket hang up: we destroy it
+      req.end()
+      return req
+    })
+    const u = gw.gateway.runtime.upstreams.get('u')
+    try {
+      await eventually(
+        () => gw.gateway.connections().open === CLIENTS,
+        20_000,
+        `${CLIENTS} open client connections`,
+      )
+      await eventually(() => upstream.received.length - started === POOL, 10_000, 'pool filled')
+      await eventually(() => u?.queueDepth === CLIENTS - POOL, 10_000, 'the rest queued')
+      for (const req of requests) req.destroy()
+      await eventually(() => gw.gateway.connections().open === 0, 10_000, 'client connections closed')
+      await eventually(() => u?.queueDepth === 0, 3000, 'queue emptied')
+      await eventually(() => u?.active === 0, 3000, 'backend slots released')
+      // The held requests were aborted upstream (their connections destroyed, not pooled half-done).
+      await eventually(() => upstream.openConnections() === 0, 10_000, 'backend connections closed')
+    } finally {
+      gate = undefined
+      release()
+    }
+    assert.equal(upstream.received.length - started, POOL, 'no queued request reached the backend')
+  })
+
   test('concurrent POSTs each get their own body back (no cross-talk)', async () => {
     const results = await Promise.all(
       Array.from({ length: CLIENTS }, (_, i) =>

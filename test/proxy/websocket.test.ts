@@ -199,6 +199,33 @@ describe('WebSocket', () => {
     await assertNoLeak()
   })
 
+  test('100 concurrent tunnels exchanging messages, then closed cleanly, abruptly by clients or by the backend', async () => {
+    const n = 100
+    const clients = await Promise.all(Array.from({ length: n }, (_, i) => open(`${wsUrl}/many/${i}`)))
+    assert.equal(gw.gateway.connections().upgraded, n)
+    await Promise.all(
+      clients.map(
+        (ws, i) =>
+          new Promise<void>((resolve) => {
+            let seen = 0
+            ws.on('message', (d: Buffer) => {
+              assert.equal(d.toString(), `${i}:${seen}`)
+              if (++seen === 50) resolve()
+            })
+            for (let k = 0; k < 50; k++) ws.send(`${i}:${k}`)
+          }),
+      ),
+    )
+    const done = clients.map((ws) => closed(ws))
+    clients.forEach((ws, i) => {
+      if (i % 3 === 0) ws.close(1000)
+      else if (i % 3 === 1) ws.terminate()
+      else ws.send('terminate')
+    })
+    await Promise.all(done)
+    await assertNoLeak()
+  })
+
   test('the backend refusing the upgrade (403 + body) is relayed; both connections close', async () => {
     const res = await unexpectedResponse(`${wsUrl}/refuse`)
     assert.equal(res.status, 403)
