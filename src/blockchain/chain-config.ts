@@ -3,6 +3,7 @@
  * accepted tokens and contract addresses, plus the tuning of the RPC client and the transaction sender.
  * LitVM mainnet is not announced yet, so nothing here is hard-coded beyond named presets.
  */
+import { inspect } from 'node:util'
 import { defineChain, type Chain } from 'viem'
 import type { ConfirmationPolicy } from './confirmation.ts'
 import type { Address } from './types.ts'
@@ -160,6 +161,41 @@ export const ANVIL_LOCAL: ChainConfig = Object.freeze({
 
 export const CHAIN_PRESETS = Object.freeze({ 'litvm-liteforge': LITVM_LITEFORGE, anvil: ANVIL_LOCAL })
 export type ChainPresetName = keyof typeof CHAIN_PRESETS
+
+/**
+ * A URL with credentials, path and query removed (`https://host:port/…`): RPC providers put API keys in
+ * any of them. Used wherever configuration may be printed.
+ */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return '[invalid url]'
+  const u = new URL(url)
+  const hasMore = u.pathname.length > 1 || u.search !== '' || u.hash !== ''
+  return `${u.protocol}//${u.host}${hasMore ? '/…' : ''}`
+}
+
+/** The endpoint as it may be printed. */
+export function redactEndpoint(endpoint: RpcEndpointConfig): RpcEndpointConfig {
+  return endpoint.ws === undefined
+    ? { name: endpoint.name, http: redactUrl(endpoint.http) }
+    : { name: endpoint.name, http: redactUrl(endpoint.http), ws: redactUrl(endpoint.ws) }
+}
+
+/**
+ * Freezes an endpoint and makes it print redacted: `JSON.stringify` (pino) and `util.inspect` show
+ * `redactEndpoint(endpoint)`. The hooks are non-enumerable, so a spread copy is a plain object again.
+ */
+export function protectEndpoint(endpoint: RpcEndpointConfig): RpcEndpointConfig {
+  const copy = { ...endpoint }
+  const view = redactEndpoint(endpoint)
+  Object.defineProperty(copy, 'toJSON', { value: () => view, enumerable: false })
+  Object.defineProperty(copy, inspect.custom, { value: () => view, enumerable: false })
+  return Object.freeze(copy)
+}
+
+/** A copy of the configuration whose endpoints carry no credentials (for `Chain.config`, status, logs). */
+export function redactChainConfig(config: ChainConfig): ChainConfig {
+  return Object.freeze({ ...config, rpc: Object.freeze(config.rpc.map(redactEndpoint)) })
+}
 
 /**
  * The viem `Chain` for this configuration. RPC URLs are left out on purpose: the client's transport is our

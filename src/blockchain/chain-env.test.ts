@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { inspect } from 'node:util'
 import { parseGwei } from 'viem'
 import { isGatewayError } from '../errors/index.ts'
+import { redactUrl } from './chain-config.ts'
 import { loadChainEnv } from './chain-env.ts'
 
 function problemOf(env: Record<string, string>): string {
@@ -116,4 +118,16 @@ void test('signer misconfigurations name the variable and hide the value', () =>
 
 void test('empty values count as unset', () => {
   assert.equal(loadChainEnv({ LITGATE_CHAIN_RPC_URLS: '', LITGATE_SIGNER: ' ' }).chain.id, 4441)
+})
+
+void test('endpoints print without credentials, path or query', () => {
+  const s = loadChainEnv({ LITGATE_CHAIN_RPC_URLS: 'p=https://user:pw@rpc.example:8443/v2/KEY?apikey=K2' })
+  const printed = [JSON.stringify(s.chain.rpc), inspect(s, { depth: 10 })]
+  for (const text of printed) {
+    assert.ok(!/pw|KEY|K2/.test(text), text)
+    assert.match(text, /https:\/\/rpc\.example:8443\/…/)
+  }
+  assert.equal(s.chain.rpc[0]?.http, 'https://user:pw@rpc.example:8443/v2/KEY?apikey=K2', 'the real URL is still there to connect')
+  assert.equal(redactUrl('http://127.0.0.1:8545'), 'http://127.0.0.1:8545')
+  assert.equal(redactUrl('not a url'), '[invalid url]')
 })

@@ -9,6 +9,7 @@ import { z } from 'zod'
 import { GatewayError } from '../errors/index.ts'
 import {
   CHAIN_PRESETS,
+  protectEndpoint,
   DEFAULT_RPC_TUNING,
   DEFAULT_TX_TUNING,
   type ChainConfig,
@@ -237,7 +238,7 @@ export function loadChainEnv(env: Env): ChainEnv {
         : { name: e.LITGATE_CHAIN_CURRENCY_SYMBOL, symbol: e.LITGATE_CHAIN_CURRENCY_SYMBOL }),
       ...(e.LITGATE_CHAIN_CURRENCY_DECIMALS === undefined ? {} : { decimals: e.LITGATE_CHAIN_CURRENCY_DECIMALS }),
     },
-    rpc,
+    rpc: rpc.map(protectEndpoint),
     confirmation: e.LITGATE_CHAIN_CONFIRMATION ?? base.confirmation,
     gas,
     tokens: e.LITGATE_CHAIN_TOKENS ?? base.tokens,

@@ -6,7 +6,7 @@
 import { createPublicClient, custom, type PublicClient } from 'viem'
 import { GatewayError, isGatewayError } from '../errors/index.ts'
 import type { ChainConfig, RpcTuning, TxTuning } from './chain-config.ts'
-import { toViemChain } from './chain-config.ts'
+import { redactChainConfig, toViemChain } from './chain-config.ts'
 import { createChainMetrics, type ChainMetrics } from './chain-metrics.ts'
 import { summarizeChainStatus, type ChainStatus } from './chain-status.ts'
 import { createRpcClient, type RpcClient } from './rpc-client.ts'
@@ -30,6 +30,7 @@ export interface CreateChainDeps extends ChainDeps {
 }
 
 export interface Chain {
+  /** The configuration with credential-free endpoint URLs (safe to print). */
   readonly config: ChainConfig
   readonly rpc: RpcClient
   /** A viem public client over the failover transport (reads, contract calls, log queries). */
@@ -93,7 +94,7 @@ export function createChain(options: ChainOptions, deps: CreateChainDeps): Chain
           { ...deps, rpc, signer: deps.signer, metrics, ...(deps.onTxEvent === undefined ? {} : { onEvent: deps.onTxEvent }) },
         )
   return {
-    config: options.chain,
+    config: redactChainConfig(options.chain),
     rpc,
     publicClient,
     signer: deps.signer,

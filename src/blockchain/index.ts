@@ -8,6 +8,8 @@ export {
   DEFAULT_RPC_TUNING,
   DEFAULT_TX_TUNING,
   LITVM_LITEFORGE,
+  redactChainConfig,
+  redactUrl,
   toViemChain,
   type ChainConfig,
   type ChainPresetName,

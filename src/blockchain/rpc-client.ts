@@ -494,7 +494,8 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
         endpoints.map(async (ep) => {
           if (endpointUsability(ep.health, healths(), now, ranking) === 'cooling') return
           const verified = await ensureVerified(ep, tuning.timeoutMs)
-          if (verified === null) await attempt(ep, 'eth_blockNumber', [], tuning.timeoutMs)
+          const failure = verified === null ? await attempt(ep, 'eth_blockNumber', [], tuning.timeoutMs).then((r) => (r.ok ? null : r.failure)) : verified
+          if (failure !== null && failure !== 'wrong-chain') log.debug({ endpoint: ep.name, failure: describeFailure(failure) }, 'rpc probe failed')
         }),
       )
       refresh()
