@@ -36,7 +36,8 @@ contract AccessToken is LitgateUpgradeable, TypedDataDomain {
     bytes32 private constant STORAGE_SLOT = 0x447fb00d5d495d67981482e569be0fcd62ec08ee8633e2e0eb06e481615fc000;
 
     bytes32 public constant ACCESS_PROOF_TYPEHASH = keccak256(
-        "AccessProof(uint256 subscriptionId,address signer,bytes32 audience,bytes32 nonce,uint64 issuedAt,uint64 expiresAt)"
+        "AccessProof(uint256 subscriptionId,address signer,bytes32 audience,bytes32 nonce,"
+        "uint64 issuedAt,uint64 expiresAt)"
     );
 
     /// @notice Longest accepted proof lifetime (expiresAt - issuedAt).

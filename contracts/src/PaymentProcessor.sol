@@ -71,7 +71,8 @@ contract PaymentProcessor is LitgateUpgradeable, ReentrancyGuardTransient, Typed
 
     /// @notice EIP-712 type of a quote (chainId and verifyingContract are in the domain).
     bytes32 public constant QUOTE_TYPEHASH = keccak256(
-        "Quote(bytes32 quoteId,address payer,address beneficiary,uint16 planId,uint32 periods,address token,uint256 amount,uint256 subscriptionId,uint64 validUntil)"
+        "Quote(bytes32 quoteId,address payer,address beneficiary,uint16 planId,uint32 periods,address token,"
+        "uint256 amount,uint256 subscriptionId,uint64 validUntil)"
     );
 
     uint256 private constant BPS = 10_000;
@@ -122,8 +123,8 @@ contract PaymentProcessor is LitgateUpgradeable, ReentrancyGuardTransient, Typed
     ) external nonReentrant returns (uint256 subscriptionId) {
         if (msg.sender != quote.payer) revert PayerMismatch();
         (, subscriptionId) = _settle(quote, signature);
-        try IERC20Permit(quote.token).permit(quote.payer, address(this), quote.amount, deadline, v, r, s) {}
-        catch {} // solhint-disable-line no-empty-blocks
+        // solhint-disable-next-line no-empty-blocks
+        try IERC20Permit(quote.token).permit(quote.payer, address(this), quote.amount, deadline, v, r, s) {} catch {}
         IERC20(quote.token).safeTransferFrom(quote.payer, address(this), quote.amount);
     }
 
@@ -298,7 +299,14 @@ contract PaymentProcessor is LitgateUpgradeable, ReentrancyGuardTransient, Typed
         uint40 paidUntil;
         (subscriptionId, paidUntil) = _subscribe(quote, ISubscriptionManager(cfg.subscriptionManager));
         emit PaymentReceived(
-            quote.quoteId, quote.payer, subscriptionId, quote.token, quote.amount, quote.planId, quote.periods, paidUntil
+            quote.quoteId,
+            quote.payer,
+            subscriptionId,
+            quote.token,
+            quote.amount,
+            quote.planId,
+            quote.periods,
+            paidUntil
         );
     }
 
@@ -330,8 +338,9 @@ contract PaymentProcessor is LitgateUpgradeable, ReentrancyGuardTransient, Typed
         uint256 due;
         subscriptionId = quote.subscriptionId;
         if (subscriptionId == 0) {
-            (subscriptionId, paidUntil, due) =
-                manager.createSubscription(quote.payer, quote.beneficiary, quote.planId, 0, quote.periods, quote.token);
+            (subscriptionId, paidUntil, due) = manager.createSubscription(
+                quote.payer, quote.beneficiary, quote.planId, 0, quote.periods, quote.token
+            );
         } else if (manager.planOf(subscriptionId) == quote.planId) {
             (paidUntil, due) = manager.renew(subscriptionId, quote.periods, quote.token);
         } else {

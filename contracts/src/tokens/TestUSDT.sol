@@ -5,10 +5,13 @@ pragma solidity 0.8.30;
 /// @notice TEST ONLY. A 6-decimal stablecoin like Ethereum's USDT: no permit, no EIP-3009, and `transfer`,
 ///         `transferFrom` and `approve` return nothing (so callers must use SafeERC20). The owner mints.
 contract TestUSDT {
+    // ERC-20 getters are lower case by convention.
+    // solhint-disable const-name-snakecase, immutable-vars-naming
     string public constant name = "Test Tether USD";
     string public constant symbol = "tUSDT";
     uint8 public constant decimals = 6;
     address public immutable owner;
+    // solhint-enable const-name-snakecase, immutable-vars-naming
     uint256 public totalSupply;
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;

@@ -32,5 +32,6 @@ abstract contract LitgateUpgradeable is Initializable, AccessControlUpgradeable,
     }
 
     /// @inheritdoc UUPSUpgradeable
+    // solhint-disable-next-line no-empty-blocks
     function _authorizeUpgrade(address) internal view override onlyRole(Roles.UPGRADER_ROLE) {}
 }

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {Script, console2} from "forge-std/Script.sol";
+import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {AccessToken} from "../src/AccessToken.sol";
+import {PaymentProcessor} from "../src/PaymentProcessor.sol";
+import {SubscriptionManager} from "../src/SubscriptionManager.sol";
+import {TestUSDC} from "../src/tokens/TestUSDC.sol";
+import {TestUSDT} from "../src/tokens/TestUSDT.sol";
+
+/// @title Deploy
+/// @notice Deploys the three implementations and their ERC-1967 (UUPS) proxies, optionally the two test
+///         stablecoins, grants every role at initialisation to the configured addresses (never implicitly
+///         to the deployer) and writes deployments/<chainId>.json (same format as src/contracts/deploy.ts).
+///
+///   DEPLOYER_PRIVATE_KEY=0x… forge script script/Deploy.s.sol --rpc-url http://127.0.0.1:8545 --broadcast
+///
+/// Environment (addresses): LITGATE_ADMIN, LITGATE_UPGRADER, LITGATE_OPERATOR, LITGATE_GUARDIAN,
+/// LITGATE_QUOTE_SIGNER, LITGATE_OPERATOR_PAYEE, LITGATE_TREASURY; LITGATE_OPERATOR_FEE_BPS (default 0);
+/// LITGATE_ACCEPTED_TOKENS (comma-separated); LITGATE_TEST_TOKENS=true to deploy tUSDC/tUSDT (their minter is
+/// the deployer). On a local chain (31337) unset role addresses default to the deployer; on any other chain
+/// each must be set, so no role is left to the deployer by accident.
+contract Deploy is Script {
+    struct Roles {
+        address admin;
+        address upgrader;
+        address operator;
+        address guardian;
+        address quoteSigner;
+        address operatorPayee;
+        address treasury;
+    }
+
+    struct Deployment {
+        address subscriptionManager;
+        address paymentProcessor;
+        address accessToken;
+        address subscriptionManagerImpl;
+        address paymentProcessorImpl;
+        address accessTokenImpl;
+        address usdc;
+        address usdt;
+    }
+
+    error PredictionMismatch();
+    error MissingRole(string name);
+
+    function run() external returns (Deployment memory d) {
+        uint256 pk = vm.envUint("DEPLOYER_PRIVATE_KEY");
+        address deployer = vm.addr(pk);
+        Roles memory roles = _roles(deployer);
+        uint16 feeBps = uint16(vm.envOr("LITGATE_OPERATOR_FEE_BPS", uint256(0)));
+        bool testTokens = vm.envOr("LITGATE_TEST_TOKENS", false);
+        address[] memory extra = vm.envOr("LITGATE_ACCEPTED_TOKENS", ",", new address[](0));
+
+        vm.startBroadcast(pk);
+        if (testTokens) {
+            d.usdc = address(new TestUSDC(deployer));
+            d.usdt = address(new TestUSDT(deployer));
+        }
+        address[] memory accepted = new address[](extra.length + (testTokens ? 2 : 0));
+        for (uint256 i; i < extra.length; ++i) {
+            accepted[i] = extra[i];
+        }
+        if (testTokens) {
+            accepted[extra.length] = d.usdc;
+            accepted[extra.length + 1] = d.usdt;
+        }
+        d.subscriptionManagerImpl = address(new SubscriptionManager());
+        d.paymentProcessorImpl = address(new PaymentProcessor());
+        d.accessTokenImpl = address(new AccessToken());
+        // The PaymentProcessor proxy is the next deployment after the manager's: predict it so the manager
+        // grants it ISSUER_ROLE in its initializer.
+        address predicted = vm.computeCreateAddress(deployer, vm.getNonce(deployer) + 1);
+        d.subscriptionManager = address(
+            new ERC1967Proxy(
+                d.subscriptionManagerImpl,
+                abi.encodeCall(SubscriptionManager.initialize, (roles.admin, roles.upgrader, roles.operator, predicted))
+            )
+        );
+        d.paymentProcessor = address(
+            new ERC1967Proxy(
+                d.paymentProcessorImpl,
+                abi.encodeCall(
+                    PaymentProcessor.initialize,
+                    (
+                        PaymentProcessor.InitParams({
+                            admin: roles.admin,
+                            upgrader: roles.upgrader,
+                            guardian: roles.guardian,
+                            quoteSigner: roles.quoteSigner,
+                            subscriptionManager: d.subscriptionManager,
+                            operatorPayee: roles.operatorPayee,
+                            treasury: roles.treasury,
+                            operatorFeeBps: feeBps,
+                            acceptedTokens: accepted
+                        })
+                    )
+                )
+            )
+        );
+        if (d.paymentProcessor != predicted) revert PredictionMismatch();
+        d.accessToken = address(
+            new ERC1967Proxy(
+                d.accessTokenImpl,
+                abi.encodeCall(AccessToken.initialize, (roles.admin, roles.upgrader, roles.operator, d.subscriptionManager))
+            )
+        );
+        vm.stopBroadcast();
+
+        _write(d, roles, deployer);
+        console2.log("SubscriptionManager", d.subscriptionManager);
+        console2.log("PaymentProcessor", d.paymentProcessor);
+        console2.log("AccessToken", d.accessToken);
+    }
+
+    function _role(string memory name, address deployer) internal view returns (address a) {
+        a = vm.envOr(name, address(0));
+        if (a != address(0)) return a;
+        if (block.chainid != 31337) revert MissingRole(name);
+        return deployer;
+    }
+
+    function _roles(address deployer) internal view returns (Roles memory r) {
+        r.admin = _role("LITGATE_ADMIN", deployer);
+        r.upgrader = _role("LITGATE_UPGRADER", deployer);
+        r.operator = _role("LITGATE_OPERATOR", deployer);
+        r.guardian = _role("LITGATE_GUARDIAN", deployer);
+        r.quoteSigner = _role("LITGATE_QUOTE_SIGNER", deployer);
+        r.operatorPayee = _role("LITGATE_OPERATOR_PAYEE", deployer);
+        r.treasury = _role("LITGATE_TREASURY", deployer);
+    }
+
+    function _write(Deployment memory d, Roles memory r, address deployer) internal {
+        string memory impl = "implementations";
+        vm.serializeAddress(impl, "subscriptionManager", d.subscriptionManagerImpl);
+        vm.serializeAddress(impl, "paymentProcessor", d.paymentProcessorImpl);
+        impl = vm.serializeAddress(impl, "accessToken", d.accessTokenImpl);
+
+        string memory tokens = "tokens";
+        if (d.usdc != address(0)) {
+            vm.serializeAddress(tokens, "usdc", d.usdc);
+            tokens = vm.serializeAddress(tokens, "usdt", d.usdt);
+        } else {
+            tokens = "{}";
+        }
+
+        string memory roles = "roles";
+        vm.serializeAddress(roles, "admin", r.admin);
+        vm.serializeAddress(roles, "upgrader", r.upgrader);
+        vm.serializeAddress(roles, "operator", r.operator);
+        vm.serializeAddress(roles, "guardian", r.guardian);
+        vm.serializeAddress(roles, "quoteSigner", r.quoteSigner);
+        vm.serializeAddress(roles, "operatorPayee", r.operatorPayee);
+        roles = vm.serializeAddress(roles, "treasury", r.treasury);
+
+        string memory root = "deployment";
+        vm.serializeUint(root, "chainId", block.chainid);
+        vm.serializeAddress(root, "deployer", deployer);
+        vm.serializeAddress(root, "subscriptionManager", d.subscriptionManager);
+        vm.serializeAddress(root, "paymentProcessor", d.paymentProcessor);
+        vm.serializeAddress(root, "accessToken", d.accessToken);
+        vm.serializeString(root, "implementations", impl);
+        vm.serializeString(root, "tokens", tokens);
+        vm.serializeString(root, "roles", roles);
+        string memory json = vm.serializeUint(root, "startBlock", block.number);
+        vm.writeJson(json, string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json"));
+    }
+}
