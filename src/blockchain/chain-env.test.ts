@@ -4,7 +4,8 @@ import { inspect } from 'node:util'
 import { parseGwei } from 'viem'
 import { isGatewayError } from '../errors/index.ts'
 import { redactUrl } from './chain-config.ts'
-import { loadChainEnv } from './chain-env.ts'
+import { readFileSync } from 'node:fs'
+import { CHAIN_ENV_VARIABLES, loadChainEnv } from './chain-env.ts'
 
 function problemOf(env: Record<string, string>): string {
   try {
@@ -130,4 +131,10 @@ void test('endpoints print without credentials, path or query', () => {
   assert.equal(s.chain.rpc[0]?.http, 'https://user:pw@rpc.example:8443/v2/KEY?apikey=K2', 'the real URL is still there to connect')
   assert.equal(redactUrl('http://127.0.0.1:8545'), 'http://127.0.0.1:8545')
   assert.equal(redactUrl('not a url'), '[invalid url]')
+})
+
+void test('.env.example documents exactly the variables loadChainEnv reads', () => {
+  const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  const documented = new Set(example.match(/\bLITGATE_(CHAIN|SIGNER)[A-Z0-9_]*/g))
+  assert.deepEqual([...documented].sort(), [...CHAIN_ENV_VARIABLES].sort())
 })

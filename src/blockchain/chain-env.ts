@@ -133,6 +133,7 @@ const schema = z.object({
   LITGATE_CHAIN_TX_POLL_MS: int(50, 600_000).optional(),
   LITGATE_CHAIN_STUCK_TX_MS: int(1_000, 86_400_000).optional(),
   LITGATE_CHAIN_SEND_TIMEOUT_MS: int(100, 3_600_000).optional(),
+  LITGATE_CHAIN_CONFIRM_TIMEOUT_MS: int(1_000, 86_400_000).optional(),
   LITGATE_SIGNER: z.enum(['none', 'private-key', 'mnemonic', 'keystore']).default('none'),
   LITGATE_SIGNER_MNEMONIC_INDEX: int(0, 2 ** 31 - 1).optional(),
   LITGATE_SIGNER_KEYSTORE: z.string().min(1).optional(),
@@ -144,6 +145,12 @@ const SECRET_VARS = [
   'LITGATE_SIGNER_MNEMONIC',
   'LITGATE_SIGNER_KEYSTORE_PASSWORD',
 ] as const
+
+/** Every variable loadChainEnv reads (documented in .env.example; a test keeps the two in sync). */
+export const CHAIN_ENV_VARIABLES: readonly string[] = Object.freeze([
+  ...Object.keys(schema.shape),
+  ...SECRET_VARS.flatMap((v) => [v, `${v}_FILE`]),
+])
 
 function fail(problems: readonly string[]): never {
   throw new GatewayError('CHAIN_CONFIG_INVALID', `invalid chain environment: ${problems.join('; ')}`)
@@ -258,6 +265,7 @@ export function loadChainEnv(env: Env): ChainEnv {
     ...(e.LITGATE_CHAIN_TX_POLL_MS === undefined ? {} : { pollIntervalMs: e.LITGATE_CHAIN_TX_POLL_MS }),
     ...(e.LITGATE_CHAIN_STUCK_TX_MS === undefined ? {} : { stuckAfterMs: e.LITGATE_CHAIN_STUCK_TX_MS }),
     ...(e.LITGATE_CHAIN_SEND_TIMEOUT_MS === undefined ? {} : { sendTimeoutMs: e.LITGATE_CHAIN_SEND_TIMEOUT_MS }),
+    ...(e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS === undefined ? {} : { confirmTimeoutMs: e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS }),
   }
 
   let signer: SignerSpec | null = null

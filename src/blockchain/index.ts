@@ -20,7 +20,7 @@ export {
   type TxTuning,
 } from './chain-config.ts'
 export { createChain, toChainError, type Chain, type ChainOptions, type CreateChainDeps } from './chain.ts'
-export { loadChainEnv, type ChainEnv } from './chain-env.ts'
+export { CHAIN_ENV_VARIABLES, loadChainEnv, type ChainEnv } from './chain-env.ts'
 export { createChainMetrics, type ChainMetrics } from './chain-metrics.ts'
 export { summarizeChainStatus, type ChainStatus } from './chain-status.ts'
 export type { ConfirmationPolicy, SeenReceipt } from './confirmation.ts'
