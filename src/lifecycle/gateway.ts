@@ -13,7 +13,7 @@ import {
   type Tunnel,
 } from '../http/index.ts'
 import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
-import { buildRuntime, retireRuntime, type AdmissionStage, type Runtime, type RuntimeDeps } from '../runtime/index.ts'
+import { buildRuntime, configVersion, retireRuntime, type AdmissionStage, type Runtime, type RuntimeDeps } from '../runtime/index.ts'
 
 export interface GatewayDeps {
   readonly log: Logger
@@ -28,6 +28,11 @@ export interface GatewayDeps {
   readonly onHealthTransition?: RuntimeDeps['onHealthTransition']
   /** Circuit breaker transitions (also logged here), e.g. for metrics. */
   readonly onBreakerTransition?: RuntimeDeps['onBreakerTransition']
+  /**
+   * Closes a WebSocket tunnel during shutdown. Default: `tunnel.close()` (FIN both ways). A frame-aware
+   * closer can send close 1001 (Going Away) first (see websocket-going-away.ts).
+   */
+  readonly closeTunnel?: (tunnel: Tunnel) => void
 }
 
 /** Lifecycle of a gateway process (explicit; see docs/architecture.md). */
@@ -179,11 +184,14 @@ export class Gateway {
       throw new GatewayError('CONFIG_RESTART_REQUIRED', `${changed.join(', ')} changed: restart to apply`)
     }
     const tls = this.#prepareTls(config.listeners)
-    let next: Runtime
-    try {
-      next = buildRuntime(config, this.#runtimeDeps(), old)
-    } catch (err) {
-      throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, { cause: err })
+    const isUnchanged = configVersion(config) === old.version
+    let next: Runtime = old
+    if (!isUnchanged) {
+      try {
+        next = buildRuntime(config, this.#runtimeDeps(), old)
+      } catch (err) {
+        throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, { cause: err })
+      }
     }
     const tlsReloaded: string[] = []
     for (const { listener, tls: t } of tls) {
@@ -195,7 +203,7 @@ export class Gateway {
         this.#log.error({ listener: listener.name, code: 'RELOAD_FAILED', err: (err as Error).message }, 'tls reload failed')
       }
     }
-    if (next.version === old.version) return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
+    if (isUnchanged) return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
     this.#runtime = next
     for (const upstream of next.upstreams.values()) upstream.startHealthChecks()
     void retireRuntime(old, next).catch((err: unknown) =>

@@ -126,12 +126,20 @@ export async function startListener(
   // While draining, HTTP/1.1 responses carry `Connection: close` so keep-alive clients move away.
   let isDraining = false
 
+  // HTTP/1.1 responses in flight: when draining starts, those whose head is not written yet get
+  // `Connection: close` too (not only requests that arrive after).
+  const inflight1 = new Set<ServerResponse>()
   const onRequest: RequestListener = (req, res) => {
     if (isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false
     if (req.httpVersionMajor === 1) {
       const socket = req.socket
+      const res1 = res as ServerResponse
       tracker.requestStarted(socket)
-      res.once('close', () => tracker.requestFinished(socket))
+      inflight1.add(res1)
+      res.once('close', () => {
+        inflight1.delete(res1)
+        tracker.requestFinished(socket)
+      })
     }
     handlers.request(req, res)
   }
@@ -226,6 +234,7 @@ export async function startListener(
     stopAccepting: () =>
       new Promise<void>((resolve) => {
         isDraining = true
+        for (const res of inflight1) if (!res.headersSent) res.shouldKeepAlive = false
         outer.close(() => resolve())
         // close() waits for all connections; resolve as soon as the port is released instead.
         setImmediate(resolve)

@@ -1,0 +1,1 @@
+export { startAdminServer, type AdminServer, type AdminOptions, type AdminDeps } from './admin-server.ts'

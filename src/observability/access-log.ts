@@ -1,0 +1,72 @@
+import type { Logger } from 'pino'
+import type { ExchangeSummary } from '../http/index.ts'
+import { redactQuery } from './redact.ts'
+import { traceIdOf } from './trace-context.ts'
+
+/** Access-log settings (config `logging.accessLog`); replaced as a whole on reload. */
+export interface AccessLogOptions {
+  readonly enabled: boolean
+  /** Share of successful exchanges (status < 400, no reason code) written; failures always are. */
+  readonly sampleSuccessRatio: number
+}
+
+export interface AccessLogDeps {
+  readonly log: Logger
+  /** Uniform [0, 1) source for sampling (injected for tests). */
+  readonly random?: () => number
+}
+
+/**
+ * One JSON line per finished exchange, built from the proxy's `ExchangeSummary`. Failures (a reason
+ * code, or status >= 500) are always written, at `warn` for 5xx; successes may be sampled. No header is
+ * ever logged, and credential-like query parameters are redacted (see redact.ts).
+ */
+export class AccessLog {
+  readonly #log: Logger
+  readonly #random: () => number
+  #options: AccessLogOptions
+
+  constructor(options: AccessLogOptions, deps: AccessLogDeps) {
+    this.#options = options
+    this.#log = deps.log.child({ log: 'access' })
+    this.#random = deps.random ?? Math.random
+  }
+
+  /** Applies new settings (on reload). */
+  configure(options: AccessLogOptions): void {
+    this.#options = options
+  }
+
+  /** The `onExchangeEnd` hook. */
+  readonly record = (s: ExchangeSummary): void => {
+    const options = this.#options
+    if (!options.enabled) return
+    const isFailure = s.code !== undefined || s.status >= 500
+    if (!isFailure && options.sampleSuccessRatio < 1 && this.#random() >= options.sampleSuccessRatio) return
+    const line = {
+      reqId: s.requestId,
+      traceId: traceIdOf(s.traceparent),
+      clientIp: s.clientAddress,
+      httpVersion: s.httpVersion,
+      method: s.method,
+      host: s.host,
+      path: redactQuery(s.path),
+      route: s.routeId,
+      backend: s.backendId,
+      status: s.status,
+      code: s.code,
+      attempts: s.attempts,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      durationMs: round(s.durationMs),
+      ttfbMs: s.ttfbMs === undefined ? undefined : round(s.ttfbMs),
+      configVersion: s.configVersion,
+    }
+    if (s.status >= 500) this.#log.warn(line, 'request')
+    else this.#log.info(line, 'request')
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}

@@ -1,0 +1,395 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client'
+import type { ExchangeSummary } from '../http/index.ts'
+import { ERROR_CODES, type ErrorCode } from '../errors/index.ts'
+
+/** What the metrics read at scrape time about one backend (see upstream-stats.ts for the adapter). */
+export interface BackendStats {
+  readonly id: string
+  /** healthy, recovering, ejected, draining (from the health tracker when present). */
+  readonly state: string
+  /** closed, open, half-open. */
+  readonly breakerState: string
+  readonly active: number
+  readonly maxActive: number
+  readonly tunnels: number
+  readonly isDraining: boolean
+}
+
+/** What the metrics read at scrape time about one upstream. */
+export interface UpstreamStats {
+  readonly id: string
+  readonly queueDepth: number
+  readonly backends: readonly BackendStats[]
+}
+
+/** Read at scrape time: the gateway's state. Nothing here is computed per request. */
+export interface GatewayStatsSource {
+  state(): string
+  configVersion(): string
+  connections(): {
+    readonly open: number
+    readonly active: number
+    readonly idle: number
+    readonly upgraded: number
+    readonly rejected: number
+  }
+  upstreams(): Iterable<UpstreamStats>
+}
+
+export interface GatewayMetricsOptions {
+  /** Also export prom-client's process/runtime metrics (CPU, memory, event-loop lag, GC). */
+  readonly processMetrics?: boolean
+}
+
+export type ReloadResultLabel = 'success' | 'unchanged' | 'failure'
+
+const GATEWAY_STATES = ['starting', 'serving', 'draining', 'stopped'] as const
+const HEALTH_STATES = ['healthy', 'recovering', 'ejected', 'draining'] as const
+const BREAKER_STATES = ['closed', 'open', 'half_open'] as const
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+/** Route label for exchanges that never matched a route (404, 400…): keeps the label set bounded. */
+export const UNROUTED = '_unrouted'
+const NO_BACKEND = '_none'
+// Seconds; covers sub-millisecond loopback to slow 30 s upstreams.
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+/**
+ * The gateway's Prometheus metric families, on an injected registry (never the global default).
+ * Per request: `observeExchange` (a few counter/histogram updates). Everything else (connections,
+ * backend health, pools, breaker, config version) is read in collect() callbacks at scrape time.
+ * Label values are bounded: route id, backend id, upstream id, status class, reason code, state.
+ */
+export class GatewayMetrics {
+  readonly registry: Registry
+  readonly #requests: Counter<'route' | 'status_class'>
+  readonly #duration: Histogram<'route'>
+  readonly #ttfb: Histogram<'route'>
+  readonly #failures: Counter<'route' | 'code'>
+  readonly #upstreamErrors: Counter<'backend' | 'code'>
+  readonly #retries: Counter<'route'>
+  readonly #budgetExhausted: Counter<'route'>
+  readonly #healthTransitions: Counter<'upstream' | 'backend' | 'to'>
+  readonly #breakerTransitions: Counter<'backend' | 'to'>
+  readonly #bytes: Counter<'route' | 'direction'>
+  readonly #reloads: Counter<'result' | 'code'>
+  readonly #lastReloadOk: Gauge
+  readonly #lastReloadAt: Gauge
+  readonly #shutdowns: Counter<'result'>
+  #source: GatewayStatsSource | undefined
+
+  constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
+    this.registry = registry
+    const registers = [registry]
+    // Reads `this.#source` lazily: the gateway is bound after the metrics exist (it needs the hooks).
+    const source = (): GatewayStatsSource | undefined => this.#source
+
+    this.#requests = new Counter({
+      name: 'litgate_requests_total',
+      help: 'Finished client requests by route and status class (499 = client went away).',
+      labelNames: ['route', 'status_class'],
+      registers,
+    })
+    this.#duration = new Histogram({
+      name: 'litgate_request_duration_seconds',
+      help: 'Time from request start to the end of the response, by route.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.#ttfb = new Histogram({
+      name: 'litgate_upstream_ttfb_seconds',
+      help: 'Time from request start to the upstream response head (time to first byte), by route.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    })
+    this.#failures = new Counter({
+      name: 'litgate_request_failures_total',
+      help: 'Gateway-made failures by route and reason code (docs/errors.md).',
+      labelNames: ['route', 'code'],
+      registers,
+    })
+    this.#upstreamErrors = new Counter({
+      name: 'litgate_upstream_errors_total',
+      help: 'Upstream-side failures by backend and reason code (connect, reset, timeouts, queue).',
+      labelNames: ['backend', 'code'],
+      registers,
+    })
+    this.#retries = new Counter({
+      name: 'litgate_retries_total',
+      help: 'Extra upstream attempts beyond the first, by route.',
+      labelNames: ['route'],
+      registers,
+    })
+    this.#budgetExhausted = new Counter({
+      name: 'litgate_retry_budget_exhausted_total',
+      help: 'Retries not made because the route retry budget was spent.',
+      labelNames: ['route'],
+      registers,
+    })
+    this.#healthTransitions = new Counter({
+      name: 'litgate_backend_health_transitions_total',
+      help: 'Backend health state changes, by the state entered.',
+      labelNames: ['upstream', 'backend', 'to'],
+      registers,
+    })
+    this.#breakerTransitions = new Counter({
+      name: 'litgate_backend_breaker_transitions_total',
+      help: 'Circuit breaker state changes, by the state entered (to="open": the breaker tripped).',
+      labelNames: ['backend', 'to'],
+      registers,
+    })
+    this.#bytes = new Counter({
+      name: 'litgate_body_bytes_total',
+      help: 'Body bytes relayed, by route and direction (in = request, out = response).',
+      labelNames: ['route', 'direction'],
+      registers,
+    })
+    this.#reloads = new Counter({
+      name: 'litgate_reloads_total',
+      help: 'Reload attempts by result (success, unchanged, failure) and reason code of a failure.',
+      labelNames: ['result', 'code'],
+      registers,
+    })
+    this.#lastReloadOk = new Gauge({
+      name: 'litgate_config_last_reload_successful',
+      help: '1 when the last reload attempt succeeded (or none was made), 0 when it failed.',
+      registers,
+    })
+    this.#lastReloadOk.set(1)
+    this.#lastReloadAt = new Gauge({
+      name: 'litgate_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last successful config load (start or reload).',
+      registers,
+    })
+    this.#lastReloadAt.set(Date.now() / 1000)
+    this.#shutdowns = new Counter({
+      name: 'litgate_shutdowns_total',
+      help: 'Graceful stops by result (drained, forced).',
+      labelNames: ['result'],
+      registers,
+    })
+
+    new Gauge({
+      name: 'litgate_config_info',
+      help: 'The active config version (content hash) as a label; value 1.',
+      labelNames: ['version'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s !== undefined) this.set({ version: s.configVersion() }, 1)
+      },
+    })
+    new Gauge({
+      name: 'litgate_gateway_state',
+      help: 'Gateway lifecycle state (1 for the current state).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const current = source()?.state()
+        for (const state of GATEWAY_STATES) this.set({ state }, state === current ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'litgate_connections',
+      help: 'Open client connections by state (open = all; active, idle, upgraded partition it).',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const s = source()
+        if (s === undefined) return
+        const c = s.connections()
+        this.set({ state: 'open' }, c.open)
+        this.set({ state: 'active' }, c.active)
+        this.set({ state: 'idle' }, c.idle)
+        this.set({ state: 'upgraded' }, c.upgraded)
+      },
+    })
+    new Counter({
+      name: 'litgate_connections_rejected_total',
+      help: 'Client connections closed on accept because server.maxConnections was reached.',
+      registers,
+      collect() {
+        const s = source()
+        if (s === undefined) return
+        this.reset()
+        this.inc(s.connections().rejected)
+      },
+    })
+    new Gauge({
+      name: 'litgate_backend_health',
+      help: 'Backend health state (1 for the current state).',
+      labelNames: ['upstream', 'backend', 'state'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) {
+          for (const b of u.backends) {
+            for (const state of HEALTH_STATES) this.set({ upstream: u.id, backend: b.id, state }, state === b.state ? 1 : 0)
+            // A state outside the known set still shows (bounded: it comes from a closed union upstream).
+            if (!(HEALTH_STATES as readonly string[]).includes(b.state)) this.set({ upstream: u.id, backend: b.id, state: b.state }, 1)
+          }
+        }
+      },
+    })
+    new Gauge({
+      name: 'litgate_backend_breaker_state',
+      help: 'Circuit breaker state per backend (1 for the current state).',
+      labelNames: ['upstream', 'backend', 'state'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) {
+          for (const b of u.backends) {
+            const current = b.breakerState.replace('-', '_')
+            for (const state of BREAKER_STATES) this.set({ upstream: u.id, backend: b.id, state }, state === current ? 1 : 0)
+          }
+        }
+      },
+    })
+    new Gauge({
+      name: 'litgate_backend_active_requests',
+      help: 'Requests in flight per backend.',
+      labelNames: ['upstream', 'backend'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.active)
+      },
+    })
+    new Gauge({
+      name: 'litgate_backend_capacity_requests',
+      help: 'Most requests in flight per backend (pool connections × streams per connection).',
+      labelNames: ['upstream', 'backend'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.maxActive)
+      },
+    })
+    new Gauge({
+      name: 'litgate_backend_websocket_tunnels',
+      help: 'Open WebSocket tunnels per backend.',
+      labelNames: ['upstream', 'backend'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.tunnels)
+      },
+    })
+    new Gauge({
+      name: 'litgate_upstream_pool_utilisation_ratio',
+      help: 'Requests in flight / capacity over the non-draining backends of an upstream.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) {
+          let active = 0
+          let capacity = 0
+          for (const b of u.backends) {
+            if (b.isDraining) continue
+            active += b.active
+            capacity += b.maxActive
+          }
+          this.set({ upstream: u.id }, capacity === 0 ? 0 : active / capacity)
+        }
+      },
+    })
+    new Gauge({
+      name: 'litgate_upstream_queue_depth',
+      help: 'Requests waiting for a free backend slot, per upstream.',
+      labelNames: ['upstream'],
+      registers,
+      collect() {
+        this.reset()
+        const s = source()
+        if (s === undefined) return
+        for (const u of s.upstreams()) this.set({ upstream: u.id }, u.queueDepth)
+      },
+    })
+    if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'litgate_process_' })
+  }
+
+  /** Binds the gateway whose state the scrape-time metrics read. */
+  bind(source: GatewayStatsSource): void {
+    this.#source = source
+  }
+
+  /** The per-request part, called from the `onExchangeEnd` hook. */
+  readonly observeExchange = (s: ExchangeSummary): void => {
+    const route = s.routeId ?? UNROUTED
+    this.#requests.inc({ route, status_class: statusClass(s.status) })
+    this.#duration.observe({ route }, s.durationMs / 1000)
+    if (s.ttfbMs !== undefined) this.#ttfb.observe({ route }, s.ttfbMs / 1000)
+    if (s.attempts > 1) this.#retries.inc({ route }, s.attempts - 1)
+    if (s.bytesIn > 0) this.#bytes.inc({ route, direction: 'in' }, s.bytesIn)
+    if (s.bytesOut > 0) this.#bytes.inc({ route, direction: 'out' }, s.bytesOut)
+    const attemptLog = (s as { readonly attemptLog?: readonly { readonly verdict: string }[] | undefined }).attemptLog
+    if (attemptLog !== undefined) {
+      for (const a of attemptLog) if (a.verdict === 'budget-exhausted') this.#budgetExhausted.inc({ route })
+    }
+    const code = s.code
+    if (code !== undefined) {
+      this.#failures.inc({ route, code })
+      if (ERROR_CODES[code].source === 'upstream') this.#upstreamErrors.inc({ backend: s.backendId ?? NO_BACKEND, code })
+    }
+  }
+
+  /** Counts a backend health transition (wired to the runtime's onHealthTransition). */
+  observeHealthTransition(upstream: string, backend: string, to: string): void {
+    this.#healthTransitions.inc({ upstream, backend, to })
+  }
+
+  /** Counts a circuit breaker transition (wired to the runtime's onBreakerTransition). */
+  observeBreakerTransition(backend: string, to: string): void {
+    this.#breakerTransitions.inc({ backend, to: to.replace('-', '_') })
+  }
+
+  /** Counts a reload attempt. */
+  observeReload(result: ReloadResultLabel, code?: ErrorCode): void {
+    this.#reloads.inc({ result, code: code ?? '' })
+    this.#lastReloadOk.set(result === 'failure' ? 0 : 1)
+    if (result === 'success') this.#lastReloadAt.set(Date.now() / 1000)
+  }
+
+  /** Counts a finished graceful stop. */
+  observeShutdown(isForced: boolean): void {
+    this.#shutdowns.inc({ result: isForced ? 'forced' : 'drained' })
+  }
+
+  /** Drops per-route series of routes that no longer exist (after a reload), keeping cardinality bounded. */
+  forgetRoutes(removed: Iterable<string>): void {
+    for (const route of removed) {
+      for (const status_class of STATUS_CLASSES) this.#requests.remove({ route, status_class })
+      this.#duration.remove({ route })
+      this.#ttfb.remove({ route })
+      this.#retries.remove({ route })
+      this.#budgetExhausted.remove({ route })
+      this.#bytes.remove({ route, direction: 'in' })
+      this.#bytes.remove({ route, direction: 'out' })
+      for (const code of Object.keys(ERROR_CODES)) this.#failures.remove({ route, code })
+    }
+  }
+}
+
+function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
+  if (status >= 500) return '5xx'
+  if (status >= 400) return '4xx'
+  if (status >= 300) return '3xx'
+  if (status >= 200) return '2xx'
+  return '1xx'
+}
