@@ -357,7 +357,11 @@ async function run(path: string, log: Logger, levelOverride: LevelWithSilent | u
 
 async function demo(port: number, log: Logger, levelOverride: LevelWithSilent | undefined): Promise<number> {
   const backends = await Promise.all([startDemoUpstream('backend-a'), startDemoUpstream('backend-b')])
-  const config = configSchema.parse(demoConfig(port, backends.map((b) => b.url)))
+  // The demo shows the admin listener too (ephemeral when the gateway port is).
+  const config = configSchema.parse({
+    ...demoConfig(port, backends.map((b) => b.url)),
+    admin: { enabled: true, port: port === 0 ? 0 : 9901 },
+  })
   // The demo config is built in memory: a reload re-applies it (nothing to re-read).
   const source: ConfigSource = () => Promise.resolve({ ok: true, config, warnings: [] })
   const op = await operate(config, log, levelOverride, source, undefined)

@@ -222,7 +222,10 @@ export const routeSchema = z.strictObject({
 
 export const adminSchema = z
   .strictObject({
-    enabled: z.boolean().default(true).meta({ description: 'Serve the admin listener (metrics, health, reload).' }),
+    enabled: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Serve the admin listener (metrics, health, reload). Off unless set: production configs should set it.' }),
     host: z
       .string()
       .min(1)
