@@ -402,7 +402,8 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
           if (idx === undefined || kind !== 'read') break
           const delay = fullJitterBackoffMs(attempts - 1, { baseMs: tuning.backoffBaseMs, maxMs: tuning.backoffMaxMs }, random)
           if (now + delay >= deadline) break
-          await sleep(delay, undefined, opts.signal === undefined ? {} : { signal: opts.signal })
+          const isAborted = await sleep(delay, false, opts.signal === undefined ? {} : { signal: opts.signal }).catch(() => true)
+          if (isAborted) break
         }
         tried.add(idx)
         attempts++

@@ -159,6 +159,7 @@ export function createTxSender(options: TxSenderOptions, deps: TxSenderDeps): Tx
   let timer: NodeJS.Timeout | undefined
   let polling: Promise<void> | undefined
   let isClosed = false
+  let isMonitorFailing = false
 
   function emit(type: TxEventType, tx: Tracked, hash: Hex, receipt?: SeenReceipt): void {
     metrics.txEvents.inc({ event: type })
@@ -493,9 +494,13 @@ export function createTxSender(options: TxSenderOptions, deps: TxSenderDeps): Tx
           const obs = await observe(tx, head, tagBlock, minedNonce)
           await act(tx, decideTxProgress(tx, obs, policy, now, { stuckAfterMs: tuning.stuckAfterMs }))
         }
+        isMonitorFailing = false
       } catch (err) {
-        // Chain unavailable: monitoring resumes on the next round; sends are not affected by a skipped round.
-        log.warn({ code: isGatewayError(err) ? err.code : undefined, err: isGatewayError(err) ? undefined : err }, 'transaction monitor round skipped')
+        // Chain unavailable: monitoring resumes on the next round. Warn once per outage, not every round.
+        const fields = { code: isGatewayError(err) ? err.code : undefined, err: isGatewayError(err) ? undefined : err, pendingTxs: tracked.size }
+        if (isMonitorFailing) log.debug(fields, 'transaction monitor round skipped')
+        else log.warn(fields, 'transaction monitor round skipped')
+        isMonitorFailing = true
       } finally {
         if (tracked.size === 0 && timer !== undefined) {
           clearInterval(timer)
@@ -523,6 +528,10 @@ export function createTxSender(options: TxSenderOptions, deps: TxSenderDeps): Tx
       isClosed = true
       if (timer !== undefined) clearInterval(timer)
       timer = undefined
+      // Waiters learn that nobody watches their transaction any more; it may still confirm on chain.
+      for (const tx of [...tracked.values()]) {
+        finish(tx, new GatewayError('CHAIN_UNAVAILABLE', `sender closed while transaction nonce ${tx.nonce} was pending`))
+      }
     },
   }
 }

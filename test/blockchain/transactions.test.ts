@@ -22,6 +22,7 @@ import {
 } from '../../src/blockchain/index.ts'
 import { isGatewayError } from '../../src/errors/index.ts'
 import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import { startTcpFault } from '../helpers/tcp-fault.ts'
 import { DEV_ADDR1, FAST_RPC, FAST_TX, eventually, testDeps } from './support.ts'
 
 let anvil: AnvilInstance
@@ -39,7 +40,7 @@ after(async () => {
 
 async function makeChain(
   accountIndex: number,
-  overrides: { gas?: Partial<GasConfig>; confirmation?: ConfirmationPolicy; tx?: Partial<TxTuning> } = {},
+  overrides: { gas?: Partial<GasConfig>; confirmation?: ConfirmationPolicy; tx?: Partial<TxTuning>; rpcUrl?: string } = {},
 ) {
   const signer = await loadSigner({ kind: 'mnemonic', phrase: secretFromEnv('TEST_MNEMONIC', ANVIL_MNEMONIC), index: accountIndex })
   const deps = testDeps()
@@ -48,7 +49,7 @@ async function makeChain(
     {
       chain: {
         ...ANVIL_LOCAL,
-        rpc: [{ name: 'anvil', http: anvil.url }],
+        rpc: [{ name: 'anvil', http: overrides.rpcUrl ?? anvil.url }],
         confirmation: overrides.confirmation ?? { tag: 'latest', confirmations: 1 },
         gas: { ...ANVIL_LOCAL.gas, ...overrides.gas },
       },
@@ -265,4 +266,32 @@ void test('rejects sends from an account without funds, keeping the nonce', asyn
   const err = await chain.sender!.send({ to: SINK, value: 1n, gas: 21_000n }).catch((e: unknown) => e)
   assert.ok(isGatewayError(err) && err.code === 'CHAIN_INSUFFICIENT_FUNDS', String(err))
   assert.equal(chain.status().wallet?.nextNonce, 0)
+})
+
+void test('chain outage: sends fail fast, status is down, and monitoring resumes after reconnection', async () => {
+  const proxy = await startTcpFault({ mode: 'proxy', targetPort: anvil.port })
+  try {
+    const { sender, chain, captured } = await makeChain(10, { rpcUrl: proxy.url, confirmation: { tag: 'latest', confirmations: 2 } })
+    const sent = await sender.send({ to: SINK, value: 8n })
+    proxy.setMode('reset')
+    proxy.cut()
+    const t0 = Date.now()
+    const err = await sender.send({ to: SINK, value: 9n }).catch((e: unknown) => e)
+    assert.ok(isGatewayError(err) && err.code === 'CHAIN_UNAVAILABLE', String(err))
+    assert.ok(Date.now() - t0 < 2_000, 'fails fast, no hanging on the dead chain')
+    const down = chain.status()
+    assert.equal(down.state, 'down')
+    assert.equal(down.acceptsPayments, false)
+    await sender.poll() // a monitoring round during the outage is skipped, not fatal
+    assert.equal(captured.find('transaction monitor round skipped').length, 1)
+
+    await anvil.rpc('evm_mine') // the chain moves on meanwhile
+    proxy.setMode('proxy')
+    await new Promise((r) => setTimeout(r, FAST_RPC.breakerOpenBaseMs))
+    await chain.rpc.probe()
+    assert.equal(chain.status().state, 'up')
+    assert.equal((await sent.wait({ timeoutMs: 5_000 })).status, 'success')
+  } finally {
+    await proxy.close()
+  }
 })
