@@ -165,6 +165,8 @@ contract Deploy is Script {
         vm.serializeString(root, "tokens", tokens);
         vm.serializeString(root, "roles", roles);
         string memory json = vm.serializeUint(root, "startBlock", block.number);
-        vm.writeJson(json, string.concat(vm.projectRoot(), "/deployments/", vm.toString(block.chainid), ".json"));
+        string memory dir = string.concat(vm.projectRoot(), "/deployments");
+        vm.createDir(dir, true);
+        vm.writeJson(json, string.concat(dir, "/", vm.toString(block.chainid), ".json"));
     }
 }
