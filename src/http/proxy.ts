@@ -89,6 +89,9 @@ export interface AttemptRecord {
   readonly verdict: RetryVerdict | 'final'
 }
 
+/** Longest Retry-After (or backoff) the gateway waits out itself on a route without a deadline. */
+const MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS = 2000
+
 // RFC 9110 §9.2.2: idempotent methods.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
@@ -496,8 +499,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     })
     const backoff = fullJitterBackoff(this.#retries, policy.backoffBaseMs, policy.backoffMaxMs, Math.random)
     const delay = retryAfterMs === undefined ? backoff : Math.max(backoff, retryAfterMs)
-    if (verdict === 'yes' && route.timeoutMs !== undefined) {
-      if (performance.now() - this.#startedAt + delay >= route.timeoutMs) verdict = 'deadline'
+    if (verdict === 'yes') {
+      // Retry-After is honoured only within the route deadline, or within a short cap without one
+      // (a long wait is better left to the client, which gets the 503 and its Retry-After).
+      const budgetMs =
+        route.timeoutMs === undefined ? MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS : route.timeoutMs - (performance.now() - this.#startedAt)
+      if (delay >= budgetMs) verdict = 'deadline'
     }
     if (verdict === 'yes' && !route.retryBudget.tryAcquire(performance.now())) verdict = 'budget-exhausted'
     this.#logAttempt(backend, phase, outcome, verdict === 'yes' ? 'retried' : verdict)

@@ -257,7 +257,18 @@ function openTunnel(
       release()
     }
   })
-  upReq.on('timeout', () => fail('UPSTREAM_CONNECT_TIMEOUT'))
+  // Until connected the socket timeout is the connect timeout; after, the wait for the 101 (or any
+  // answer) is bounded by the response-header timeout.
+  let isConnected = false
+  upReq.on('socket', (s) => {
+    const onConnect = (): void => {
+      isConnected = true
+      upReq.setTimeout(backend.headersTimeoutMs)
+    }
+    if ((s as Socket).connecting) s.once(backend.isTls ? 'secureConnect' : 'connect', onConnect)
+    else onConnect()
+  })
+  upReq.on('timeout', () => fail(isConnected ? 'UPSTREAM_HEADERS_TIMEOUT' : 'UPSTREAM_CONNECT_TIMEOUT'))
   upReq.on('error', (err) => {
     deps.log.warn({ requestId, backendId: backend.id, err: err.message }, 'websocket upstream failure')
     fail(classifyUpstreamError(err))

@@ -18,6 +18,8 @@ export interface Backend {
   /** TLS options for connections made outside the pool (WebSocket tunnels). */
   readonly tlsOptions: { rejectUnauthorized: boolean; ca?: Buffer; servername?: string }
   readonly connectTimeoutMs: number
+  /** Longest wait for a response head once connected (used by tunnels outside the pool). */
+  readonly headersTimeoutMs: number
   readonly weight: number
   /** Most requests in flight at once (HTTP/1.1: one per connection). */
   readonly maxActive: number
@@ -113,6 +115,7 @@ export function createBackend(
     isTls,
     tlsOptions,
     connectTimeoutMs: upstream.timeouts.connectMs,
+    headersTimeoutMs: upstream.timeouts.headersMs,
     weight: backend.weight,
     // An h2 connection multiplexes: allow up to 100 streams per connection.
     maxActive: isH2 ? maxConnections * 100 : maxConnections,

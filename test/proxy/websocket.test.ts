@@ -274,13 +274,15 @@ describe('WebSocket', () => {
 
   test('a backend that never answers the upgrade → 504 after the upstream timeout; nothing leaks', async () => {
     const gw2 = await startGateway({
-      upstreams: [{ id: 'ws', backends: [{ url: backend.url }], timeouts: { connectMs: 300 } }],
+      upstreams: [{ id: 'ws', backends: [{ url: backend.url }], timeouts: { connectMs: 300, headersMs: 300 } }],
       routes: [{ id: 'r', match: {}, upstream: 'ws' }],
     })
     try {
       const raw = parseRaw(await rawUntilClosed(gw2.port, upgradeRequest('/hold')))
       assert.equal(raw.status, 504)
       assert.equal(raw.headers['content-type'], 'application/problem+json')
+      // Connected, then no answer: the response-header timeout applies, not the connect timeout.
+      assert.equal((JSON.parse(raw.body) as { code: string }).code, 'UPSTREAM_HEADERS_TIMEOUT')
       await eventually(() => gw2.gateway.connections().open === 0, 3000, 'client connection closed')
       await eventually(() => backend.openConnections() === 0, 3000, 'backend connection closed')
     } finally {
