@@ -9,7 +9,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { trace } from '@opentelemetry/api'
+import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
 import { Registry } from 'prom-client'
 import { startAdminServer, type AdminServer } from './admin/index.ts'
@@ -206,13 +206,19 @@ async function operate(
     metrics.observeExchange(s)
     accessLog.record(s)
   }
+  // Spans need an SDK registered before start (e.g. `node --import ./otel-setup.js bin/litgate.js`). With no
+  // propagator registered, continuing the client's trace would drop its traceparent: leave it untouched.
+  const isTracing = config.tracing.enabled && propagation.fields().length > 0
+  if (config.tracing.enabled && !isTracing) {
+    log.warn({}, 'tracing.enabled but no OpenTelemetry SDK/propagator registered: spans off, trace headers passed through')
+  }
   let gateway: Gateway
   try {
     gateway = await Gateway.start(config, {
       log,
       onExchangeEnd,
       // @opentelemetry/api: a no-op tracer until an SDK registers a provider; not created when disabled.
-      ...(config.tracing.enabled ? { tracer: trace.getTracer('litgate') } : {}),
+      ...(isTracing ? { tracer: trace.getTracer('litgate') } : {}),
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
     })
