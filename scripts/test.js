@@ -29,16 +29,22 @@ let exitCode = 0
 const onlyTs = args.length > 0 || process.env.LITGATE_SKIP_CONTRACTS === '1'
 if (!onlyTs && existsSync('contracts/foundry.toml')) {
   if (!existsSync('contracts/node_modules')) symlinkSync('../node_modules', 'contracts/node_modules')
-  const code = await run('forge', ['test', '--root', 'contracts'], {}, (line) => {
+  // contracts/tools/forge runs the real binary: the npm wrapper exits 0 even when forge fails.
+  let sawSummary = false
+  const code = await run('sh', ['contracts/tools/forge', 'test', '--root', 'contracts'], {}, (line) => {
     // forge: "Ran 4 test suites in 1.2s (3.4s CPU time): 120 tests passed, 0 failed, 0 skipped (120 total tests)"
     const m = /Ran \d+ test suites?.*?: (\d+) tests passed, (\d+) failed, (\d+) skipped/.exec(line)
     if (m) {
+      sawSummary = true
       passed += Number(m[1])
       failed += Number(m[2])
       skipped += Number(m[3])
     }
   })
-  if (code !== 0) exitCode = 1
+  if (code !== 0 || !sawSummary) {
+    process.stderr.write(`contract tests failed (exit ${code}${sawSummary ? '' : ', no summary line'})\n`)
+    exitCode = 1
+  }
 }
 
 const files = args.length > 0 ? args : ['src/**/*.test.ts', 'test/**/*.test.ts']
