@@ -14,7 +14,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api'
 import { GatewayError, type ErrorCode } from '../errors/index.ts'
-import { normalizeHost, normalizePath } from '../routing/index.ts'
+import { normalizePath } from '../routing/index.ts'
 import { buildForwardedHeaders, resolveClientAddress } from '../security/index.ts'
 import type { AdmissionRefusal, RouteContext, Runtime } from '../runtime/index.ts'
 import type { AcquireCallback, Backend, Upstream } from '../upstream/index.ts'
@@ -131,13 +131,14 @@ export class ProxyHandler {
     if (url.length > runtime.maxUrlBytes) return exchange.fail('URI_TOO_LONG')
     const target = normalizePath(url)
     if (!target.ok) return exchange.fail('INVALID_PATH')
-    const host = head.host === undefined ? undefined : normalizeHost(head.host)
-    if (host === undefined) return exchange.fail('INVALID_HOST')
+    if (head.host === undefined) return exchange.fail('INVALID_HOST')
 
+    // The router normalises the host itself (and says when it is invalid).
     this.#headerReader.req = req
-    const match = runtime.router.match(host, target.path, method, this.#headerReader.get)
+    const match = runtime.router.match(head.host, target.path, method, this.#headerReader.get)
     this.#headerReader.req = undefined
     if (!match.ok) {
+      if (match.reason === 'invalid-host') return exchange.fail('INVALID_HOST')
       if (match.reason === 'method-not-allowed') {
         return exchange.fail(
           'METHOD_NOT_ALLOWED',
@@ -147,7 +148,12 @@ export class ProxyHandler {
       return exchange.fail('ROUTE_NOT_FOUND')
     }
     exchange.route = match.target
-    exchange.path = target.path + target.query
+    // Unchanged by normalisation (the common case): reuse the received string instead of concatenating.
+    // (The query is passed through untouched, so equal lengths plus an equal path prefix mean equal strings.)
+    exchange.path =
+      target.path.length + target.query.length === url.length && url.startsWith(target.path)
+        ? url
+        : target.path + target.query
     exchange.host = head.host
 
     const cl = head.contentLength
