@@ -50,8 +50,9 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 /** Route label for exchanges that never matched a route (404, 400…): keeps the label set bounded. */
 export const UNROUTED = '_unrouted'
 const NO_BACKEND = '_none'
-// Seconds; covers sub-millisecond loopback to slow 30 s upstreams.
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+// Seconds, 1 ms to 10 s. Few buckets on purpose: the per-route histogram dominates the scrape size
+// (routes × (buckets + 3) series).
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /**
  * The gateway's Prometheus metric families, on an injected registry (never the global default).
@@ -63,7 +64,7 @@ export class GatewayMetrics {
   readonly registry: Registry
   readonly #requests: Counter<'route' | 'status_class'>
   readonly #duration: Histogram<'route'>
-  readonly #ttfb: Histogram<'route'>
+  readonly #ttfb: Histogram<'upstream'>
   readonly #failures: Counter<'route' | 'code'>
   readonly #upstreamErrors: Counter<'backend' | 'code'>
   readonly #retries: Counter<'route'>
@@ -98,8 +99,8 @@ export class GatewayMetrics {
     })
     this.#ttfb = new Histogram({
       name: 'litgate_upstream_ttfb_seconds',
-      help: 'Time from request start to the upstream response head (time to first byte), by route.',
-      labelNames: ['route'],
+      help: 'Time from request start to the upstream response head (time to first byte), by upstream.',
+      labelNames: ['upstream'],
       buckets: LATENCY_BUCKETS,
       registers,
     })
@@ -334,7 +335,9 @@ export class GatewayMetrics {
     const route = s.routeId ?? UNROUTED
     this.#requests.inc({ route, status_class: statusClass(s.status) })
     this.#duration.observe({ route }, s.durationMs / 1000)
-    if (s.ttfbMs !== undefined) this.#ttfb.observe({ route }, s.ttfbMs / 1000)
+    if (s.ttfbMs !== undefined && s.backendId !== undefined) {
+      this.#ttfb.observe({ upstream: upstreamOf(s.backendId) }, s.ttfbMs / 1000)
+    }
     if (s.attempts > 1) this.#retries.inc({ route }, s.attempts - 1)
     if (s.bytesIn > 0) this.#bytes.inc({ route, direction: 'in' }, s.bytesIn)
     if (s.bytesOut > 0) this.#bytes.inc({ route, direction: 'out' }, s.bytesOut)
@@ -376,7 +379,6 @@ export class GatewayMetrics {
     for (const route of removed) {
       for (const status_class of STATUS_CLASSES) this.#requests.remove({ route, status_class })
       this.#duration.remove({ route })
-      this.#ttfb.remove({ route })
       this.#retries.remove({ route })
       this.#budgetExhausted.remove({ route })
       this.#bytes.remove({ route, direction: 'in' })
@@ -384,6 +386,12 @@ export class GatewayMetrics {
       for (const code of Object.keys(ERROR_CODES)) this.#failures.remove({ route, code })
     }
   }
+}
+
+/** Backend ids are `<upstream>/<host>:<port>` (src/upstream/backend.ts). */
+function upstreamOf(backendId: string): string {
+  const slash = backendId.indexOf('/')
+  return slash === -1 ? backendId : backendId.slice(0, slash)
 }
 
 function statusClass(status: number): (typeof STATUS_CLASSES)[number] {
