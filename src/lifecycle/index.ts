@@ -8,3 +8,4 @@ export {
   type ConfigSource,
 } from './reloader.ts'
 export { watchConfigFile, type ConfigWatcherOptions } from './config-watcher.ts'
+export { FrameBoundaryTracker, closeFrame } from './websocket-going-away.ts'
