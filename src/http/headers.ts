@@ -1,3 +1,4 @@
+import { buildForwardedHeaders, type CidrSet } from '../security/index.ts'
 /**
  * Header handling on the forwarding path. RFC 9110 §7.6.1: connection-specific ("hop-by-hop") fields
  * are not forwarded, including any field named in `Connection`.
@@ -153,4 +154,45 @@ export function buildResponseHeaders(
 /** True when `name` is hop-by-hop (for callers that build heads by hand, e.g. WebSocket). */
 export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name)
+}
+
+/**
+ * Appends the fields the gateway itself sets on a forwarded request: Host (the client's, kept),
+ * X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239; incoming values extended only from trusted
+ * proxies), and the request id. Shared by the HTTP and WebSocket paths.
+ */
+export function appendGatewayHeaders(
+  out: string[],
+  head: ScannedRequestHead,
+  socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean },
+  trusted: CidrSet,
+  fallbackHost: string,
+  requestIdHeader: string,
+  requestId: string,
+): void {
+  const peer = socket.remoteAddress ?? ''
+  const fwd = buildForwardedHeaders({
+    peer,
+    isPeerTrusted: trusted.has(peer),
+    ...(head.xForwardedFor === undefined ? {} : { incomingXff: head.xForwardedFor }),
+    ...(head.forwarded === undefined ? {} : { incomingForwarded: head.forwarded }),
+    ...(head.xForwardedProto === undefined ? {} : { incomingProto: head.xForwardedProto }),
+    ...(head.xForwardedHost === undefined ? {} : { incomingHost: head.xForwardedHost }),
+    proto: socket.encrypted === true ? 'https' : 'http',
+    host: head.host ?? '',
+  })
+  out.push(
+    'host',
+    head.host ?? fallbackHost,
+    'x-forwarded-for',
+    fwd.xForwardedFor,
+    'x-forwarded-proto',
+    fwd.xForwardedProto,
+    'x-forwarded-host',
+    fwd.xForwardedHost,
+    'forwarded',
+    fwd.forwarded,
+    requestIdHeader,
+    requestId,
+  )
 }

@@ -15,10 +15,15 @@ import {
 } from '@opentelemetry/api'
 import { GatewayError, type ErrorCode } from '../errors/index.ts'
 import { normalizePath } from '../routing/index.ts'
-import { buildForwardedHeaders, resolveClientAddress } from '../security/index.ts'
+import { resolveClientAddress } from '../security/index.ts'
 import type { AdmissionRefusal, RouteContext, Runtime } from '../runtime/index.ts'
 import type { AcquireCallback, Backend, Upstream } from '../upstream/index.ts'
-import { buildResponseHeaders, scanRequestHead, type ScannedRequestHead } from './headers.ts'
+import {
+  appendGatewayHeaders,
+  buildResponseHeaders,
+  scanRequestHead,
+  type ScannedRequestHead,
+} from './headers.ts'
 import { sendProblem, type AnyResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
@@ -509,7 +514,9 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       // Retry-After is honoured only within the route deadline, or within a short cap without one
       // (a long wait is better left to the client, which gets the 503 and its Retry-After).
       const budgetMs =
-        route.timeoutMs === undefined ? MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS : route.timeoutMs - (performance.now() - this.#startedAt)
+        route.timeoutMs === undefined
+          ? MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS
+          : route.timeoutMs - (performance.now() - this.#startedAt)
       if (delay >= budgetMs) verdict = 'deadline'
     }
     if (verdict === 'yes' && !route.retryBudget.tryAcquire(performance.now())) verdict = 'budget-exhausted'
@@ -553,20 +560,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (route.retry.perTryTimeoutMs !== undefined) {
       this.#perTryTimer = setTimeout(this.#onPerTryTimeout, route.retry.perTryTimeoutMs)
     }
-    const socket = req.socket
-    const peer = socket.remoteAddress ?? ''
-    const isTrusted = this.#runtime.trustedProxies.has(peer)
     const head = this.#head
-    const fwd = buildForwardedHeaders({
-      peer,
-      isPeerTrusted: isTrusted,
-      ...(head.xForwardedFor === undefined ? {} : { incomingXff: head.xForwardedFor }),
-      ...(head.forwarded === undefined ? {} : { incomingForwarded: head.forwarded }),
-      ...(head.xForwardedProto === undefined ? {} : { incomingProto: head.xForwardedProto }),
-      ...(head.xForwardedHost === undefined ? {} : { incomingHost: head.xForwardedHost }),
-      proto: 'encrypted' in socket && socket.encrypted === true ? 'https' : 'http',
-      host: head.host ?? '',
-    })
     const traceContext = this.#traceContext
     const headers = traceContext === undefined ? head.forward.slice() : withoutTraceHeaders(head.forward)
     if (traceContext !== undefined) {
@@ -574,17 +568,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       propagation.inject(traceContext, carrier)
       for (const name in carrier) headers.push(name, carrier[name] as string)
     }
-    headers.push(
-      'host',
-      head.host ?? backend.hostname,
-      'x-forwarded-for',
-      fwd.xForwardedFor,
-      'x-forwarded-proto',
-      fwd.xForwardedProto,
-      'x-forwarded-host',
-      fwd.xForwardedHost,
-      'forwarded',
-      fwd.forwarded,
+    appendGatewayHeaders(
+      headers,
+      head,
+      req.socket as { remoteAddress?: string; encrypted?: boolean },
+      this.#runtime.trustedProxies,
+      backend.hostname,
       this.#runtime.requestIdHeader,
       this.requestId,
     )

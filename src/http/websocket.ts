@@ -5,10 +5,9 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { ErrorCode } from '../errors/index.ts'
 import { normalizeHost, normalizePath } from '../routing/index.ts'
-import { buildForwardedHeaders } from '../security/index.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
-import { isHopByHop, scanRequestHead } from './headers.ts'
+import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
 import { rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
@@ -174,33 +173,14 @@ function openTunnel(
     isReleased = true
     upstream.releaseTunnel(backend)
   }
-  const peer = req.socket.remoteAddress ?? ''
-  const fwd = buildForwardedHeaders({
-    peer,
-    isPeerTrusted: runtime.trustedProxies.has(peer),
-    ...(scanned.xForwardedFor === undefined ? {} : { incomingXff: scanned.xForwardedFor }),
-    ...(scanned.forwarded === undefined ? {} : { incomingForwarded: scanned.forwarded }),
-    ...(scanned.xForwardedProto === undefined ? {} : { incomingProto: scanned.xForwardedProto }),
-    ...(scanned.xForwardedHost === undefined ? {} : { incomingHost: scanned.xForwardedHost }),
-    proto: 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http',
-    host: scanned.host ?? '',
-  })
   const headers = scanned.forward.slice()
-  headers.push(
-    'host',
-    scanned.host ?? backend.hostname,
-    'connection',
-    'Upgrade',
-    'upgrade',
-    'websocket',
-    'x-forwarded-for',
-    fwd.xForwardedFor,
-    'x-forwarded-proto',
-    fwd.xForwardedProto,
-    'x-forwarded-host',
-    fwd.xForwardedHost,
-    'forwarded',
-    fwd.forwarded,
+  headers.push('connection', 'Upgrade', 'upgrade', 'websocket')
+  appendGatewayHeaders(
+    headers,
+    scanned,
+    req.socket as { remoteAddress?: string; encrypted?: boolean },
+    runtime.trustedProxies,
+    backend.hostname,
     runtime.requestIdHeader,
     requestId,
   )
