@@ -231,6 +231,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #isAbandoning = false
   #replayBody: Buffer | undefined
   #isCountedOnRoute = false
+  #client: string | undefined
 
   constructor(
     deps: ProxyDeps,
@@ -274,13 +275,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   /** Runs the admission stages in order; the first refusal answers. */
   admit(): void {
     const route = this.route as RouteContext
-    const socket = this.#req.socket
     const request = {
       requestId: this.requestId,
       routeId: route.id,
       method: this.#req.method ?? 'GET',
       path: this.path,
-      clientAddress: this.#clientAddress(socket.remoteAddress ?? ''),
+      clientAddress: this.#clientAddress(),
       headers: this.#req.headers,
       isUpgrade: false,
     }
@@ -311,6 +311,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     const route = this.route as RouteContext
     this.#upstream = route.upstream
     this.#res.once('close', this.#onClientClose)
+    if (this.#deps.onExchangeEnd !== undefined) this.#clientAddress() // while the socket is attached
     if (route.maxConcurrent !== undefined) {
       if (route.load.active >= route.maxConcurrent) return this.fail('ROUTE_CONCURRENCY_LIMIT')
       route.load.active++
@@ -627,8 +628,14 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     return req.pipe(limited)
   }
 
-  #clientAddress(peer: string): string {
-    return resolveClientAddress(peer, this.#head.xForwardedFor, this.#runtime.trustedProxies)
+  /** The client as the gateway believes it (trusted proxy chain walked); computed once. */
+  #clientAddress(): string {
+    if (this.#client === undefined) {
+      // Read while the socket is attached: after the response ends Node may detach it (req.socket null).
+      const peer = this.#req.socket?.remoteAddress ?? ''
+      this.#client = resolveClientAddress(peer, this.#head.xForwardedFor, this.#runtime.trustedProxies)
+    }
+    return this.#client
   }
 
   #releaseBackend(): void {
@@ -663,7 +670,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         requestId: this.requestId,
         traceparent: typeof tp === 'string' ? tp : undefined,
         configVersion: this.#runtime.version,
-        clientAddress: this.#clientAddress(req.socket.remoteAddress ?? ''),
+        clientAddress: this.#clientAddress(),
         httpVersion: req.httpVersion,
         method: req.method ?? 'GET',
         host: this.host,

@@ -62,17 +62,13 @@ describe('access log', () => {
     assert.equal(line['level'], 30)
   })
 
-  test(
-    'counts request body bytes (bytesIn) of a POST',
-    { todo: 'src/http/proxy.ts #finish reads req.socket after res.end(); it is null then for requests with a body, so the summary hook never runs' },
-    async () => {
-      const before = accessLines(gw.lines).length
-      const r = await send(`${gw.url}/api/upload`, { method: 'POST', body: 'hello' })
-      assert.equal(r.status, 200)
-      const line = accessLines(gw.lines).slice(before)[0]
-      assert.equal(line?.['bytesIn'], 5)
-    },
-  )
+  test('counts request body bytes (bytesIn) of a POST', async () => {
+    const before = accessLines(gw.lines).length
+    const r = await send(`${gw.url}/api/upload`, { method: 'POST', body: 'hello' })
+    assert.equal(r.status, 200)
+    const line = accessLines(gw.lines).slice(before)[0]
+    assert.equal(line?.['bytesIn'], 5)
+  })
 
   test('failures carry their reason code; 5xx are written at warn', async () => {
     const before = accessLines(gw.lines).length
@@ -114,7 +110,9 @@ describe('access log', () => {
     await send(`${gw.url}/api/a${query}`, { headers })
     await send(`${gw.url}/nope${query}`, { headers })
     await send(`${gw.url}/broken${query}`, { headers })
-    await send(`${gw.url}/api/b${query}`, { headers: { ...headers, authorization: `Basic ${secrets.basic}` } })
+    await send(`${gw.url}/api/b${query}`, {
+      headers: { ...headers, authorization: `Basic ${secrets.basic}` },
+    })
     await new Promise<void>((resolve) => {
       const req = request(`${gw.url}/slow${query}`, { headers, agent: false })
       req.on('error', () => resolve())
@@ -125,7 +123,10 @@ describe('access log', () => {
       }, 150)
     })
     const all = gw.lines.join('\n')
-    assert.ok(accessLines(gw.lines).some((l) => l['status'] === 499), 'the aborted request was logged')
+    assert.ok(
+      accessLines(gw.lines).some((l) => l['status'] === 499),
+      'the aborted request was logged',
+    )
     for (const [name, secret] of Object.entries(secrets)) {
       assert.ok(!all.includes(secret), `${name} leaked into the logs`)
     }
