@@ -11,7 +11,7 @@ test('SIGTERM under load: every request the gateway accepted completes, exit 0 w
   )
   assert.deepEqual(f.acceptedNotOk, [])
   assert.equal(f.acceptedAndOk, f.accepted)
-  assert.ok(f.accepted > 500, `too little load: ${f.accepted}`)
+  assert.ok(f.accepted > 200, `too little load: ${f.accepted}`)
   // Requests that failed client-side were never accepted by the gateway (refused after the port closed).
   for (const id of f.load.failedIds) assert.ok(!f.load.okIds.has(id))
   assert.equal(f.exitCode, 0)
