@@ -129,4 +129,16 @@ describe('HealthTracker', () => {
     assert.equal(t.state(0, 0), 'draining')
     assert.equal(t.isEligible(0, 0, true), false)
   })
+
+  test('a reload keeps what was learned about backends that remain (inheritFrom)', () => {
+    const before = tracker(3).t
+    before.onActiveCheck(1, false, 0, 'x')
+    before.onActiveCheck(1, false, 0, 'x')
+    assert.equal(before.state(1, 0), 'ejected')
+    const { t: after, transitions } = tracker(3)
+    after.inheritFrom(before)
+    assert.equal(after.state(1, 0), 'ejected', 'still ejected after reload')
+    assert.equal(after.state(0, 0), 'healthy')
+    assert.equal(transitions.length, 0, 'inheriting reports no transitions')
+  })
 })

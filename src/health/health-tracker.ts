@@ -194,6 +194,18 @@ export class HealthTracker {
     }
   }
 
+  /**
+   * Copies the health of backends with the same id from `previous` (a config reload keeps what was
+   * learned about a backend that stays: an ejected backend stays ejected). No transitions are reported.
+   */
+  inheritFrom(previous: HealthTracker): void {
+    const byId = new Map(previous.#records.map((r) => [r.id, r]))
+    for (let i = 0; i < this.#records.length; i++) {
+      const old = byId.get((this.#records[i] as Record).id)
+      if (old !== undefined && old.state !== 'draining') this.#records[i] = { ...old }
+    }
+  }
+
   /** Marks backend `i` as draining (removed by config). Terminal. */
   drain(i: number): void {
     const r = this.#records[i] as Record

@@ -87,14 +87,14 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
         created.push(fresh)
         return fresh
       })
-      upstreams.set(
-        upstreamConfig.id,
-        new Upstream(upstreamConfig, backends, {
-          now: deps.now,
-          ...(deps.random === undefined ? {} : { random: deps.random }),
-          ...(deps.onHealthTransition === undefined ? {} : { onHealthTransition: deps.onHealthTransition }),
-        }),
-      )
+      const upstream = new Upstream(upstreamConfig, backends, {
+        now: deps.now,
+        ...(deps.random === undefined ? {} : { random: deps.random }),
+        ...(deps.onHealthTransition === undefined ? {} : { onHealthTransition: deps.onHealthTransition }),
+      })
+      const before = previous?.upstreams.get(upstreamConfig.id)
+      if (before !== undefined) upstream.inheritHealth(before)
+      upstreams.set(upstreamConfig.id, upstream)
     }
     const routes = config.routes.map((route) => {
       const upstream = upstreams.get(route.upstream)

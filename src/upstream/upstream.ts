@@ -127,6 +127,11 @@ export class Upstream {
           )
   }
 
+  /** Takes over what `previous` (same id, previous runtime) learned about backends that remain. */
+  inheritHealth(previous: Upstream): void {
+    this.#health.inheritFrom(previous.#health)
+  }
+
   /** Starts active health checks (if configured). Called once the runtime is live. */
   startHealthChecks(): void {
     this.#checker?.start(this.backends)
