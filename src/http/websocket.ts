@@ -8,6 +8,7 @@ import { normalizeHost, normalizePath } from '../routing/index.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
+import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
 import { rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
@@ -29,8 +30,13 @@ export interface Tunnel {
   readonly routeId: string
   readonly client: Duplex
   readonly upstream: Socket
-  /** Ends both sides (graceful: FIN; the WebSocket close handshake is the peers' business). */
+  /** Ends both sides (FIN; the WebSocket close handshake is the peers' business). */
   close(): void
+  /**
+   * Shutdown: stops relaying backend→client at the next frame boundary, sends the client a close frame
+   * 1001 (Going Away), then ends both sides. Falls back to `close()` if no boundary comes within 1 s.
+   */
+  goingAway(): void
 }
 
 /** Most bytes a client may send before the backend's 101 that the gateway holds for it. */
@@ -293,7 +299,7 @@ function openTunnel(
     if (upHead.length > 0) client.write(upHead)
     if (clientHead.length > 0) upSocket.write(clientHead)
     for (const chunk of early) upSocket.write(chunk)
-    splice(deps, route, client, upSocket, requestId, release)
+    splice(deps, route, client, upSocket, requestId, release, upHead)
   })
   upReq.end()
 }
@@ -305,7 +311,32 @@ function splice(
   upstream: Socket,
   requestId: string,
   release: () => void,
+  upHead: Buffer,
 ): void {
+  // Backend→client bytes are relayed by hand (not pipe) so frame boundaries can be followed: a close
+  // frame may only be injected between frames (RFC 6455 §5.4).
+  const frames = new FrameBoundaryTracker()
+  frames.feed(upHead)
+  let isGoingAway = false
+  const sendGoingAway = (before: Buffer | undefined): void => {
+    upstream.off('data', relay)
+    if (before !== undefined && before.length > 0) client.write(before)
+    client.end(closeFrame(1001))
+    upstream.end()
+  }
+  const relay = (chunk: Buffer): void => {
+    if (isGoingAway) {
+      const at = frames.feedUntilBoundary(chunk)
+      if (at === -1) {
+        client.write(chunk) // still inside the frame that was in flight
+        return
+      }
+      sendGoingAway(chunk.subarray(0, at))
+      return
+    }
+    frames.feed(chunk)
+    if (!client.write(chunk)) upstream.pause()
+  }
   const tunnel: Tunnel = {
     requestId,
     routeId: route.id,
@@ -314,6 +345,17 @@ function splice(
     close() {
       client.end()
       upstream.end()
+    },
+    goingAway() {
+      if (isGoingAway) return
+      isGoingAway = true
+      if (frames.isBroken) return tunnel.close()
+      if (frames.isAtBoundary) return sendGoingAway(undefined)
+      upstream.resume()
+      // A backend that stalls mid-frame must not hold shutdown: plain FIN after 1 s.
+      setTimeout(() => {
+        if (!isClosed) tunnel.close()
+      }, 1000).unref()
     },
   }
   deps.tunnels.add(tunnel)
@@ -337,5 +379,9 @@ function splice(
   client.on('close', teardown)
   upstream.on('close', teardown)
   client.pipe(upstream)
-  upstream.pipe(client)
+  upstream.on('data', relay)
+  client.on('drain', () => upstream.resume())
+  upstream.on('end', () => {
+    if (!isGoingAway) client.end()
+  })
 }

@@ -11,7 +11,11 @@ export interface ConfigWatcherOptions {
  * not the file: editors and `kubectl`/ConfigMap updates replace files by rename, which ends a watch on
  * the old inode. Returns a function that stops watching.
  */
-export function watchConfigFile(path: string, options: ConfigWatcherOptions, onChange: () => void): () => void {
+export function watchConfigFile(
+  path: string,
+  options: ConfigWatcherOptions,
+  onChange: () => void,
+): () => void {
   const full = resolve(path)
   const name = basename(full)
   let timer: NodeJS.Timeout | undefined

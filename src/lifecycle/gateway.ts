@@ -13,7 +13,14 @@ import {
   type Tunnel,
 } from '../http/index.ts'
 import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
-import { buildRuntime, configVersion, retireRuntime, type AdmissionStage, type Runtime, type RuntimeDeps } from '../runtime/index.ts'
+import {
+  buildRuntime,
+  configVersion,
+  retireRuntime,
+  type AdmissionStage,
+  type Runtime,
+  type RuntimeDeps,
+} from '../runtime/index.ts'
 
 export interface GatewayDeps {
   readonly log: Logger
@@ -29,8 +36,8 @@ export interface GatewayDeps {
   /** Circuit breaker transitions (also logged here), e.g. for metrics. */
   readonly onBreakerTransition?: RuntimeDeps['onBreakerTransition']
   /**
-   * Closes a WebSocket tunnel during shutdown. Default: `tunnel.close()` (FIN both ways). A frame-aware
-   * closer can send close 1001 (Going Away) first (see websocket-going-away.ts).
+   * Closes a WebSocket tunnel during shutdown. Default: `tunnel.goingAway()` (close frame 1001 to the
+   * client at the next frame boundary, then FIN both ways).
    */
   readonly closeTunnel?: (tunnel: Tunnel) => void
 }
@@ -86,7 +93,10 @@ export class Gateway {
       now: this.#now,
       admission: this.#admission,
       onHealthTransition: (upstreamId, t) => {
-        log.warn({ upstream: upstreamId, backendId: t.backendId, from: t.from, to: t.to, reason: t.reason }, 'backend state change')
+        log.warn(
+          { upstream: upstreamId, backendId: t.backendId, from: t.from, to: t.to, reason: t.reason },
+          'backend state change',
+        )
         this.#deps.onHealthTransition?.(upstreamId, t)
       },
       onBreakerTransition: (backendId, from, to, reason) => {
@@ -177,7 +187,8 @@ export class Gateway {
    * if any step before the swap fails.
    */
   async reload(config: Config): Promise<ReloadResult> {
-    if (this.#state !== 'serving') throw new GatewayError('RELOAD_NOT_SERVING', `cannot reload while ${this.#state}`)
+    if (this.#state !== 'serving')
+      throw new GatewayError('RELOAD_NOT_SERVING', `cannot reload while ${this.#state}`)
     const old = this.#runtime
     const changed = RESTART_SECTIONS.filter((k) => !sameBoundSection(k, old.config, config))
     if (changed.length > 0) {
@@ -190,7 +201,9 @@ export class Gateway {
       try {
         next = buildRuntime(config, this.#runtimeDeps(), old)
       } catch (err) {
-        throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, { cause: err })
+        throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, {
+          cause: err,
+        })
       }
     }
     const tlsReloaded: string[] = []
@@ -200,10 +213,14 @@ export class Gateway {
         tlsReloaded.push(listener.name)
       } catch (err) {
         // Checked above; only a file replaced between the check and now gets here. Keep the old context.
-        this.#log.error({ listener: listener.name, code: 'RELOAD_FAILED', err: (err as Error).message }, 'tls reload failed')
+        this.#log.error(
+          { listener: listener.name, code: 'RELOAD_FAILED', err: (err as Error).message },
+          'tls reload failed',
+        )
       }
     }
-    if (isUnchanged) return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
+    if (isUnchanged)
+      return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
     this.#runtime = next
     for (const upstream of next.upstreams.values()) upstream.startHealthChecks()
     void retireRuntime(old, next).catch((err: unknown) =>
@@ -213,20 +230,30 @@ export class Gateway {
   }
 
   /** Reads and checks the TLS material of every TLS listener; throws RELOAD_FAILED naming the listener. */
-  #prepareTls(configs: readonly ListenerConfig[]): { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] {
+  #prepareTls(
+    configs: readonly ListenerConfig[],
+  ): { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] {
     const out: { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] = []
     for (const c of configs) {
       if (c.tls === undefined) continue
       const listener = this.#listeners.find((l) => l.name === c.name)
       if (listener?.setSecureContext === undefined) continue
       try {
-        createSecureContext({ cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile), minVersion: c.tls.minVersion })
+        createSecureContext({
+          cert: readFileSync(c.tls.certFile),
+          key: readFileSync(c.tls.keyFile),
+          minVersion: c.tls.minVersion,
+        })
       } catch (err) {
         // The message names the file problem (ENOENT, PEM parse error), never key material.
         const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
-        throw new GatewayError('RELOAD_FAILED', `listener ${c.name}: cannot load TLS certificate/key (${reason})`, {
-          cause: err,
-        })
+        throw new GatewayError(
+          'RELOAD_FAILED',
+          `listener ${c.name}: cannot load TLS certificate/key (${reason})`,
+          {
+            cause: err,
+          },
+        )
       }
       out.push({ listener, tls: c.tls })
     }
@@ -247,7 +274,7 @@ export class Gateway {
     if (this.#state === 'stopped') return { isForced: false, remainingAtDeadline: 0 }
     this.#state = 'draining'
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()))
-    const closeTunnel = this.#deps.closeTunnel ?? ((t: Tunnel) => t.close())
+    const closeTunnel = this.#deps.closeTunnel ?? ((t: Tunnel) => t.goingAway())
     for (const tunnel of this.#tunnels) closeTunnel(tunnel)
     const started = this.#now()
     let remaining = this.#tracker.counts(this.#tunnels.size).open
@@ -277,6 +304,8 @@ export class Gateway {
 function sameBoundSection(key: (typeof RESTART_SECTIONS)[number], a: Config, b: Config): boolean {
   if (key !== 'listeners') return JSON.stringify(a[key]) === JSON.stringify(b[key])
   const shape = (c: Config): string =>
-    JSON.stringify(c.listeners.map((l) => ({ ...l, tls: l.tls === undefined ? undefined : l.tls.minVersion })))
+    JSON.stringify(
+      c.listeners.map((l) => ({ ...l, tls: l.tls === undefined ? undefined : l.tls.minVersion })),
+    )
   return shape(a) === shape(b)
 }

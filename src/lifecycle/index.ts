@@ -1,4 +1,10 @@
-export { Gateway, type GatewayDeps, type GatewayState, type StopResult, type ReloadResult } from './gateway.ts'
+export {
+  Gateway,
+  type GatewayDeps,
+  type GatewayState,
+  type StopResult,
+  type ReloadResult,
+} from './gateway.ts'
 export {
   Reloader,
   type ReloaderDeps,
@@ -8,4 +14,3 @@ export {
   type ConfigSource,
 } from './reloader.ts'
 export { watchConfigFile, type ConfigWatcherOptions } from './config-watcher.ts'
-export { FrameBoundaryTracker, closeFrame } from './websocket-going-away.ts'

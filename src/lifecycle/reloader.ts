@@ -86,7 +86,13 @@ export class Reloader {
     try {
       const loaded = await this.#deps.load()
       if (!loaded.ok) {
-        outcome = this.#failure(trigger, started, 'CONFIG_INVALID', 'config rejected by validation', loaded.issues)
+        outcome = this.#failure(
+          trigger,
+          started,
+          'CONFIG_INVALID',
+          'config rejected by validation',
+          loaded.issues,
+        )
       } else {
         config = loaded.config
         const result = await target.reload(loaded.config)

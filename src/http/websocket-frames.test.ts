@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { closeFrame, FrameBoundaryTracker } from './websocket-going-away.ts'
+import { closeFrame, FrameBoundaryTracker } from './websocket-frames.ts'
 
 /** One frame encoded per RFC 6455 §5.2 (shortest length form), optionally masked. */
 function encode(payload: Buffer, isMasked: boolean): Buffer {
