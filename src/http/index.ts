@@ -1,6 +1,11 @@
 export { ProxyHandler, type ProxyDeps, type ExchangeSummary } from './proxy.ts'
 export { createUpgradeHandler, type Tunnel, type UpgradeDeps } from './websocket.ts'
-export { createRequestIdSource, isValidRequestId, MAX_REQUEST_ID_LENGTH, type RequestIdSource } from './request-id.ts'
+export {
+  createRequestIdSource,
+  isValidRequestId,
+  MAX_REQUEST_ID_LENGTH,
+  type RequestIdSource,
+} from './request-id.ts'
 export { rawProblemResponse, sendProblem } from './problem-response.ts'
 export { scanRequestHead, buildResponseHeaders } from './headers.ts'
 export { classifyUpstreamError } from './upstream-errors.ts'

@@ -28,7 +28,8 @@ export function sendProblem(
     [requestIdHeader]: requestId,
     ...extraHeaders,
   }
-  if (ERROR_CODES[code].status === 503 && headers['retry-after'] === undefined) headers['retry-after'] = RETRY_AFTER_SECONDS
+  if (ERROR_CODES[code].status === 503 && headers['retry-after'] === undefined)
+    headers['retry-after'] = RETRY_AFTER_SECONDS
   ;(res as ServerResponse).writeHead(ERROR_CODES[code].status, headers)
   res.end(body)
 }

@@ -16,7 +16,14 @@ export function isValidRequestId(value: string): boolean {
       (c >= 48 && c <= 57) || // 0-9
       (c >= 65 && c <= 90) || // A-Z
       (c >= 97 && c <= 122) || // a-z
-      c === 45 || c === 95 || c === 46 || c === 58 || c === 47 || c === 43 || c === 61 || c === 64
+      c === 45 ||
+      c === 95 ||
+      c === 46 ||
+      c === 58 ||
+      c === 47 ||
+      c === 43 ||
+      c === 61 ||
+      c === 64
     if (!ok) return false
   }
   return true
@@ -27,7 +34,9 @@ export interface RequestIdSource {
   next(): string
 }
 
-export function createRequestIdSource(prefix: string = randomBytes(6).toString('base64url')): RequestIdSource {
+export function createRequestIdSource(
+  prefix: string = randomBytes(6).toString('base64url'),
+): RequestIdSource {
   let counter = 0
   return {
     next() {
