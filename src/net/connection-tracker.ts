@@ -39,11 +39,7 @@ export class ConnectionTracker {
       return false
     }
     this.#sockets.add(socket)
-    socket.once('close', () => {
-      this.#sockets.delete(socket)
-      const inflight = (socket as TrackedSocket)[kInflight] ?? 0
-      if (inflight > 0) this.#active--
-    })
+    socket.once('close', () => this.#sockets.delete(socket))
     return true
   }
 
@@ -55,13 +51,18 @@ export class ConnectionTracker {
     if (n === 0) this.#active++
   }
 
-  /** An HTTP/1.1 request on `socket` finished (response sent or connection gone). */
+  /**
+   * An HTTP/1.1 request on `socket` finished (response sent or connection gone: the response's
+   * `close` event fires in both cases, so every start has exactly one finish). `socket` is the one the
+   * request saw: on TLS listeners that is the TLS socket, not the raw one `admit` counted, so activity
+   * is tracked on whichever object carries the request.
+   */
   requestFinished(socket: Socket): void {
     const s = socket as TrackedSocket
     const n = s[kInflight] ?? 0
     if (n <= 0) return
     s[kInflight] = n - 1
-    if (n === 1 && !socket.destroyed) this.#active--
+    if (n === 1) this.#active--
   }
 
   sessionOpened(): void {
