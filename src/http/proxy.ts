@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import {
   context as otelContext,
+  isSpanContextValid,
   propagation,
   SpanKind,
   SpanStatusCode,
@@ -56,7 +57,10 @@ export interface ProxyDeps {
 /** What is known about a finished exchange (for the access log and metrics). Built only when a hook is set. */
 export interface ExchangeSummary {
   readonly requestId: string
-  /** W3C traceparent as received (propagated upstream unchanged), if any. */
+  /**
+   * W3C traceparent: the one sent upstream when tracing is on (the gateway's span, in the client's
+   * trace or a new one), else as received (propagated unchanged), if any.
+   */
   readonly traceparent: string | undefined
   readonly configVersion: string
   readonly clientAddress: string
@@ -665,7 +669,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (onEnd !== undefined) {
       const req = this.#req
       const cl = this.#head.contentLength
-      const tp = req.headers['traceparent']
+      const tp = (span === undefined ? undefined : traceparentOf(span)) ?? req.headers['traceparent']
       onEnd({
         requestId: this.requestId,
         traceparent: typeof tp === 'string' ? tp : undefined,
@@ -721,6 +725,13 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (controller !== undefined) controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'))
     else this.fail('REQUEST_DEADLINE_EXCEEDED')
   }
+}
+
+/** The W3C traceparent naming `span` (version 00); undefined for a non-recording span without context. */
+function traceparentOf(span: Span): string | undefined {
+  const c = span.spanContext()
+  if (!isSpanContextValid(c)) return undefined
+  return `00-${c.traceId}-${c.spanId}-${(c.traceFlags & 1) === 1 ? '01' : '00'}`
 }
 
 function firstValue(v: string | string[] | undefined): string | undefined {

@@ -76,6 +76,14 @@ describe('forwarding', () => {
     assert.notEqual(long.headers['x-request-id'], 'a'.repeat(200))
   })
 
+  test('W3C trace context is propagated to the upstream unchanged when tracing is off', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const res = await send(`${gw.url}/trace`, { headers: { traceparent, tracestate: 'vendor=x' } })
+    const echo = res.json<Echo>()
+    assert.equal(echo.headers['traceparent'], traceparent)
+    assert.equal(echo.headers['tracestate'], 'vendor=x')
+  })
+
   test('untrusted client X-Forwarded-For is discarded, not appended', async () => {
     const res = await send(`${gw.url}/xff`, { headers: { 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6' } })
     const echo = res.json<Echo>()
