@@ -1,2 +1,8 @@
 export { ConnectionTracker, type ConnectionCounts } from './connection-tracker.ts'
-export { startListener, type Listener, type ListenerHandlers, type RequestListener, type UpgradeListener } from './listener.ts'
+export {
+  startListener,
+  type Listener,
+  type ListenerHandlers,
+  type RequestListener,
+  type UpgradeListener,
+} from './listener.ts'
