@@ -3,8 +3,10 @@ import { request as httpsRequest } from 'node:https'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import type { ErrorCode } from '../errors/index.ts'
-import { normalizeHost, normalizePath } from '../routing/index.ts'
+import { ERROR_CODES, type ErrorCode } from '../errors/index.ts'
+import { normalizePath } from '../routing/index.ts'
+import { resolveClientAddress } from '../security/index.ts'
+import type { ExchangeSummary } from './proxy.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
@@ -20,6 +22,8 @@ export interface UpgradeDeps {
   readonly log: Logger
   /** Live tunnels, for shutdown (close 1001) and connection-state counts. */
   readonly tunnels: Set<Tunnel>
+  /** Called once per upgrade request when it ends (refused, failed, or tunnel closed), like HTTP exchanges. */
+  readonly onExchangeEnd?: (summary: ExchangeSummary) => void
   /** Serves a request whose Upgrade is not for WebSocket (e.g. h2c) as plain HTTP/1.1. */
   readonly serveAsHttp: (req: IncomingMessage, res: ServerResponse) => void
 }
@@ -99,8 +103,27 @@ export function createUpgradeHandler(
       scanned.requestId !== undefined && isValidRequestId(scanned.requestId)
         ? scanned.requestId
         : deps.requestIds.next()
+    const record: TunnelRecord = {
+      deps,
+      startedAt: performance.now(),
+      requestId,
+      configVersion: runtime.version,
+      clientAddress: resolveClientAddress(
+        req.socket.remoteAddress ?? '',
+        scanned.xForwardedFor,
+        runtime.trustedProxies,
+      ),
+      httpVersion: req.httpVersion,
+      method: req.method ?? 'GET',
+      host: scanned.host,
+      path: req.url ?? '',
+      traceparent: typeof req.headers['traceparent'] === 'string' ? req.headers['traceparent'] : undefined,
+      routeId: undefined,
+      backendId: undefined,
+    }
     const refuse = (code: ErrorCode): void => {
       endAndClose(socket, rawProblemResponse(code, runtime.requestIdHeader, requestId))
+      endRecord(record, ERROR_CODES[code].status, code, 0, 0)
     }
     socket.on('error', () => socket.destroy())
     if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
@@ -108,21 +131,26 @@ export function createUpgradeHandler(
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
     const target = normalizePath(req.url)
     if (!target.ok) return refuse('INVALID_PATH')
-    const host = scanned.host === undefined ? undefined : normalizeHost(scanned.host)
-    if (host === undefined) return refuse('INVALID_HOST')
-    const match = runtime.router.match(host, target.path, req.method ?? 'GET', (name) => {
+    if (scanned.host === undefined) return refuse('INVALID_HOST')
+    const match = runtime.router.match(scanned.host, target.path, req.method ?? 'GET', (name) => {
       const v = req.headers[name]
       return Array.isArray(v) ? v.join(', ') : v
     })
-    if (!match.ok)
+    if (!match.ok) {
+      if (match.reason === 'invalid-host') return refuse('INVALID_HOST')
       return refuse(match.reason === 'method-not-allowed' ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND')
+    }
     const route = match.target
+    record.routeId = route.id
+    record.path = target.path + target.query
     if (!route.isWebSocketAllowed) return refuse('UPGRADE_NOT_ALLOWED')
 
     const proceed = (): void => {
       const backend = route.upstream.pickForTunnel()
       if (backend === undefined) return refuse('NO_HEALTHY_BACKEND')
+      record.backendId = backend.id
       openTunnel(
+        record,
         deps,
         runtime,
         route,
@@ -141,7 +169,7 @@ export function createUpgradeHandler(
       routeId: route.id,
       method: req.method ?? 'GET',
       path: target.path,
-      clientAddress: req.socket.remoteAddress ?? '',
+      clientAddress: record.clientAddress,
       headers: req.headers,
       isUpgrade: true,
     }
@@ -161,6 +189,7 @@ export function createUpgradeHandler(
 }
 
 function openTunnel(
+  record: TunnelRecord,
   deps: UpgradeDeps,
   runtime: Runtime,
   route: RouteContext,
@@ -174,10 +203,24 @@ function openTunnel(
 ): void {
   const upstream: Upstream = route.upstream
   let isReleased = false
+  // What the access log reports for this upgrade; set by whichever path ends it, read by release().
+  const outcome: { status: number; code: ErrorCode | undefined; socket: Socket | undefined } = {
+    status: 499,
+    code: 'CLIENT_ABORTED',
+    socket: undefined,
+  }
   const release = (): void => {
     if (isReleased) return
     isReleased = true
     upstream.releaseTunnel(backend)
+    const up = outcome.socket
+    endRecord(
+      record,
+      outcome.status,
+      outcome.code,
+      up === undefined ? 0 : up.bytesWritten,
+      up === undefined ? 0 : up.bytesRead,
+    )
   }
   const headers = scanned.forward.slice()
   headers.push('connection', 'Upgrade', 'upgrade', 'websocket')
@@ -230,6 +273,8 @@ function openTunnel(
     if (isSettled) return
     isSettled = true
     stopWatchingClient()
+    outcome.status = ERROR_CODES[code].status
+    outcome.code = code
     release()
     upReq.destroy()
     if (!client.destroyed) {
@@ -264,6 +309,8 @@ function openTunnel(
     if (isSettled) return res.destroy()
     isSettled = true
     stopWatchingClient()
+    outcome.status = res.statusCode ?? 502
+    outcome.code = undefined
     let out = `HTTP/1.1 ${res.statusCode ?? 502} ${STATUS_CODES[res.statusCode ?? 502] ?? ''}\r\n`
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
       const name = res.rawHeaders[i] as string
@@ -288,6 +335,9 @@ function openTunnel(
     isSettled = true
     stopWatchingClient()
     upReq.setTimeout(0)
+    outcome.status = 101
+    outcome.code = undefined
+    outcome.socket = upSocket
     let out = 'HTTP/1.1 101 Switching Protocols\r\n'
     for (let i = 0; i < res.rawHeaders.length; i += 2) {
       const name = res.rawHeaders[i] as string
@@ -383,5 +433,57 @@ function splice(
   client.on('drain', () => upstream.resume())
   upstream.on('end', () => {
     if (!isGoingAway) client.end()
+  })
+}
+
+/** What the access log needs about one upgrade request, filled in as it goes. */
+interface TunnelRecord {
+  readonly deps: UpgradeDeps
+  readonly startedAt: number
+  readonly requestId: string
+  readonly configVersion: string
+  readonly clientAddress: string
+  readonly httpVersion: string
+  readonly method: string
+  readonly host: string | undefined
+  path: string
+  readonly traceparent: string | undefined
+  routeId: string | undefined
+  backendId: string | undefined
+}
+
+/**
+ * Reports an ended upgrade like an HTTP exchange: status 101 for a tunnel that ran (bytes are what
+ * crossed the tunnel: client→backend in, backend→client out), the relayed status of a refused upgrade,
+ * or the gateway's own status and code.
+ */
+function endRecord(
+  r: TunnelRecord,
+  status: number,
+  code: ErrorCode | undefined,
+  bytesIn: number,
+  bytesOut: number,
+): void {
+  const onEnd = r.deps.onExchangeEnd
+  if (onEnd === undefined) return
+  onEnd({
+    requestId: r.requestId,
+    traceparent: r.traceparent,
+    configVersion: r.configVersion,
+    clientAddress: r.clientAddress,
+    httpVersion: r.httpVersion,
+    method: r.method,
+    host: r.host,
+    path: r.path,
+    routeId: r.routeId,
+    backendId: r.backendId,
+    status,
+    code,
+    attempts: r.backendId === undefined ? 0 : 1,
+    attemptLog: undefined,
+    bytesIn,
+    bytesOut,
+    ttfbMs: undefined,
+    durationMs: performance.now() - r.startedAt,
   })
 }

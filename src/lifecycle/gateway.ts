@@ -137,6 +137,7 @@ export class Gateway {
       log: this.#log,
       tunnels: this.#tunnels,
       serveAsHttp: proxy.handle,
+      ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
     })
     const handlers = {
       request: proxy.handle,

@@ -85,3 +85,55 @@ test('the close frame waits for the frame in flight: a large message arrives int
     server.close()
   }
 })
+
+test('each upgrade is reported once when it ends (status 101 with bytes, or the refusal status)', async () => {
+  const { Gateway } = await import('../../src/lifecycle/index.ts')
+  const { configSchema } = await import('../../src/config/index.ts')
+  const { memoryLogger } = await import('../helpers/gateway.ts')
+  const backend = await startDemoUpstream('ws')
+  const summaries: Array<{
+    status: number
+    routeId: string | undefined
+    bytesIn: number
+    bytesOut: number
+    code?: string | undefined
+  }> = []
+  const gateway = await Gateway.start(
+    configSchema.parse({
+      version: 1,
+      listeners: [{ name: 'm', port: 0 }],
+      upstreams: [{ id: 'u', backends: [{ url: backend.url }] }],
+      routes: [
+        { id: 'ws', match: { path: { exact: '/ws' } }, upstream: 'u' },
+        { id: 'plain', match: { path: { prefix: '/' } }, upstream: 'u', websocket: false },
+      ],
+    }),
+    { log: memoryLogger().log, onExchangeEnd: (s) => summaries.push(s) },
+  )
+  const port = gateway.addresses()['m']?.port ?? 0
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`)
+    await waitOpen(ws)
+    const echoed = new Promise((r) => ws.once('message', r))
+    ws.send('x'.repeat(1000))
+    await echoed
+    const closed = new Promise((r) => ws.once('close', r))
+    ws.close()
+    await closed
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/other`)
+    await new Promise((r) => refused.once('error', r))
+    const deadline = Date.now() + 3000
+    while (summaries.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    const tunnel = summaries.find((s) => s.routeId === 'ws')
+    assert.equal(tunnel?.status, 101)
+    assert.ok((tunnel?.bytesIn ?? 0) > 1000, 'client→backend bytes counted')
+    assert.ok((tunnel?.bytesOut ?? 0) > 1000, 'backend→client bytes counted')
+    const refusal = summaries.find((s) => s.routeId === 'plain')
+    assert.equal(refusal?.status, 400)
+    assert.equal(refusal?.code, 'UPGRADE_NOT_ALLOWED')
+    assert.equal(summaries.length, 2, 'exactly one report per upgrade')
+  } finally {
+    await gateway.stop(1000)
+    await backend.close()
+  }
+})
