@@ -23,8 +23,15 @@ import {
   type Config,
 } from './config/index.ts'
 import { demoConfig, startDemoUpstream } from './demo/index.ts'
-import { Gateway, Reloader, watchConfigFile, type ConfigSource, type ReloadOutcome } from './lifecycle/index.ts'
+import {
+  Gateway,
+  Reloader,
+  watchConfigFile,
+  type ConfigSource,
+  type ReloadOutcome,
+} from './lifecycle/index.ts'
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
+import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
 
 /** Exit codes (docs/operations/shutdown.md): 0 drained, 1 failure, 2 usage/config, 3 forced. */
 export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, forced: 3 })
@@ -79,13 +86,14 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     case 'run': {
       if (values.config === undefined) return usage('run needs -c FILE')
       const log = createRootLogger({ level: level ?? 'info' })
-      return run(values.config, log, level)
+      return run(values.config, log, level, env)
     }
     case 'demo': {
       const port = Number(values.port ?? env['PORT'] ?? 8080)
-      if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`invalid --port ${String(values.port)}`)
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        return usage(`invalid --port ${String(values.port)}`)
       const log = createRootLogger({ level: level ?? 'info' })
-      return demo(port, log, level)
+      return demo(port, log, level, env)
     }
     default:
       return usage(`unknown command ${JSON.stringify(command)}`)
@@ -114,10 +122,14 @@ async function validate(path: string | undefined): Promise<number> {
   const issues = result.ok ? result.warnings : result.issues
   for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`)
   if (!result.ok) {
-    process.stderr.write(`${path}: invalid (${issues.filter((i) => i.severity === 'error').length} error(s))\n`)
+    process.stderr.write(
+      `${path}: invalid (${issues.filter((i) => i.severity === 'error').length} error(s))\n`,
+    )
     return EXIT.usage
   }
-  process.stdout.write(`${path}: ok (${result.config.routes.length} routes, ${result.config.upstreams.length} upstreams)\n`)
+  process.stdout.write(
+    `${path}: ok (${result.config.routes.length} routes, ${result.config.upstreams.length} upstreams)\n`,
+  )
   return EXIT.ok
 }
 
@@ -197,9 +209,30 @@ async function operate(
   levelOverride: LevelWithSilent | undefined,
   source: ConfigSource,
   watchPath: string | undefined,
+  env: Env,
 ): Promise<Operated | undefined> {
   if (levelOverride === undefined) log.level = config.logging.level
   const registry = new Registry()
+  // The chain client is opt-in (LITGATE_CHAIN or LITGATE_CHAIN_RPC_URLS set): a plain reverse proxy never
+  // touches the network beyond its backends. A bad chain setting fails start-up with the variable named.
+  let chain: Chain | undefined
+  if (env['LITGATE_CHAIN'] !== undefined || env['LITGATE_CHAIN_RPC_URLS'] !== undefined) {
+    try {
+      const settings = loadChainEnv(env)
+      const signer = settings.signer === null ? null : await loadSigner(settings.signer)
+      chain = createChain(
+        { chain: settings.chain, rpc: settings.rpc, tx: settings.tx },
+        { log: log.child({ subsystem: 'chain' }), clock: { now: Date.now }, registry, signer },
+      )
+    } catch (err) {
+      log.error(
+        { code: (err as { code?: string }).code, err: (err as Error).message },
+        'chain configuration invalid',
+      )
+      log.flush()
+      return undefined
+    }
+  }
   const metrics = new GatewayMetrics(registry, { processMetrics: true })
   const accessLog = new AccessLog(config.logging.accessLog, { log })
   const onExchangeEnd = (s: Parameters<typeof accessLog.record>[0]): void => {
@@ -210,7 +243,10 @@ async function operate(
   // propagator registered, continuing the client's trace would drop its traceparent: leave it untouched.
   const isTracing = config.tracing.enabled && propagation.fields().length > 0
   if (config.tracing.enabled && !isTracing) {
-    log.warn({}, 'tracing.enabled but no OpenTelemetry SDK/propagator registered: spans off, trace headers passed through')
+    log.warn(
+      {},
+      'tracing.enabled but no OpenTelemetry SDK/propagator registered: spans off, trace headers passed through',
+    )
   }
   let gateway: Gateway
   try {
@@ -232,6 +268,13 @@ async function operate(
     configVersion: () => gateway.runtime.version,
     connections: () => gateway.connections(),
     upstreams: () => Array.from(gateway.runtime.upstreams.values(), describeUpstream),
+  })
+  // Never block the proxy on the chain: it starts in the background and degrades on its own.
+  chain?.start().catch((err: unknown) => {
+    log.error(
+      { code: (err as { code?: string }).code, err: (err as Error).message },
+      'chain client failed to start; payments degraded',
+    )
   })
   let routeIds = new Set(config.routes.map((r) => r.id))
   const reloader = new Reloader({
@@ -265,7 +308,9 @@ async function operate(
           connections: gateway.connections(),
           listeners: gateway.addresses(),
           lastReload: reloader.last,
+          ...(chain === undefined ? {} : { chain: chain.status() }),
         }),
+        ...(chain === undefined ? {} : { readyDetails: () => ({ chain: chain.status() }) }),
         reload: () => reloader.reload('admin'),
       })
     } catch (err) {
@@ -289,6 +334,7 @@ async function operate(
     close: async () => {
       unwatch?.()
       await admin?.close()
+      await chain?.close()
     },
   }
 }
@@ -303,7 +349,10 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
     let isStopping = false
     const onStop = (signal: NodeJS.Signals): void => {
       if (isStopping) {
-        log.warn({ signal, code: 'SHUTDOWN_DEADLINE_EXCEEDED', connections: gateway.connections() }, 'second signal: exiting now')
+        log.warn(
+          { signal, code: 'SHUTDOWN_DEADLINE_EXCEEDED', connections: gateway.connections() },
+          'second signal: exiting now',
+        )
         log.flush()
         process.exit(EXIT.forced)
       }
@@ -316,7 +365,12 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
         const tookMs = Math.round(performance.now() - startedAt)
         if (result.isForced) {
           log.error(
-            { code: 'SHUTDOWN_DEADLINE_EXCEEDED', remainingAtDeadline: result.remainingAtDeadline, deadlineMs, tookMs },
+            {
+              code: 'SHUTDOWN_DEADLINE_EXCEEDED',
+              remainingAtDeadline: result.remainingAtDeadline,
+              deadlineMs,
+              tookMs,
+            },
             'forced shutdown',
           )
         } else {
@@ -344,7 +398,12 @@ function exitSoon(code: number): number {
   return code
 }
 
-async function run(path: string, log: Logger, levelOverride: LevelWithSilent | undefined): Promise<number> {
+async function run(
+  path: string,
+  log: Logger,
+  levelOverride: LevelWithSilent | undefined,
+  env: Env,
+): Promise<number> {
   let loaded
   try {
     loaded = await loadConfigFile(path)
@@ -356,21 +415,29 @@ async function run(path: string, log: Logger, levelOverride: LevelWithSilent | u
     throw err
   }
   for (const warning of loaded.warnings) log.warn({ issue: formatIssue(warning) }, 'config warning')
-  const op = await operate(loaded.config, log, levelOverride, fileSource(path), path)
+  const op = await operate(loaded.config, log, levelOverride, fileSource(path), path, env)
   if (op === undefined) return EXIT.failure
   return exitSoon(await serve(op, loaded.config, log))
 }
 
-async function demo(port: number, log: Logger, levelOverride: LevelWithSilent | undefined): Promise<number> {
+async function demo(
+  port: number,
+  log: Logger,
+  levelOverride: LevelWithSilent | undefined,
+  env: Env,
+): Promise<number> {
   const backends = await Promise.all([startDemoUpstream('backend-a'), startDemoUpstream('backend-b')])
   // The demo shows the admin listener too (ephemeral when the gateway port is).
   const config = configSchema.parse({
-    ...demoConfig(port, backends.map((b) => b.url)),
+    ...demoConfig(
+      port,
+      backends.map((b) => b.url),
+    ),
     admin: { enabled: true, port: port === 0 ? 0 : 9901 },
   })
   // The demo config is built in memory: a reload re-applies it (nothing to re-read).
   const source: ConfigSource = () => Promise.resolve({ ok: true, config, warnings: [] })
-  const op = await operate(config, log, levelOverride, source, undefined)
+  const op = await operate(config, log, levelOverride, source, undefined, env)
   if (op === undefined) {
     await Promise.all(backends.map((b) => b.close()))
     return EXIT.failure
@@ -382,7 +449,9 @@ async function demo(port: number, log: Logger, levelOverride: LevelWithSilent | 
       `  try:  curl -s ${url}/hello                            (alternates backend-a / backend-b)\n` +
       `        curl -s --http2-prior-knowledge ${url}/h2       (HTTP/2 cleartext)\n` +
       `        curl -s ${url}/%2e%2e/etc/passwd                (normalised: cannot escape the route)\n` +
-      (admin === undefined ? '' : `        curl -s ${admin}/metrics                     (Prometheus metrics)\n`) +
+      (admin === undefined
+        ? ''
+        : `        curl -s ${admin}/metrics                     (Prometheus metrics)\n`) +
       `  stop: Ctrl-C (graceful drain)\n\n`,
   )
   const code = await serve(op, config, log)

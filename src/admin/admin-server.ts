@@ -16,6 +16,11 @@ export interface AdminDeps {
   readonly registry: Registry
   /** `/readyz`: config loaded, listeners bound, not draining. */
   isReady(): boolean
+  /**
+   * `/readyz?verbose`: subsystem details that do not decide readiness (the proxy serves while the chain
+   * is down; payments degrade), e.g. `{ chain: { state: 'degraded', … } }`.
+   */
+  readyDetails?(): Record<string, unknown>
   /** `/status`: a small JSON snapshot (state, version, connections, last reload). */
   status(): Record<string, unknown>
   /** `POST /reload`: reloads from the config file the process was started with. */
@@ -91,6 +96,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
     case '/readyz': {
       if (!isRead) return notAllowed(res, 'GET, HEAD')
       const isReady = deps.isReady()
+      if (url.includes('verbose')) {
+        const body = JSON.stringify({ ready: isReady, ...deps.readyDetails?.() })
+        return send(res, isReady ? 200 : 503, JSON_TYPE, body)
+      }
       return send(res, isReady ? 200 : 503, 'text/plain; charset=utf-8', isReady ? 'ready\n' : 'not ready\n')
     }
     case '/status':
@@ -115,6 +124,10 @@ function notAllowed(res: ServerResponse, allow: string): void {
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }
