@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   const upstreamPort = await freePort()
   await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve))
   const port = await freePort()
-  const config = litgateConfig(port, upstreamPort, { maxConnections: 20_000 })
+  const config = litgateConfig(port, upstreamPort, { server: { maxConnections: 20_000 } })
   // BENCH_IDLE_NODE_ARGS: extra node flags for the gateway (diagnostics, e.g. --max-semi-space-size=…).
   const nodeArgs = (process.env['BENCH_IDLE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
   let child: ChildProcess

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir, cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { execFileSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Children, CLK_TCK, coreTimes, cpuTicks, freePort, loadAvg, pinSelf, requireTools, rssKiB, waitForPort, waitQuiet } from './lib/proc.ts'
 import { BODY_BYTES, proxyConfig, startNginx, upstreamConfig } from './lib/nginx.ts'
@@ -24,7 +24,10 @@ import { runWrk, type WrkResult } from './lib/wrk.ts'
 import { runFixedRate, type FixedRateResult } from './lib/fixed-rate.ts'
 import { litgateConfig, REPO_ROOT, startLitgate } from './lib/litgate.ts'
 
-const TARGETS = ['direct', 'nginx', 'node-bare', 'litgate'] as const
+// nginx and litgate run with their access logs on (litgate: every default, i.e. everything on); the
+// -nolog variants turn the access log off, to show what it costs.
+const TARGETS = ['direct', 'nginx', 'nginx-nolog', 'node-bare', 'litgate', 'litgate-nolog'] as const
+const DEFAULT_TARGETS: readonly Target[] = ['direct', 'nginx', 'node-bare', 'litgate', 'litgate-nolog']
 type Target = (typeof TARGETS)[number]
 
 const { values: flags } = parseArgs({
@@ -39,6 +42,7 @@ const { values: flags } = parseArgs({
     targets: { type: 'string' },
     rounds: { type: 'string' },
     'litgate-config': { type: 'string' },
+    'litgate-root': { type: 'string' },
     'quiet-wait': { type: 'string' },
     retries: { type: 'string' },
     profile: { type: 'boolean' },
@@ -47,29 +51,31 @@ const { values: flags } = parseArgs({
 })
 if (flags.help === true) {
   process.stdout.write(`usage: node bench/proxy.ts [options]   (each also as env BENCH_<NAME>, e.g. BENCH_RATE)
-  --duration S          throughput run length (default 10)
-  --warmup S            wrk warm-up before it (default 3)
+  --duration S          throughput run length (default 8)
+  --warmup S            wrk warm-up before it (default 2)
   --connections N       wrk connections (default 50)
   --rate R              fixed-rate run: requests/s (default 3000)
-  --rate-duration S     fixed-rate measured window (default 10)
+  --rate-duration S     fixed-rate measured window (default 8)
   --rate-warmup S       fixed-rate lead-in, not measured (default 2)
   --rate-connections N  keep-alive connections of the fixed-rate generator (default 50)
-  --targets LIST        comma-separated subset of ${TARGETS.join(',')} (default all)
+  --targets LIST        comma-separated subset of ${TARGETS.join(',')}
+                        (default ${DEFAULT_TARGETS.join(',')})
   --rounds N            repeat the whole set N times; medians are reported (default 1)
   --quiet-wait S        before each target, wait up to S s for the machine to be < 10% busy (default 60)
   --retries N           re-measure a target up to N times when something else used > 5% of core 0
                         during its measurement (default 2; the least disturbed attempt is kept)
   --litgate-config F    gateway config to use instead of the built-in one (must listen on BENCH port: see docs)
+  --litgate-root DIR    run the gateway from another checkout (a snapshot of a commit, a patched copy)
   --profile             run litgate with --cpu-prof; the profile lands in .bench-out/profiles/
 `)
   process.exit(0)
 }
 
-function num(name: keyof typeof flags, env: string, dflt: number): number {
+function num(name: keyof typeof flags, env: string, dflt: number, min = Number.MIN_VALUE): number {
   const raw = (flags[name] as string | undefined) ?? process.env[env]
   if (raw === undefined) return dflt
   const n = Number(raw)
-  if (!Number.isFinite(n) || n <= 0) {
+  if (!Number.isFinite(n) || n < min) {
     process.stderr.write(`bench: invalid ${name}: ${raw}\n`)
     process.exit(2)
   }
@@ -77,18 +83,19 @@ function num(name: keyof typeof flags, env: string, dflt: number): number {
 }
 
 const opts = {
-  durationS: num('duration', 'BENCH_DURATION', 10),
-  warmupS: num('warmup', 'BENCH_WARMUP', 3),
+  durationS: num('duration', 'BENCH_DURATION', 8),
+  warmupS: num('warmup', 'BENCH_WARMUP', 2),
   connections: num('connections', 'BENCH_CONNECTIONS', 50),
   rate: num('rate', 'BENCH_RATE', 3000),
-  rateDurationS: num('rate-duration', 'BENCH_RATE_DURATION', 10),
+  rateDurationS: num('rate-duration', 'BENCH_RATE_DURATION', 8),
   rateWarmupS: num('rate-warmup', 'BENCH_RATE_WARMUP', 2),
   rateConnections: num('rate-connections', 'BENCH_RATE_CONNECTIONS', 50),
   rounds: num('rounds', 'BENCH_ROUNDS', 1),
-  quietWaitS: num('quiet-wait', 'BENCH_QUIET_WAIT', 60),
-  retries: Math.floor(num('retries', 'BENCH_RETRIES', 2)),
-  targets: ((flags.targets ?? process.env['BENCH_TARGETS'])?.split(',') ?? [...TARGETS]) as Target[],
+  quietWaitS: num('quiet-wait', 'BENCH_QUIET_WAIT', 60, 0),
+  retries: Math.floor(num('retries', 'BENCH_RETRIES', 2, 0)),
+  targets: ((flags.targets ?? process.env['BENCH_TARGETS'])?.split(',') ?? [...DEFAULT_TARGETS]) as Target[],
   litgateConfigPath: flags['litgate-config'] ?? process.env['BENCH_LITGATE_CONFIG'],
+  litgateRoot: flags['litgate-root'] ?? process.env['BENCH_LITGATE_ROOT'] ?? REPO_ROOT,
   isProfiling: flags.profile === true,
 }
 for (const t of opts.targets) {
@@ -196,9 +203,11 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
   switch (target) {
     case 'direct':
       return { child: undefined, port: upstreamPort }
-    case 'nginx': {
+    case 'nginx':
+    case 'nginx-nolog': {
       const port = await freePort()
-      const child = await startNginx(children, nginxBin, dir, proxyConfig(dir, port, upstreamPort), port, 0)
+      const conf = proxyConfig(dir, port, upstreamPort, target === 'nginx')
+      const child = await startNginx(children, nginxBin, dir, conf, port, 0)
       return { child, port }
     }
     case 'node-bare': {
@@ -207,7 +216,8 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
       await waitForPort(port, 10_000, child)
       return { child, port }
     }
-    case 'litgate': {
+    case 'litgate':
+    case 'litgate-nolog': {
       let port: number
       let configPath: string | undefined
       if (opts.litgateConfigPath !== undefined) {
@@ -222,8 +232,9 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
         children,
         dir,
         port,
-        ...(configPath === undefined ? { config: litgateConfig(port, upstreamPort) } : { configPath }),
+        ...(configPath === undefined ? { config: litgateConfig(port, upstreamPort, { hasAccessLog: target === 'litgate' }) } : { configPath }),
         pinCore: 0,
+        root: opts.litgateRoot,
         nodeArgs: opts.isProfiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       })
       return { child: started.child, port }
@@ -247,7 +258,13 @@ async function measureQuietly(target: Target, upstream: ChildProcess, upstreamPo
 async function measure(target: Target, upstream: ChildProcess, upstreamPort: number, round: number): Promise<Omit<TargetResult, 'attempts'>> {
   const { child, port } = await startProxy(target, upstreamPort, round)
   try {
-    await checkBody(port)
+    try {
+      await checkBody(port)
+    } catch (err) {
+      const log = join(work, `${target}-${round}`, target.startsWith('litgate') ? 'litgate.log' : 'error.log')
+      process.stderr.write(`\n${target} log (${log}):\n${readFileSync(log, 'utf8').slice(-3000)}\n`)
+      throw err
+    }
     const url = `http://127.0.0.1:${port}/`
     process.stdout.write(`  ${target}: warm-up ${opts.warmupS}s`)
     await runWrk(wrkBin, url, opts.connections, opts.warmupS)
@@ -332,7 +349,7 @@ function report(results: readonly TargetResult[]): string {
   const lit = by.get('litgate')
   if (lit !== undefined) {
     out.push('\n### Ratios (litgate ÷ peer)\n')
-    const peers = (['nginx', 'node-bare', 'direct'] as const).filter((p) => by.has(p))
+    const peers = (['nginx', 'nginx-nolog', 'node-bare', 'litgate-nolog', 'direct'] as const).filter((p) => by.has(p))
     const rows: string[][] = []
     const metric = (name: string, get: (r: TargetResult) => number): void => {
       rows.push([name, ...peers.map((p) => ratio(get(lit), get(by.get(p) as TargetResult)))])
@@ -359,12 +376,10 @@ function report(results: readonly TargetResult[]): string {
 }
 
 function machine(): Record<string, string> {
+  // nginx -v and wrk -v print to stderr: take both streams.
   const sh = (cmd: string, args: string[]): string => {
-    try {
-      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-    } catch (err) {
-      return ((err as { stderr?: string }).stderr ?? '').trim()
-    }
+    const r = spawnSync(cmd, args, { encoding: 'utf8' })
+    return `${r.stdout}${r.stderr}`.trim()
   }
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
   return {
@@ -376,12 +391,17 @@ function machine(): Record<string, string> {
     node: process.version,
     nginx: sh(nginxBin, ['-v']).replace(/^nginx version: /, ''),
     wrk: sh(wrkBin, ['-v']).split('\n')[0] ?? '',
+    litgateRoot: opts.litgateRoot,
+    litgateCommit: sh('git', ['-C', opts.litgateRoot, 'rev-parse', '--short', 'HEAD']),
+    // Uncommitted changes under src/ at run time (other people's work in progress lands in the numbers).
+    litgateDirtySrcFiles: String(sh('git', ['-C', opts.litgateRoot, 'status', '--porcelain', 'src']).split('\n').filter((l) => l !== '').length),
   }
 }
 
 async function main(): Promise<void> {
   const env = machine()
-  process.stdout.write(`litgate proxy benchmark — ${env['cpus']}× ${env['cpuModel']}, ${env['memoryGiB']} GiB, Node ${env['node']}, nginx ${env['nginx']}\n`)
+  process.stdout.write(`litgate proxy benchmark — ${env['cpus']}× ${env['cpuModel']}, ${env['memoryGiB']} GiB, Node ${env['node']}, ${env['nginx']}\n`)
+  process.stdout.write(`litgate from ${env['litgateRoot']} at ${env['litgateCommit']} (${env['litgateDirtySrcFiles']} uncommitted files under src/)\n`)
   const before = loadAvg()
   process.stdout.write(`load average before: ${before.load1} (1 min), ${before.load5} (5 min)\n`)
   const upstreamPort = await freePort()

@@ -7,12 +7,20 @@ import { type Children, waitForPort } from './proc.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-/** The benchmark's gateway config: one listener, one upstream, one catch-all route. */
-export function litgateConfig(port: number, upstreamPort: number, server: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * The benchmark's gateway config: one listener, one upstream, one catch-all route; every other setting
+ * at its default (access log and metrics on). `hasAccessLog: false` turns the access log off.
+ */
+export function litgateConfig(
+  port: number,
+  upstreamPort: number,
+  opts: { server?: Record<string, unknown>; hasAccessLog?: boolean } = {},
+): Record<string, unknown> {
   return {
     version: 1,
+    ...(opts.hasAccessLog === false ? { logging: { accessLog: { enabled: false } } } : {}),
     listeners: [{ name: 'main', host: '127.0.0.1', port }],
-    server: { shutdownTimeoutMs: 2000, ...server },
+    server: { shutdownTimeoutMs: 2000, ...opts.server },
     upstreams: [
       {
         id: 'up',
@@ -41,6 +49,8 @@ export async function startLitgate(opts: {
   configPath?: string
   pinCore?: number
   nodeArgs?: readonly string[]
+  /** Checkout to run the gateway from (default: this repository), e.g. a snapshot or a patched copy. */
+  root?: string
 }): Promise<StartedLitgate> {
   let configPath = opts.configPath
   if (configPath === undefined) {
@@ -49,7 +59,7 @@ export async function startLitgate(opts: {
   }
   const logPath = join(opts.dir, 'litgate.log')
   const fd = openSync(logPath, 'a')
-  const args = [...(opts.nodeArgs ?? []), join(REPO_ROOT, 'bin/litgate.js'), 'run', '-c', configPath]
+  const args = [...(opts.nodeArgs ?? []), join(opts.root ?? REPO_ROOT, 'bin/litgate.js'), 'run', '-c', configPath]
   const child =
     opts.pinCore === undefined
       ? opts.children.spawn(process.execPath, args, { stdout: fd, stderr: fd })

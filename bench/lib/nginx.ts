@@ -44,12 +44,13 @@ ${tempPaths(prefix)}
 /**
  * nginx as a reverse proxy, configured the way a production nginx in front of an HTTP/1.1 API usually
  * is: keep-alive pool to the upstream, the Host / X-Forwarded-* / X-Request-Id headers litgate also
- * sets, no access log (litgate has none yet).
+ * sets, and (with `hasAccessLog`) the stock `combined` access log to a file, one unbuffered write per
+ * request (nginx's default), like litgate's access log.
  */
-export function proxyConfig(prefix: string, port: number, upstreamPort: number): string {
+export function proxyConfig(prefix: string, port: number, upstreamPort: number, hasAccessLog: boolean): string {
   return `${common(prefix)}
 http {
-  access_log off;
+  access_log ${hasAccessLog ? `${join(prefix, 'access.log')} combined` : 'off'};
 ${tempPaths(prefix)}
   keepalive_requests 10000000;
   keepalive_timeout 300s;
