@@ -38,9 +38,14 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
     }
 
     /// @custom:storage-location erc7201:litgate.storage.SubscriptionManager
+    /// @dev Layout v1 (frozen from here on: only append). Slot 0 packs the id counters with `issuerHint`, one
+    ///      current ISSUER_ROLE member (the PaymentProcessor proxy in a deployment), so that a creation checks
+    ///      the issuer and bumps the id with one cold SLOAD instead of two. Invariant: issuerHint is zero or
+    ///      holds ISSUER_ROLE (set on the first grant while empty, cleared when its role is revoked).
     struct SubscriptionManagerStorage {
         uint64 lastSubscriptionId;
         uint16 planCount;
+        address issuerHint;
         mapping(uint256 planId => Plan) plans;
         mapping(uint256 planId => mapping(address token => uint128)) prices;
         mapping(uint256 subscriptionId => Subscription) subscriptions;
@@ -49,6 +54,12 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
 
     // keccak256(abi.encode(uint256(keccak256("litgate.storage.SubscriptionManager")) - 1)) & ~bytes32(uint256(0xff))
     bytes32 private constant STORAGE_SLOT = 0x00159bff590b407c1112ad4ca607e0755942a0bf5dbf02c8a46caf78d066fb00;
+
+    /// @dev ISSUER_ROLE check with a fast path for the cached issuer (see `issuerHint`); same revert as onlyRole.
+    modifier onlyIssuer() {
+        if (msg.sender != _s().issuerHint) _checkRole(Roles.ISSUER_ROLE);
+        _;
+    }
 
     function _s() private pure returns (SubscriptionManagerStorage storage $) {
         assembly {
@@ -115,7 +126,7 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
         uint40 start,
         uint32 periods,
         address token
-    ) external onlyRole(Roles.ISSUER_ROLE) returns (uint256 subscriptionId, uint40 end, uint256 amountDue) {
+    ) external onlyIssuer returns (uint256 subscriptionId, uint40 end, uint256 amountDue) {
         if (owner == address(0)) revert ZeroAddress();
         Plan storage plan = _activePlan(planId);
         if (start == 0) start = uint40(block.timestamp);
@@ -135,7 +146,7 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
     ///         subscription restarts now.
     function renew(uint256 subscriptionId, uint32 periods, address token)
         external
-        onlyRole(Roles.ISSUER_ROLE)
+        onlyIssuer
         returns (uint40 end, uint256 amountDue)
     {
         Subscription storage sub = _live(subscriptionId);
@@ -158,7 +169,7 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
     ///         periods (may be 0 unless the subscription has lapsed).
     function changePlan(uint256 subscriptionId, uint16 newPlanId, uint32 periods, address token)
         external
-        onlyRole(Roles.ISSUER_ROLE)
+        onlyIssuer
         returns (uint40 end, uint256 amountDue)
     {
         Subscription storage sub = _live(subscriptionId);
@@ -275,7 +286,24 @@ contract SubscriptionManager is LitgateUpgradeable, ISubscriptionManager {
         return _previewChangePlan(_live(subscriptionId), newPlanId, periods, token, at);
     }
 
+    /// @notice The ISSUER_ROLE member checked first (zero if none is cached); see `issuerHint`.
+    function issuerHint() external view returns (address) {
+        return _s().issuerHint;
+    }
+
     // ------------------------------------------------------------------ internals
+
+    /// @dev Keeps `issuerHint` a current ISSUER_ROLE member: the first issuer granted while it is empty.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (role == Roles.ISSUER_ROLE && _s().issuerHint == address(0)) _s().issuerHint = account;
+    }
+
+    /// @dev Clears `issuerHint` when its holder loses ISSUER_ROLE (revoke or renounce).
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (role == Roles.ISSUER_ROLE && _s().issuerHint == account) _s().issuerHint = address(0);
+    }
 
     function _previewChangePlan(
         Subscription storage sub,

@@ -188,6 +188,41 @@ contract SubscriptionManagerTest is LitgateTestBase {
         sm.createSubscription(alice, address(0), basic, 0, 1, usdcAddr);
     }
 
+    // ------------------------------------------------------------------ issuer hint (fast ISSUER_ROLE check)
+
+    function test_issuerHint_isTheProcessorAndFollowsTheRole() public {
+        assertEq(sm.issuerHint(), address(pp), "first issuer granted at initialisation");
+        _becomeIssuer(); // a second issuer: the hint stays, the newcomer takes the hasRole path
+        assertEq(sm.issuerHint(), address(pp));
+        (uint256 id,) = _create(alice, basic, 1);
+        assertEq(sm.ownerOf(id), alice, "non-hint issuer still issues through hasRole");
+
+        vm.prank(admin);
+        sm.revokeRole(ISSUER_ROLE, address(this)); // revoking a non-hint issuer keeps the hint
+        assertEq(sm.issuerHint(), address(pp));
+
+        vm.prank(admin);
+        sm.revokeRole(ISSUER_ROLE, address(pp));
+        assertEq(sm.issuerHint(), address(0), "hint cleared with its role");
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, address(pp), ISSUER_ROLE)
+        );
+        vm.prank(address(pp));
+        sm.createSubscription(alice, address(0), basic, 0, 1, usdcAddr);
+
+        vm.prank(admin);
+        sm.grantRole(OPERATOR_ROLE, bob); // other roles never fill the hint
+        assertEq(sm.issuerHint(), address(0));
+        _becomeIssuer();
+        assertEq(sm.issuerHint(), address(this), "next issuer granted fills the empty hint");
+        sm.renounceRole(ISSUER_ROLE, address(this));
+        assertEq(sm.issuerHint(), address(0), "renouncing clears it too");
+        vm.expectRevert(
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, address(this), ISSUER_ROLE)
+        );
+        sm.renew(id, 1, usdcAddr);
+    }
+
     // ------------------------------------------------------------------ renew
 
     function test_renew_stacksOnCurrentEnd() public {

@@ -93,6 +93,7 @@ contract UpgradeTest is LitgateTestBase {
         );
         assertEq(sm.planCount(), 3);
         assertEq(sm.subscriptionCount(), 2);
+        assertEq(sm.issuerHint(), address(pp), "issuer hint (packed with the counters) survives");
         assertEq(sm.priceOf(pro, address(usdc)), PRO_PRICE);
         assertEq(pp.DOMAIN_SEPARATOR(), domainBefore, "signed quotes stay valid across upgrades");
         assertEq(pp.refundedOf(bobQuote.quoteId), 5e6);

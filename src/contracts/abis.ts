@@ -433,6 +433,19 @@ export const subscriptionManagerAbi = [
   },
   {
     "type": "function",
+    "name": "issuerHint",
+    "inputs": [],
+    "outputs": [
+      {
+        "name": "",
+        "type": "address",
+        "internalType": "address"
+      }
+    ],
+    "stateMutability": "view"
+  },
+  {
+    "type": "function",
     "name": "ownerOf",
     "inputs": [
       {

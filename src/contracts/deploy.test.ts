@@ -36,6 +36,7 @@ import {
   writeDeployment,
   type LitgateDeployment,
 } from './index.ts'
+import { calldataGas, gasByClass, type StructLog } from './gas-breakdown.ts'
 
 let node: AnvilInstance
 let publicClient: PublicClient
@@ -106,7 +107,8 @@ async function newQuote(forPayer: Address, id: string, subscriptionId = 0n) {
 }
 
 before(async () => {
-  node = await startAnvil()
+  // Struct-log traces (for LITGATE_GAS_BREAKDOWN) need anvil's step tracing; off by default.
+  node = await startAnvil(process.env.LITGATE_GAS_BREAKDOWN === '1' ? { args: ['--steps-tracing'] } : {})
   publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
   tmp = await mkdtemp(join(tmpdir(), 'litgate-deploy-'))
   deployment = await deployLitgate(
@@ -367,6 +369,15 @@ test('a new subscriber pays with EIP-2612 permit, and another through a relayer 
     }),
   )
   gas.set('pay (new subscriber, steady state)', steady.gasUsed)
+  if (process.env.LITGATE_GAS_BREAKDOWN === '1') {
+    // Opcode-class breakdown of the steady-state payment (see contracts/README.md, Gas).
+    const trace = await node.rpc<{ structLogs: StructLog[] }>('debug_traceTransaction', [steady.transactionHash, { enableMemory: false, disableStack: true, disableStorage: true }])
+    const tx = await publicClient.getTransaction({ hash: steady.transactionHash })
+    const rows = [...gasByClass(trace.structLogs)].sort((a, b) => b[1] - a[1])
+    rows.unshift(['intrinsic', 21_000], ['calldata', calldataGas(tx.input)])
+    for (const [k, v] of rows) process.stdout.write(`# breakdown ${k}: ${v}\n`)
+    process.stdout.write(`# breakdown total: ${rows.reduce((a, [, v]) => a + v, 0)} (receipt ${steady.gasUsed})\n`)
+  }
 })
 
 test('subscription creation by the issuer for a new subscriber costs under 100,000 gas (receipt gasUsed)', async () => {
