@@ -51,7 +51,7 @@ const files = args.length > 0 ? args : ['src/**/*.test.ts', 'test/**/*.test.ts']
 const concurrency = process.env.LITGATE_TEST_CONCURRENCY ?? '3'
 const code = await run(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=180000', '--test-reporter=spec', ...files],
+  ['--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-timeout=180000', '--test-reporter=spec', ...files],
   {},
   (line) => {
     const m = /^ℹ (pass|fail|skipped|todo) (\d+)$/.exec(line)

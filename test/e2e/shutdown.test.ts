@@ -36,7 +36,10 @@ function get(url: string, options: { tls?: boolean } = {}): Promise<string> {
 describe('shutdown (spawned gateway)', () => {
   test('a request longer than the deadline is force-closed: exit 3 soon after the deadline, reason logged', async () => {
     const up = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 10_000))
-    const gw = await spawnLitgate(cfg(up.url, 1000))
+    const gw = await spawnLitgate(cfg(up.url, 1000)).catch(async (err: unknown) => {
+      await up.close() // a gateway that fails to start must not leave the backend listening
+      throw err
+    })
     try {
       const pending = get(`${gw.url}/slow`)
       await new Promise((r) => setTimeout(r, 200))
@@ -49,7 +52,9 @@ describe('shutdown (spawned gateway)', () => {
       assert.equal(exit.code, 3)
       assert.ok(tookMs >= 900 && tookMs < 3000, `exit after ${tookMs} ms`)
       assert.match(await pending, /^error /)
-      assert.ok(gw.logs.some((l) => l['code'] === 'SHUTDOWN_DEADLINE_EXCEEDED' && l['msg'] === 'forced shutdown'))
+      assert.ok(
+        gw.logs.some((l) => l['code'] === 'SHUTDOWN_DEADLINE_EXCEEDED' && l['msg'] === 'forced shutdown'),
+      )
     } finally {
       await gw.cleanup()
       await up.close()
@@ -58,7 +63,10 @@ describe('shutdown (spawned gateway)', () => {
 
   test('a second signal exits at once with code 3', async () => {
     const up = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 10_000))
-    const gw = await spawnLitgate(cfg(up.url, 30_000))
+    const gw = await spawnLitgate(cfg(up.url, 30_000)).catch(async (err: unknown) => {
+      await up.close() // a gateway that fails to start must not leave the backend listening
+      throw err
+    })
     try {
       const pending = get(`${gw.url}/slow`)
       await new Promise((r) => setTimeout(r, 200))
@@ -78,7 +86,10 @@ describe('shutdown (spawned gateway)', () => {
 
   test('idle: SIGTERM exits 0 at once', async () => {
     const up = await startUpstream()
-    const gw = await spawnLitgate(cfg(up.url, 30_000))
+    const gw = await spawnLitgate(cfg(up.url, 30_000)).catch(async (err: unknown) => {
+      await up.close() // a gateway that fails to start must not leave the backend listening
+      throw err
+    })
     try {
       assert.match(await get(`${gw.url}/x`), /^200 /)
       const t0 = performance.now()
@@ -99,7 +110,10 @@ describe('drain (in-process): in-flight requests finish on every protocol', () =
 
   test('HTTP/1.1: the in-flight response completes with Connection: close; readiness is false while draining', async () => {
     const up = await slowUpstream()
-    const gw = await startOperated({ upstreams: [{ id: 'u', backends: [{ url: up.url }] }], routes: [{ id: 'r', match: {}, upstream: 'u' }] })
+    const gw = await startOperated({
+      upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
+      routes: [{ id: 'r', match: {}, upstream: 'u' }],
+    })
     try {
       const pending = get(`${gw.url}/x`)
       await new Promise((r) => setTimeout(r, 100))
@@ -146,7 +160,15 @@ describe('drain (in-process): in-flight requests finish on every protocol', () =
     try {
       for (const http2 of [false, true]) {
         const gw = await startOperated({
-          listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2, tls: { certFile: cert.certFile, keyFile: cert.keyFile } }],
+          listeners: [
+            {
+              name: 'main',
+              host: '127.0.0.1',
+              port: 0,
+              http2,
+              tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+            },
+          ],
           upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
           routes: [{ id: 'r', match: {}, upstream: 'u' }],
         })
