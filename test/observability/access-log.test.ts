@@ -84,6 +84,17 @@ describe('access log', () => {
     )
     assert.equal(lines[0]?.['route'], undefined)
     assert.equal(lines[1]?.['route'], 'broken')
+    // The dead backend's connect failure was retried (default: one retry) and the line says so.
+    const attemptLog = lines[1]?.['attemptLog'] as Array<Record<string, unknown>>
+    assert.equal(attemptLog.length, 2)
+    assert.deepEqual(
+      attemptLog.map((a) => [a['phase'], a['outcome'], a['verdict']]),
+      [
+        ['pre-send', 'UPSTREAM_CONNECT_FAILED', 'retried'],
+        ['pre-send', 'UPSTREAM_CONNECT_FAILED', 'no-retries-left'],
+      ],
+    )
+    assert.equal(lines[1]?.['attempts'], 2)
   })
 
   test('no secret sent in a request appears in any log line', async () => {
