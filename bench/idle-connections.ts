@@ -30,8 +30,13 @@ const N = Number(flags.connections)
 const CYCLES = Number(flags.cycles)
 const SETTLE_S = Number(flags.settle)
 const TARGET = flags.target
-if (![N, CYCLES, SETTLE_S].every((x) => Number.isInteger(x) && x > 0) || (TARGET !== 'litgate' && TARGET !== 'node-bare')) {
-  process.stderr.write('usage: node bench/idle-connections.ts [--connections N] [--cycles N] [--settle S] [--target litgate|node-bare]\n')
+if (
+  ![N, CYCLES, SETTLE_S].every((x) => Number.isInteger(x) && x > 0) ||
+  (TARGET !== 'litgate' && TARGET !== 'node-bare')
+) {
+  process.stderr.write(
+    'usage: node bench/idle-connections.ts [--connections N] [--cycles N] [--settle S] [--target litgate|node-bare]\n',
+  )
   process.exit(2)
 }
 requireTools([{ name: 'taskset', apt: 'util-linux' }])
@@ -128,15 +133,27 @@ async function main(): Promise<void> {
   const nodeArgs = (process.env['BENCH_IDLE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
   let child: ChildProcess
   if (TARGET === 'litgate') {
-    child = (await startLitgate({ children, dir: work, port, config, pinCore: 0, nodeArgs })).child
+    // BENCH_LITGATE_ROOT: run the gateway from another checkout (a snapshot of a commit, a patched copy).
+    const root = process.env['BENCH_LITGATE_ROOT'] ?? REPO_ROOT
+    child = (await startLitgate({ children, dir: work, port, config, pinCore: 0, nodeArgs, root })).child
   } else {
     const script = join(REPO_ROOT, 'bench/lib/bare-proxy.ts')
-    child = children.spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs, script, String(port), String(upstreamPort)])
+    child = children.spawn('taskset', [
+      '-c',
+      '0',
+      process.execPath,
+      ...nodeArgs,
+      script,
+      String(port),
+      String(upstreamPort),
+    ])
     await waitForPort(port, 10_000, child)
   }
   const pid = child.pid as number
   const load = loadAvg()
-  process.stdout.write(`idle keep-alive connections vs ${TARGET} RSS (pid ${pid}); load average ${load.load1}\n`)
+  process.stdout.write(
+    `idle keep-alive connections vs ${TARGET} RSS (pid ${pid}); load average ${load.load1}\n`,
+  )
   try {
     await sleep(1000)
     const startup = rssKiB(pid)
@@ -148,10 +165,20 @@ async function main(): Promise<void> {
     await closeAll(warm)
     const baselineSamples = await samples(pid, 5, 1000)
     const baseline = median(baselineSamples)
-    process.stdout.write(`startup ${mib(startup)}, warm baseline ${mib(baseline)} (median of ${baselineSamples.map(mib).join(', ')})\n`)
+    process.stdout.write(
+      `startup ${mib(startup)}, warm baseline ${mib(baseline)} (median of ${baselineSamples.map(mib).join(', ')})\n`,
+    )
 
     const baselineFds = fdCount(pid)
-    const cycles: { peakKiB: number; idleKiB: number; afterKiB: number; afterSeries: number[]; openMs: number; idleFds: number; afterFds: number }[] = []
+    const cycles: {
+      peakKiB: number
+      idleKiB: number
+      afterKiB: number
+      afterSeries: number[]
+      openMs: number
+      idleFds: number
+      afterFds: number
+    }[] = []
     for (let c = 1; c <= CYCLES; c++) {
       const t0 = performance.now()
       const sockets = await openMany(port, N)
@@ -163,7 +190,15 @@ async function main(): Promise<void> {
       const series = await samples(pid, SETTLE_S, 1000)
       const after = median(series.slice(-5))
       const afterFds = fdCount(pid)
-      cycles.push({ peakKiB: peak, idleKiB: median(idle), afterKiB: after, afterSeries: series, openMs, idleFds, afterFds })
+      cycles.push({
+        peakKiB: peak,
+        idleKiB: median(idle),
+        afterKiB: after,
+        afterSeries: series,
+        openMs,
+        idleFds,
+        afterFds,
+      })
       process.stdout.write(
         `cycle ${c}: ${N} connections open in ${(openMs / 1000).toFixed(1)} s; idle RSS ${mib(peak)} ` +
           `(+${(((peak - baseline) * 1024) / N / 1024).toFixed(1)} KiB per connection); ` +
@@ -175,13 +210,36 @@ async function main(): Promise<void> {
     const ratio = last === undefined ? NaN : last.afterKiB / baseline
     process.stdout.write(
       `\n| RSS | MiB |\n| --- | --- |\n| after start-up | ${(startup / 1024).toFixed(1)} |\n| warm baseline | ${(baseline / 1024).toFixed(1)} |\n` +
-        cycles.map((cy, i) => `| cycle ${i + 1}: ${N} idle connections (peak) | ${(cy.peakKiB / 1024).toFixed(1)} |\n| cycle ${i + 1}: ${SETTLE_S} s after closing | ${(cy.afterKiB / 1024).toFixed(1)} |\n`).join('') +
+        cycles
+          .map(
+            (cy, i) =>
+              `| cycle ${i + 1}: ${N} idle connections (peak) | ${(cy.peakKiB / 1024).toFixed(1)} |\n| cycle ${i + 1}: ${SETTLE_S} s after closing | ${(cy.afterKiB / 1024).toFixed(1)} |\n`,
+          )
+          .join('') +
         `\nafter ÷ baseline = ${ratio.toFixed(3)} → ${Math.abs(ratio - 1) <= 0.1 ? 'flat (within 10%)' : 'NOT within 10%'}\n`,
     )
     const outDir = join(REPO_ROOT, '.bench-out')
     mkdirSync(outDir, { recursive: true })
     const file = join(outDir, `idle-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), target: TARGET, node: process.version, connections: N, load, startupKiB: startup, baselineKiB: baseline, baselineSamples, cycles, ratio }, null, 2))
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          at: new Date().toISOString(),
+          target: TARGET,
+          node: process.version,
+          connections: N,
+          load,
+          startupKiB: startup,
+          baselineKiB: baseline,
+          baselineSamples,
+          cycles,
+          ratio,
+        },
+        null,
+        2,
+      ),
+    )
     process.stdout.write(`results: ${file}\n`)
   } finally {
     await children.stop(child)

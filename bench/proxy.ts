@@ -18,7 +18,19 @@ import { tmpdir, cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Children, CLK_TCK, coreTimes, cpuTicks, freePort, loadAvg, pinSelf, requireTools, rssKiB, waitForPort, waitQuiet } from './lib/proc.ts'
+import {
+  Children,
+  CLK_TCK,
+  coreTimes,
+  cpuTicks,
+  freePort,
+  loadAvg,
+  pinSelf,
+  requireTools,
+  rssKiB,
+  waitForPort,
+  waitQuiet,
+} from './lib/proc.ts'
 import { BODY_BYTES, proxyConfig, startNginx, upstreamConfig } from './lib/nginx.ts'
 import { runWrk, type WrkResult } from './lib/wrk.ts'
 import { runFixedRate, type FixedRateResult } from './lib/fixed-rate.ts'
@@ -50,7 +62,8 @@ const { values: flags } = parseArgs({
   },
 })
 if (flags.help === true) {
-  process.stdout.write(`usage: node bench/proxy.ts [options]   (each also as env BENCH_<NAME>, e.g. BENCH_RATE)
+  process.stdout
+    .write(`usage: node bench/proxy.ts [options]   (each also as env BENCH_<NAME>, e.g. BENCH_RATE)
   --duration S          throughput run length (default 8)
   --warmup S            wrk warm-up before it (default 2)
   --connections N       wrk connections (default 50)
@@ -105,7 +118,9 @@ for (const t of opts.targets) {
   }
 }
 if (Number(process.versions.node.split('.')[0]) < 24) {
-  process.stderr.write('bench: needs Node >= 24: run it as `npm run bench` (puts node_modules/.bin first on PATH)\n')
+  process.stderr.write(
+    'bench: needs Node >= 24: run it as `npm run bench` (puts node_modules/.bin first on PATH)\n',
+  )
   process.exit(2)
 }
 if (cpus().length < 2) {
@@ -153,8 +168,14 @@ interface Usage {
 
 function usage(a: Window, b: Window, requests: number, hasProxy: boolean): Usage {
   const proxy = b.proxyTicks - a.proxyTicks
-  const c0 = { busy: (b.cores[0]?.busy ?? 0) - (a.cores[0]?.busy ?? 0), total: (b.cores[0]?.total ?? 1) - (a.cores[0]?.total ?? 0) }
-  const c1 = { busy: (b.cores[1]?.busy ?? 0) - (a.cores[1]?.busy ?? 0), total: (b.cores[1]?.total ?? 1) - (a.cores[1]?.total ?? 0) }
+  const c0 = {
+    busy: (b.cores[0]?.busy ?? 0) - (a.cores[0]?.busy ?? 0),
+    total: (b.cores[0]?.total ?? 1) - (a.cores[0]?.total ?? 0),
+  }
+  const c1 = {
+    busy: (b.cores[1]?.busy ?? 0) - (a.cores[1]?.busy ?? 0),
+    total: (b.cores[1]?.total ?? 1) - (a.cores[1]?.total ?? 0),
+  }
   const seconds = (b.atMs - a.atMs) / 1000
   return {
     proxyCpuUsPerReq: hasProxy ? ((proxy / CLK_TCK) * 1e6) / requests : NaN,
@@ -177,7 +198,8 @@ interface TargetResult {
 }
 
 /** How much of core 0 something other than the proxy used during the worse of the two windows, %. */
-const disturbance = (r: TargetResult): number => Math.max(r.throughput.core0OtherPct, r.fixedRate.core0OtherPct)
+const disturbance = (r: TargetResult): number =>
+  Math.max(r.throughput.core0OtherPct, r.fixedRate.core0OtherPct)
 const NOISE_PCT = 5
 
 // --- the run
@@ -193,11 +215,17 @@ async function checkBody(port: number): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}/`)
   const body = await res.arrayBuffer()
   if (res.status !== 200 || body.byteLength !== BODY_BYTES) {
-    throw new Error(`sanity check on :${port}: status ${res.status}, ${body.byteLength} bytes (want 200, ${BODY_BYTES})`)
+    throw new Error(
+      `sanity check on :${port}: status ${res.status}, ${body.byteLength} bytes (want 200, ${BODY_BYTES})`,
+    )
   }
 }
 
-async function startProxy(target: Target, upstreamPort: number, round: number): Promise<{ child: ChildProcess | undefined; port: number }> {
+async function startProxy(
+  target: Target,
+  upstreamPort: number,
+  round: number,
+): Promise<{ child: ChildProcess | undefined; port: number }> {
   const dir = join(work, `${target}-${round}`)
   mkdirSync(dir, { recursive: true })
   switch (target) {
@@ -212,7 +240,18 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
     }
     case 'node-bare': {
       const port = await freePort()
-      const child = children.spawn('taskset', ['-c', '0', process.execPath, join(REPO_ROOT, 'bench/lib/bare-proxy.ts'), String(port), String(upstreamPort)], { stderr: 'ignore' })
+      const child = children.spawn(
+        'taskset',
+        [
+          '-c',
+          '0',
+          process.execPath,
+          join(REPO_ROOT, 'bench/lib/bare-proxy.ts'),
+          String(port),
+          String(upstreamPort),
+        ],
+        { stderr: 'ignore' },
+      )
       await waitForPort(port, 10_000, child)
       return { child, port }
     }
@@ -232,7 +271,9 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
         children,
         dir,
         port,
-        ...(configPath === undefined ? { config: litgateConfig(port, upstreamPort, { hasAccessLog: target === 'litgate' }) } : { configPath }),
+        ...(configPath === undefined
+          ? { config: litgateConfig(port, upstreamPort, { hasAccessLog: target === 'litgate' }) }
+          : { configPath }),
         pinCore: 0,
         root: opts.litgateRoot,
         nodeArgs: opts.isProfiling ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
@@ -243,19 +284,32 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
 }
 
 /** Measures a target, re-measuring (up to --retries times) when another process disturbed core 0. */
-async function measureQuietly(target: Target, upstream: ChildProcess, upstreamPort: number, round: number): Promise<TargetResult> {
+async function measureQuietly(
+  target: Target,
+  upstream: ChildProcess,
+  upstreamPort: number,
+  round: number,
+): Promise<TargetResult> {
   let best: TargetResult | undefined
   for (let attempt = 1; attempt <= opts.retries + 1; attempt++) {
     await waitQuiet(opts.quietWaitS, 10, (msg) => process.stdout.write(`  (${msg})\n`))
     const r = { ...(await measure(target, upstream, upstreamPort, round)), attempts: attempt }
     if (best === undefined || disturbance(r) < disturbance(best)) best = r
     if (disturbance(r) <= NOISE_PCT) break
-    if (attempt <= opts.retries) process.stdout.write(`  (core 0 was ${disturbance(r).toFixed(0)}% busy with other work: measuring ${target} again)\n`)
+    if (attempt <= opts.retries)
+      process.stdout.write(
+        `  (core 0 was ${disturbance(r).toFixed(0)}% busy with other work: measuring ${target} again)\n`,
+      )
   }
   return best as TargetResult
 }
 
-async function measure(target: Target, upstream: ChildProcess, upstreamPort: number, round: number): Promise<Omit<TargetResult, 'attempts'>> {
+async function measure(
+  target: Target,
+  upstream: ChildProcess,
+  upstreamPort: number,
+  round: number,
+): Promise<Omit<TargetResult, 'attempts'>> {
   const { child, port } = await startProxy(target, upstreamPort, round)
   try {
     try {
@@ -279,13 +333,22 @@ async function measure(target: Target, upstream: ChildProcess, upstreamPort: num
     process.stdout.write(`, fixed rate ${opts.rate}/s ${opts.rateWarmupS}+${opts.rateDurationS}s`)
     await sleep(300)
     // The CPU window of the fixed-rate run covers its measured part only.
-    const fixedPromise = runFixedRate({ port, rate: opts.rate, warmupS: opts.rateWarmupS, durationS: opts.rateDurationS, connections: opts.rateConnections })
+    const fixedPromise = runFixedRate({
+      port,
+      rate: opts.rate,
+      warmupS: opts.rateWarmupS,
+      durationS: opts.rateDurationS,
+      connections: opts.rateConnections,
+    })
     await sleep(opts.rateWarmupS * 1000 + 20)
     const f0 = snapshot(child, upstream)
     await sleep(opts.rateDurationS * 1000)
     const f1 = snapshot(child, upstream)
     const fixed = await fixedPromise
-    const fixedRate = { ...fixed, ...usage(f0, f1, opts.rate * ((f1.atMs - f0.atMs) / 1000), child !== undefined) }
+    const fixedRate = {
+      ...fixed,
+      ...usage(f0, f1, opts.rate * ((f1.atMs - f0.atMs) / 1000), child !== undefined),
+    }
     const rss = child === undefined ? NaN : rssKiB(child.pid as number)
     process.stdout.write(' done\n')
     return { target, throughput, fixedRate, rssKiB: rss, loadAvgAfter: loadAvg().load1 }
@@ -309,14 +372,23 @@ function medianOf<T>(items: readonly T[]): T {
   if (typeof first === 'number') return median(items as readonly number[]) as T
   if (first === null || typeof first !== 'object') return first
   const out: Record<string, unknown> = {}
-  for (const key of Object.keys(first)) out[key] = medianOf(items.map((i) => (i as Record<string, unknown>)[key]))
+  for (const key of Object.keys(first))
+    out[key] = medianOf(items.map((i) => (i as Record<string, unknown>)[key]))
   return out as T
 }
 
-const us = (x: number): string => (Number.isNaN(x) ? '—' : x >= 10_000 ? `${(x / 1000).toFixed(1)} ms` : x >= 1000 ? `${(x / 1000).toFixed(2)} ms` : `${x.toFixed(0)} µs`)
+const us = (x: number): string =>
+  Number.isNaN(x)
+    ? '—'
+    : x >= 10_000
+      ? `${(x / 1000).toFixed(1)} ms`
+      : x >= 1000
+        ? `${(x / 1000).toFixed(2)} ms`
+        : `${x.toFixed(0)} µs`
 const f1 = (x: number): string => (Number.isNaN(x) ? '—' : x.toFixed(1))
 const int = (x: number): string => (Number.isNaN(x) ? '—' : Math.round(x).toLocaleString('en-US'))
-const ratio = (a: number, b: number): string => (Number.isNaN(a) || Number.isNaN(b) || b === 0 ? '—' : `${(a / b).toFixed(2)}×`)
+const ratio = (a: number, b: number): string =>
+  Number.isNaN(a) || Number.isNaN(b) || b === 0 ? '—' : `${(a / b).toFixed(2)}×`
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const lines = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`)
@@ -329,27 +401,83 @@ function report(results: readonly TargetResult[]): string {
   out.push(`### Throughput (wrk -t1 -c${opts.connections}, ${opts.durationS} s, closed loop)\n`)
   out.push(
     table(
-      ['target', 'req/s', 'proxy CPU µs/req', 'proxy CPU %', 'p50', 'p90', 'p99', 'upstream µs/req', 'core 0 other %', 'core 1 busy %', 'errors'],
+      [
+        'target',
+        'req/s',
+        'proxy CPU µs/req',
+        'proxy CPU %',
+        'p50',
+        'p90',
+        'p99',
+        'upstream µs/req',
+        'core 0 other %',
+        'core 1 busy %',
+        'errors',
+      ],
       results.map((r) => {
         const t = r.throughput
-        return [r.target, int(t.rps), f1(t.proxyCpuUsPerReq), f1(t.proxyCpuPct), us(t.p50Us), us(t.p90Us), us(t.p99Us), f1(t.upstreamCpuUsPerReq), f1(t.core0OtherPct), f1(t.core1BusyPct), String(t.non2xx + t.socketErrors)]
+        return [
+          r.target,
+          int(t.rps),
+          f1(t.proxyCpuUsPerReq),
+          f1(t.proxyCpuPct),
+          us(t.p50Us),
+          us(t.p90Us),
+          us(t.p99Us),
+          f1(t.upstreamCpuUsPerReq),
+          f1(t.core0OtherPct),
+          f1(t.core1BusyPct),
+          String(t.non2xx + t.socketErrors),
+        ]
       }),
     ),
   )
-  out.push(`\n### Fixed rate (${opts.rate} req/s open loop, ${opts.rateConnections} keep-alive connections, ${opts.rateDurationS} s measured)\n`)
+  out.push(
+    `\n### Fixed rate (${opts.rate} req/s open loop, ${opts.rateConnections} keep-alive connections, ${opts.rateDurationS} s measured)\n`,
+  )
   out.push(
     table(
-      ['target', 'achieved req/s', 'proxy CPU µs/req', 'proxy CPU %', 'p50', 'p90', 'p99', 'p99.9', 'max', 'p99 from due time', 'queued %', 'failed', 'core 0 other %'],
+      [
+        'target',
+        'achieved req/s',
+        'proxy CPU µs/req',
+        'proxy CPU %',
+        'p50',
+        'p90',
+        'p99',
+        'p99.9',
+        'max',
+        'p99 from due time',
+        'queued %',
+        'failed',
+        'core 0 other %',
+      ],
       results.map((r) => {
         const f = r.fixedRate
-        return [r.target, int(f.achievedRps), f1(f.proxyCpuUsPerReq), f1(f.proxyCpuPct), us(f.fromTick.p50Us), us(f.fromTick.p90Us), us(f.fromTick.p99Us), us(f.fromTick.p999Us), us(f.fromTick.maxUs), us(f.fromDue.p99Us), f1(100 * f.queuedShare), String(f.failed), f1(f.core0OtherPct)]
+        return [
+          r.target,
+          int(f.achievedRps),
+          f1(f.proxyCpuUsPerReq),
+          f1(f.proxyCpuPct),
+          us(f.fromTick.p50Us),
+          us(f.fromTick.p90Us),
+          us(f.fromTick.p99Us),
+          us(f.fromTick.p999Us),
+          us(f.fromTick.maxUs),
+          us(f.fromDue.p99Us),
+          f1(100 * f.queuedShare),
+          String(f.failed),
+          f1(f.core0OtherPct),
+        ]
       }),
     ),
   )
   const lit = by.get('litgate')
   if (lit !== undefined) {
     out.push('\n### Ratios (litgate ÷ peer)\n')
-    const peers = (['nginx', 'nginx-nolog', 'node-bare', 'litgate-nolog', 'direct'] as const).filter((p) => by.has(p))
+    const peers = (['nginx', 'nginx-nolog', 'node-bare', 'litgate-nolog', 'direct'] as const).filter((p) =>
+      by.has(p),
+    )
     const rows: string[][] = []
     const metric = (name: string, get: (r: TargetResult) => number): void => {
       rows.push([name, ...peers.map((p) => ratio(get(lit), get(by.get(p) as TargetResult)))])
@@ -394,26 +522,42 @@ function machine(): Record<string, string> {
     litgateRoot: opts.litgateRoot,
     litgateCommit: sh('git', ['-C', opts.litgateRoot, 'rev-parse', '--short', 'HEAD']),
     // Uncommitted changes under src/ at run time (other people's work in progress lands in the numbers).
-    litgateDirtySrcFiles: String(sh('git', ['-C', opts.litgateRoot, 'status', '--porcelain', 'src']).split('\n').filter((l) => l !== '').length),
+    litgateDirtySrcFiles: String(
+      sh('git', ['-C', opts.litgateRoot, 'status', '--porcelain', 'src'])
+        .split('\n')
+        .filter((l) => l !== '').length,
+    ),
   }
 }
 
 async function main(): Promise<void> {
   const env = machine()
-  process.stdout.write(`litgate proxy benchmark — ${env['cpus']}× ${env['cpuModel']}, ${env['memoryGiB']} GiB, Node ${env['node']}, ${env['nginx']}\n`)
-  process.stdout.write(`litgate from ${env['litgateRoot']} at ${env['litgateCommit']} (${env['litgateDirtySrcFiles']} uncommitted files under src/)\n`)
+  process.stdout.write(
+    `litgate proxy benchmark — ${env['cpus']}× ${env['cpuModel']}, ${env['memoryGiB']} GiB, Node ${env['node']}, ${env['nginx']}\n`,
+  )
+  process.stdout.write(
+    `litgate from ${env['litgateRoot']} at ${env['litgateCommit']} (${env['litgateDirtySrcFiles']} uncommitted files under src/)\n`,
+  )
   const before = loadAvg()
   process.stdout.write(`load average before: ${before.load1} (1 min), ${before.load5} (5 min)\n`)
   const upstreamPort = await freePort()
   const upstreamDir = join(work, 'upstream')
-  const upstream = await startNginx(children, nginxBin, upstreamDir, upstreamConfig(upstreamDir, upstreamPort), upstreamPort, 1)
+  const upstream = await startNginx(
+    children,
+    nginxBin,
+    upstreamDir,
+    upstreamConfig(upstreamDir, upstreamPort),
+    upstreamPort,
+    1,
+  )
   await checkBody(upstreamPort)
   const rounds: TargetResult[][] = []
   try {
     for (let round = 0; round < opts.rounds; round++) {
       if (opts.rounds > 1) process.stdout.write(`round ${round + 1}/${opts.rounds}\n`)
       const results: TargetResult[] = []
-      for (const target of opts.targets) results.push(await measureQuietly(target, upstream, upstreamPort, round))
+      for (const target of opts.targets)
+        results.push(await measureQuietly(target, upstream, upstreamPort, round))
       rounds.push(results)
     }
   } finally {
@@ -422,10 +566,27 @@ async function main(): Promise<void> {
   const final = opts.targets.map((t, i) => medianOf(rounds.map((r) => r[i] as TargetResult)))
   const after = loadAvg()
   const text = report(final)
-  process.stdout.write(`\n${opts.rounds > 1 ? `(medians of ${opts.rounds} rounds)\n` : ''}${text}\n\nload average after: ${after.load1} (1 min)\n`)
+  process.stdout.write(
+    `\n${opts.rounds > 1 ? `(medians of ${opts.rounds} rounds)\n` : ''}${text}\n\nload average after: ${after.load1} (1 min)\n`,
+  )
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
   const file = join(outDir, `proxy-${stamp}.json`)
-  writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), machine: env, options: opts, loadBefore: before, loadAfter: after, results: final, rounds }, null, 2))
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        machine: env,
+        options: opts,
+        loadBefore: before,
+        loadAfter: after,
+        results: final,
+        rounds,
+      },
+      null,
+      2,
+    ),
+  )
   process.stdout.write(`results: ${file}\n`)
 }
 

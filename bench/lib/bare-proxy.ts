@@ -12,7 +12,12 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'pr
 
 const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   pool.request(
-    { path: req.url ?? '/', method: req.method as Dispatcher.HttpMethod, headers: req.headers, body: req.method === 'GET' || req.method === 'HEAD' ? null : req },
+    {
+      path: req.url ?? '/',
+      method: req.method as Dispatcher.HttpMethod,
+      headers: req.headers,
+      body: req.method === 'GET' || req.method === 'HEAD' ? null : req,
+    },
     (err, data) => {
       if (err !== null) {
         res.writeHead(502).end()

@@ -53,7 +53,8 @@ interface Pending {
 
 function percentiles(samples: Float64Array): Percentiles {
   const s = samples.slice().sort()
-  const at = (q: number): number => (s.length === 0 ? NaN : (s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number))
+  const at = (q: number): number =>
+    s.length === 0 ? NaN : (s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] as number)
   return { p50Us: at(0.5), p90Us: at(0.9), p99Us: at(0.99), p999Us: at(0.999), maxUs: at(1) }
 }
 
@@ -161,10 +162,15 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
 
   const conns: Conn[] = []
   for (let i = 0; i < opts.connections; i++) conns.push(new Conn())
-  await Promise.all(conns.map((c) => new Promise<void>((resolve, reject) => {
-    c.socket.once('connect', resolve)
-    c.socket.once('error', reject)
-  })))
+  await Promise.all(
+    conns.map(
+      (c) =>
+        new Promise<void>((resolve, reject) => {
+          c.socket.once('connect', resolve)
+          c.socket.once('error', reject)
+        }),
+    ),
+  )
   idle.push(...conns)
 
   const t0 = performance.now() + 10

@@ -59,11 +59,20 @@ export async function startLitgate(opts: {
   }
   const logPath = join(opts.dir, 'litgate.log')
   const fd = openSync(logPath, 'a')
-  const args = [...(opts.nodeArgs ?? []), join(opts.root ?? REPO_ROOT, 'bin/litgate.js'), 'run', '-c', configPath]
+  const args = [
+    ...(opts.nodeArgs ?? []),
+    join(opts.root ?? REPO_ROOT, 'bin/litgate.js'),
+    'run',
+    '-c',
+    configPath,
+  ]
   const child =
     opts.pinCore === undefined
       ? opts.children.spawn(process.execPath, args, { stdout: fd, stderr: fd })
-      : opts.children.spawn('taskset', ['-c', String(opts.pinCore), process.execPath, ...args], { stdout: fd, stderr: fd })
+      : opts.children.spawn('taskset', ['-c', String(opts.pinCore), process.execPath, ...args], {
+          stdout: fd,
+          stderr: fd,
+        })
   closeSync(fd)
   try {
     await waitForPort(opts.port, 20_000, child)

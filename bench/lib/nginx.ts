@@ -47,7 +47,12 @@ ${tempPaths(prefix)}
  * sets, and (with `hasAccessLog`) the stock `combined` access log to a file, one unbuffered write per
  * request (nginx's default), like litgate's access log.
  */
-export function proxyConfig(prefix: string, port: number, upstreamPort: number, hasAccessLog: boolean): string {
+export function proxyConfig(
+  prefix: string,
+  port: number,
+  upstreamPort: number,
+  hasAccessLog: boolean,
+): string {
   return `${common(prefix)}
 http {
   access_log ${hasAccessLog ? `${join(prefix, 'access.log')} combined` : 'off'};

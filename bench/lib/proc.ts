@@ -92,7 +92,15 @@ export class Children {
   }
 
   /** Spawns a child we own. `stdout`/`stderr` are file descriptors or 'ignore'. */
-  spawn(cmd: string, args: readonly string[], opts: { stdout?: number | 'ignore' | 'pipe'; stderr?: number | 'ignore' | 'pipe'; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  spawn(
+    cmd: string,
+    args: readonly string[],
+    opts: {
+      stdout?: number | 'ignore' | 'pipe'
+      stderr?: number | 'ignore' | 'pipe'
+      env?: NodeJS.ProcessEnv
+    } = {},
+  ): ChildProcess {
     const child = spawn(cmd, args, {
       stdio: ['ignore', opts.stdout ?? 'ignore', opts.stderr ?? 'ignore'],
       env: opts.env ?? process.env,
@@ -178,7 +186,11 @@ export async function machineBusyPct(sampleMs = 1000): Promise<number> {
  * Other people's builds and tests on a shared machine would otherwise land in the measurement.
  * Returns the last busy share seen.
  */
-export async function waitQuiet(maxWaitS: number, thresholdPct: number, say: (msg: string) => void): Promise<number> {
+export async function waitQuiet(
+  maxWaitS: number,
+  thresholdPct: number,
+  say: (msg: string) => void,
+): Promise<number> {
   const deadline = Date.now() + maxWaitS * 1000
   let busy = await machineBusyPct()
   let hasSaid = false
@@ -187,6 +199,7 @@ export async function waitQuiet(maxWaitS: number, thresholdPct: number, say: (ms
     hasSaid = true
     busy = await machineBusyPct()
   }
-  if (busy >= thresholdPct) say(`machine still ${busy.toFixed(0)}% busy: measuring anyway (see the "other" columns)`)
+  if (busy >= thresholdPct)
+    say(`machine still ${busy.toFixed(0)}% busy: measuring anyway (see the "other" columns)`)
   return busy
 }

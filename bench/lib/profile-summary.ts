@@ -35,7 +35,9 @@ for (let i = 0; i < profile.samples.length; i++) {
   selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
 }
 const shortUrl = (url: string): string =>
-  url === '' ? '(native)' : url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/').replace(/^node:/, 'node:')
+  url === ''
+    ? '(native)'
+    : url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/').replace(/^node:/, 'node:')
 
 const byFunction = new Map<string, number>()
 const byFile = new Map<string, number>()
@@ -54,8 +56,13 @@ for (const [id, us] of selfUs) {
 const idle = byFunction.get('(idle)  (native)') ?? 0
 const busy = total - idle
 const print = (title: string, m: Map<string, number>): void => {
-  process.stdout.write(`\n${title} (% of non-idle time, ${(busy / 1e6).toFixed(2)} s busy of ${(total / 1e6).toFixed(2)} s)\n`)
-  const rows = [...m].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, topN)
+  process.stdout.write(
+    `\n${title} (% of non-idle time, ${(busy / 1e6).toFixed(2)} s busy of ${(total / 1e6).toFixed(2)} s)\n`,
+  )
+  const rows = [...m]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, topN)
   for (const [k, us] of rows) process.stdout.write(`${((100 * us) / busy).toFixed(1).padStart(6)}%  ${k}\n`)
 }
 print('self time by function', byFunction)
