@@ -37,12 +37,31 @@ export const REDACT_PATHS = [
 
 export interface LoggerOptions {
   readonly level?: LevelWithSilent
-  /** Where lines go (default: stdout, asynchronously flushed). */
+  /** Where lines go (default: stdout, buffered; see below). */
   readonly destination?: DestinationStream
 }
 
+/** Lines are written in batches of at least this many bytes, or at the latest every FLUSH_INTERVAL_MS. */
+const MIN_WRITE_BYTES = 4096
+const FLUSH_INTERVAL_MS = 250
+
 /** Creates the one root logger; subsystems get children. Only main.ts calls this. */
 export function createRootLogger(options: LoggerOptions = {}): Logger {
+  let destination = options.destination
+  if (destination === undefined) {
+    // One write(2) per line cost a quarter of the gateway's CPU under load (bench/, docs/benchmarks.md):
+    // batch lines, and flush on a short timer so a quiet gateway's lines are never held back for long.
+    // On a normal exit main.ts flushes; a crash can lose at most the last FLUSH_INTERVAL_MS of lines.
+    const stdout = pino.destination({ dest: 1, sync: false, minLength: MIN_WRITE_BYTES })
+    setInterval(() => {
+      try {
+        stdout.flush()
+      } catch {
+        // not open yet, or already closed: nothing to flush
+      }
+    }, FLUSH_INTERVAL_MS).unref()
+    destination = stdout
+  }
   return pino(
     {
       level: options.level ?? 'info',
@@ -51,6 +70,6 @@ export function createRootLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    destination,
   )
 }

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict'
 import { traceIdOf } from './trace-context.ts'
 
 test('extracts the trace id of a well-formed traceparent', () => {
-  assert.equal(traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), '4bf92f3577b34da6a3ce929d0e0e4736')
+  assert.equal(
+    traceIdOf('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
+    '4bf92f3577b34da6a3ce929d0e0e4736',
+  )
 })
 
 test('rejects malformed, all-zero and version ff traceparents', () => {

@@ -17,10 +17,15 @@ function isLowerHex(s: string, from: number, to: number): boolean {
  */
 export function traceIdOf(traceparent: string | undefined): string | undefined {
   if (traceparent === undefined || traceparent.length < 55) return undefined
-  if (traceparent.charCodeAt(2) !== 45 || traceparent.charCodeAt(35) !== 45 || traceparent.charCodeAt(52) !== 45) {
+  if (
+    traceparent.charCodeAt(2) !== 45 ||
+    traceparent.charCodeAt(35) !== 45 ||
+    traceparent.charCodeAt(52) !== 45
+  ) {
     return undefined
   }
-  if (traceparent.startsWith('ff') || !isLowerHex(traceparent, 0, 2) || !isLowerHex(traceparent, 3, 35)) return undefined
+  if (traceparent.startsWith('ff') || !isLowerHex(traceparent, 0, 2) || !isLowerHex(traceparent, 3, 35))
+    return undefined
   const id = traceparent.slice(3, 35)
   return id === '00000000000000000000000000000000' ? undefined : id
 }
