@@ -20,12 +20,44 @@ export interface CounterSeries {
   value: number
 }
 
+/** Series of one metric family keyed by their label set; a series is created on first use. */
+class SeriesMap<T> {
+  readonly #entries = new Map<string, { readonly labels: Labels; readonly series: T }>()
+  readonly #create: () => T
+
+  constructor(create: () => T) {
+    this.#create = create
+  }
+
+  get(labels: Labels): T {
+    const key = keyOf(labels)
+    let entry = this.#entries.get(key)
+    if (entry === undefined) {
+      entry = { labels, series: this.#create() }
+      this.#entries.set(key, entry)
+    }
+    return entry.series
+  }
+
+  delete(labels: Labels): void {
+    this.#entries.delete(keyOf(labels))
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+
+  entries(): IterableIterator<{ readonly labels: Labels; readonly series: T }> {
+    return this.#entries.values()
+  }
+}
+
 export class FastCounter {
   readonly name: string
   readonly help: string
   readonly type = 'counter'
   readonly aggregator = 'sum'
-  readonly #series = new Map<string, { readonly labels: Labels; readonly series: CounterSeries }>()
+  readonly #series = new SeriesMap<CounterSeries>(() => ({ value: 0 }))
 
   constructor(options: { name: string; help: string; registers: readonly Registry[] }) {
     this.name = options.name
@@ -35,22 +67,16 @@ export class FastCounter {
 
   /** The series for `labels` (created on first use); keep it and add to its `value`. */
   series(labels: Labels): CounterSeries {
-    const key = keyOf(labels)
-    let entry = this.#series.get(key)
-    if (entry === undefined) {
-      entry = { labels, series: { value: 0 } }
-      this.#series.set(key, entry)
-    }
-    return entry.series
+    return this.#series.get(labels)
   }
 
   remove(labels: Labels): void {
-    this.#series.delete(keyOf(labels))
+    this.#series.delete(labels)
   }
 
   get(): Promise<{ name: string; help: string; type: string; values: ExportedValue[]; aggregator: string }> {
     const values: ExportedValue[] = []
-    for (const { labels, series } of this.#series.values())
+    for (const { labels, series } of this.#series.entries())
       values.push({ labels: { ...labels }, value: series.value })
     return Promise.resolve({
       name: this.name,
@@ -97,7 +123,7 @@ export class FastHistogram {
   readonly type = 'histogram'
   readonly aggregator = 'sum'
   readonly #bounds: readonly number[]
-  readonly #series = new Map<string, { readonly labels: Labels; readonly series: HistogramSeries }>()
+  readonly #series: SeriesMap<HistogramSeries>
 
   constructor(options: {
     name: string
@@ -107,28 +133,24 @@ export class FastHistogram {
   }) {
     this.name = options.name
     this.help = options.help
-    this.#bounds = [...options.buckets].sort((a, b) => a - b)
+    const bounds = [...options.buckets].sort((a, b) => a - b)
+    this.#bounds = bounds
+    this.#series = new SeriesMap(() => new HistogramSeries(bounds))
     for (const r of options.registers) r.registerMetric(this as never)
   }
 
   series(labels: Labels): HistogramSeries {
-    const key = keyOf(labels)
-    let entry = this.#series.get(key)
-    if (entry === undefined) {
-      entry = { labels, series: new HistogramSeries(this.#bounds) }
-      this.#series.set(key, entry)
-    }
-    return entry.series
+    return this.#series.get(labels)
   }
 
   remove(labels: Labels): void {
-    this.#series.delete(keyOf(labels))
+    this.#series.delete(labels)
   }
 
   get(): Promise<{ name: string; help: string; type: string; values: ExportedValue[]; aggregator: string }> {
     const values: ExportedValue[] = []
     const bucket = `${this.name}_bucket`
-    for (const { labels, series } of this.#series.values()) {
+    for (const { labels, series } of this.#series.entries()) {
       let cumulative = 0
       for (let i = 0; i < this.#bounds.length; i++) {
         cumulative += series.counts[i] as number

@@ -254,45 +254,33 @@ export class GatewayMetrics {
         }
       },
     })
-    new Gauge({
-      name: 'litgate_backend_active_requests',
-      help: 'Requests in flight per backend.',
-      labelNames: ['upstream', 'backend'],
-      registers,
-      collect() {
-        this.reset()
-        const s = source()
-        if (s === undefined) return
-        for (const u of s.upstreams())
-          for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.active)
-      },
-    })
-    new Gauge({
-      name: 'litgate_backend_capacity_requests',
-      help: 'Most requests in flight per backend (pool connections × streams per connection).',
-      labelNames: ['upstream', 'backend'],
-      registers,
-      collect() {
-        this.reset()
-        const s = source()
-        if (s === undefined) return
-        for (const u of s.upstreams())
-          for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.maxActive)
-      },
-    })
-    new Gauge({
-      name: 'litgate_backend_websocket_tunnels',
-      help: 'Open WebSocket tunnels per backend.',
-      labelNames: ['upstream', 'backend'],
-      registers,
-      collect() {
-        this.reset()
-        const s = source()
-        if (s === undefined) return
-        for (const u of s.upstreams())
-          for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, b.tunnels)
-      },
-    })
+    // Per-backend gauges read at scrape time.
+    const perBackendGauge = (name: string, help: string, read: (b: BackendStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['upstream', 'backend'],
+        registers,
+        collect() {
+          this.reset()
+          const s = source()
+          if (s === undefined) return
+          for (const u of s.upstreams())
+            for (const b of u.backends) this.set({ upstream: u.id, backend: b.id }, read(b))
+        },
+      })
+    }
+    perBackendGauge('litgate_backend_active_requests', 'Requests in flight per backend.', (b) => b.active)
+    perBackendGauge(
+      'litgate_backend_capacity_requests',
+      'Most requests in flight per backend (pool connections × streams per connection).',
+      (b) => b.maxActive,
+    )
+    perBackendGauge(
+      'litgate_backend_websocket_tunnels',
+      'Open WebSocket tunnels per backend.',
+      (b) => b.tunnels,
+    )
     new Gauge({
       name: 'litgate_upstream_pool_utilisation_ratio',
       help: 'Requests in flight / capacity over the non-draining backends of an upstream.',
