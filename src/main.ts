@@ -448,7 +448,7 @@ async function demo(
     `\nlitgate demo: gateway on ${url} -> backends ${backends.map((b) => b.url).join(', ')}\n` +
       `  try:  curl -s ${url}/hello                            (alternates backend-a / backend-b)\n` +
       `        curl -s --http2-prior-knowledge ${url}/h2       (HTTP/2 cleartext)\n` +
-      `        curl -s ${url}/%2e%2e/etc/passwd                (normalised: cannot escape the route)\n` +
+      `        curl -s ${url}/%2e%2e/etc/passwd                (climbs above the root: 400 problem+json)\n` +
       (admin === undefined
         ? ''
         : `        curl -s ${admin}/metrics                     (Prometheus metrics)\n`) +
