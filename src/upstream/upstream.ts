@@ -247,20 +247,13 @@ export class Upstream {
   failQueued(code: ErrorCode): void {
     let waiter: Waiter | undefined
     while ((waiter = this.#shift()) !== undefined) waiter.callback.onUnavailable(code)
-  }
-
-  /** Stops health checks and queue timers (pools are closed by the runtime's retirement). */
-  async stopHealthChecks(): Promise<void> {
     clearTimeout(this.#timer)
     this.#timer = undefined
-    await this.#checker?.stop()
   }
 
-  /** Closes all pools: in-flight requests finish, idle connections close. */
-  async close(): Promise<void> {
-    this.failQueued('GATEWAY_SHUTTING_DOWN')
-    await this.stopHealthChecks()
-    await Promise.all(this.backends.map((b) => b.pool.close()))
+  /** Stops active health checks (pools are closed by the runtime's retirement). */
+  async stopHealthChecks(): Promise<void> {
+    await this.#checker?.stop()
   }
 
   #beginPick(exclude: ReadonlySet<Backend> | undefined): void {
