@@ -201,7 +201,7 @@ export async function reloadUnderLoad(options: {
     ws?.terminate()
     if (gw !== undefined) {
       gw.signal('SIGTERM')
-      await Promise.race([gw.exited, new Promise((r) => setTimeout(r, 8000))])
+      await Promise.race([gw.exited, new Promise((r) => setTimeout(r, 8000).unref())])
       await gw.cleanup()
     }
     await b1.close()

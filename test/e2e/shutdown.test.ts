@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { connect as h2connect } from 'node:http2'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { startUpstream } from '../helpers/upstream.ts'
+import { respondAfter, startUpstream } from '../helpers/upstream.ts'
 import { makeSelfSignedCert } from '../helpers/tls.ts'
 import { startOperated } from '../observability/support.ts'
 import { admin, spawnLitgate } from './support.ts'
@@ -35,7 +35,7 @@ function get(url: string, options: { tls?: boolean } = {}): Promise<string> {
 
 describe('shutdown (spawned gateway)', () => {
   test('a request longer than the deadline is force-closed: exit 3 soon after the deadline, reason logged', async () => {
-    const up = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 10_000))
+    const up = await startUpstream((_req, res) => respondAfter(res, 10_000, () => res.end('late')))
     const gw = await spawnLitgate(cfg(up.url, 1000)).catch(async (err: unknown) => {
       await up.close() // a gateway that fails to start must not leave the backend listening
       throw err
@@ -62,7 +62,7 @@ describe('shutdown (spawned gateway)', () => {
   })
 
   test('a second signal exits at once with code 3', async () => {
-    const up = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 10_000))
+    const up = await startUpstream((_req, res) => respondAfter(res, 10_000, () => res.end('late')))
     const gw = await spawnLitgate(cfg(up.url, 30_000)).catch(async (err: unknown) => {
       await up.close() // a gateway that fails to start must not leave the backend listening
       throw err

@@ -46,6 +46,12 @@ export async function startUpstream(handler?: Handler, name = 'upstream'): Promi
   }
 }
 
+/** Runs `fn` after `ms` unless the response closes first: a slow test backend must not outlive its test. */
+export function respondAfter(res: ServerResponse, ms: number, fn: () => void): void {
+  const timer = setTimeout(fn, ms)
+  res.once('close', () => clearTimeout(timer))
+}
+
 /** A port on which nothing listens (bound then released). */
 export async function deadPort(): Promise<number> {
   const s = createServer()
