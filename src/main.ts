@@ -357,7 +357,8 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
         process.exit(EXIT.forced)
       }
       isStopping = true
-      const deadlineMs = config.server.shutdownTimeoutMs
+      // The config serving now, not the one started with: shutdownTimeoutMs is applied on reload.
+      const deadlineMs = gateway.runtime.config.server.shutdownTimeoutMs
       const startedAt = performance.now()
       log.info({ signal, deadlineMs, connections: gateway.connections() }, 'draining')
       void gateway.stop(deadlineMs).then(async (result) => {
