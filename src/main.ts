@@ -253,6 +253,7 @@ async function operate(
     gateway = await Gateway.start(config, {
       log,
       onExchangeEnd,
+      onAttemptFailure: metrics.observeAttemptFailure,
       // @opentelemetry/api: a no-op tracer until an SDK registers a provider; not created when disabled.
       ...(isTracing ? { tracer: trace.getTracer('litgate') } : {}),
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),

@@ -1,18 +1,24 @@
 import { readFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Config, ListenerConfig } from '../config/index.ts'
 import { GatewayError } from '../errors/index.ts'
 import {
+  answerClientError,
   createRequestIdSource,
   createUpgradeHandler,
   ProxyHandler,
-  rawProblemResponse,
   type ProxyDeps,
   type Tunnel,
 } from '../http/index.ts'
-import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
+import {
+  ConnectionTracker,
+  startListener,
+  type ConnectionCounts,
+  type Listener,
+  type ListenerHandlers,
+} from '../net/index.ts'
 import { formatChange, restartBoundChanges, type FieldChange } from './reload-fields.ts'
 import {
   buildRuntime,
@@ -30,6 +36,8 @@ export interface GatewayDeps {
   readonly admission?: readonly AdmissionStage[]
   /** Access log / metrics hook: one call per finished exchange. */
   readonly onExchangeEnd?: ProxyDeps['onExchangeEnd']
+  /** Every failed upstream attempt, retried or not (see ProxyDeps.onAttemptFailure), e.g. for metrics. */
+  readonly onAttemptFailure?: ProxyDeps['onAttemptFailure']
   /** Set to enable tracing spans (see ProxyDeps.tracer). */
   readonly tracer?: ProxyDeps['tracer']
   /** Backend health transitions (also logged here), e.g. for metrics. */
@@ -143,6 +151,7 @@ export class Gateway {
       requestIds,
       log: this.#log,
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
+      ...(this.#deps.onAttemptFailure === undefined ? {} : { onAttemptFailure: this.#deps.onAttemptFailure }),
       ...(this.#deps.tracer === undefined ? {} : { tracer: this.#deps.tracer }),
     })
     const upgrade = createUpgradeHandler({
@@ -153,11 +162,16 @@ export class Gateway {
       serveAsHttp: proxy.handle,
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
     })
-    const handlers = {
+    const refusals = {
+      runtime,
+      requestIds,
+      ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
+    }
+    const handlers: ListenerHandlers = {
       request: proxy.handle,
       upgrade,
-      clientError: (code: Parameters<typeof rawProblemResponse>[0]) =>
-        rawProblemResponse(code, this.#runtime.requestIdHeader, requestIds.next()),
+      clientError: (code, socket, err) =>
+        answerClientError(refusals, code, { socket: socket as Socket, rawPacket: err.rawPacket }),
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))

@@ -33,8 +33,16 @@ export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffe
 export interface ListenerHandlers {
   readonly request: RequestListener
   readonly upgrade: UpgradeListener
-  /** Renders a raw problem response for errors raised before a request object exists. */
-  readonly clientError: (code: ErrorCode) => string
+  /**
+   * Answers an error raised before a request object exists (Node's `clientError`): returns the raw
+   * problem response to write, and reports the refusal (log line, metrics). Called only when the
+   * socket is writable and no response was started on it.
+   */
+  readonly clientError: (
+    code: ErrorCode,
+    socket: Duplex,
+    err: NodeJS.ErrnoException & { rawPacket?: Buffer },
+  ) => string
 }
 
 /** A bound listener. */
@@ -168,7 +176,7 @@ export async function startListener(
       socket.destroy()
       return
     }
-    socket.end(handlers.clientError(code))
+    socket.end(handlers.clientError(code, socket, err))
   }
   const wire1 = (s: HttpServer): void => {
     s.on('request', onRequest)
