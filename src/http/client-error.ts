@@ -76,7 +76,7 @@ interface RefusedHead {
 }
 
 /** Best-effort reading of a head the parser refused: `METHOD SP target SP HTTP/x.y CRLF … Host: …`. */
-export function readRefusedHead(raw: Buffer | undefined): RefusedHead {
+function readRefusedHead(raw: Buffer | undefined): RefusedHead {
   if (raw === undefined || raw.length === 0)
     return { method: '', target: '', httpVersion: '', host: undefined }
   const text = raw.toString('latin1', 0, Math.min(raw.length, MAX_SCAN_CHARS))

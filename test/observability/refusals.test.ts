@@ -80,11 +80,11 @@ describe('parser-level refusals', () => {
     },
     {
       name: 'bad Content-Length',
-      data: 'POST /api/up HTTP/1.1\r\nHost: a.test\r\nContent-Length: abc\r\n\r\n',
+      data: 'POST /api/up?access_token=sEcReT-2 HTTP/1.1\r\nHost: a.test\r\nContent-Length: abc\r\n\r\n',
       status: 400,
       code: 'BAD_REQUEST',
       method: 'POST',
-      rawPath: '/api/up',
+      rawPath: '/api/up?access_token=[redacted]',
       host: 'a.test',
     },
     {
@@ -164,8 +164,9 @@ describe('parser-level refusals', () => {
     })
   }
 
-  test('the gateway keeps serving after the refusals', async () => {
+  test('the gateway keeps serving after the refusals; no query credential reached a line', async () => {
     assert.equal((await send(`${gw.url}/api/ok`)).status, 200)
+    assert.ok(!gw.lines.join('\n').includes('sEcReT-2'))
   })
 })
 
