@@ -19,7 +19,7 @@ import {
 } from '../../src/lifecycle/index.ts'
 import { send } from '../helpers/client.ts'
 import { makeSelfSignedCert } from '../helpers/tls.ts'
-import { startUpstream } from '../helpers/upstream.ts'
+import { eventually, startUpstream } from '../helpers/upstream.ts'
 import { accessLines, makeConfig, startOperated, type PartialConfig } from '../observability/support.ts'
 import { spawnLitgate } from './support.ts'
 
@@ -494,7 +494,7 @@ routes: [{ id: r, match: {}, upstream: app }]
       // At level warn, an info access line is no longer written.
       assert.equal((await send(`${gw.url}/quiet`)).status, 200)
       void send(`${gw.url}/hang`).catch(() => undefined)
-      await new Promise((r) => setTimeout(r, 200))
+      await eventually(() => up.received.some((r) => r.url === '/hang'), 5000, 'the backend to hold /hang')
       gw.signal('SIGTERM')
       const forced = await gw.waitForLog((l) => l['msg'] === 'forced shutdown', c, 5000)
       assert.equal(forced['deadlineMs'], 300)
