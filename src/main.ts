@@ -253,6 +253,7 @@ async function operate(
     gateway = await Gateway.start(config, {
       log,
       onExchangeEnd,
+      onAttemptFailure: metrics.observeAttemptFailure,
       // @opentelemetry/api: a no-op tracer until an SDK registers a provider; not created when disabled.
       ...(isTracing ? { tracer: trace.getTracer('litgate') } : {}),
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),
@@ -357,7 +358,8 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
         process.exit(EXIT.forced)
       }
       isStopping = true
-      const deadlineMs = config.server.shutdownTimeoutMs
+      // The config serving now, not the one started with: shutdownTimeoutMs is applied on reload.
+      const deadlineMs = gateway.runtime.config.server.shutdownTimeoutMs
       const startedAt = performance.now()
       log.info({ signal, deadlineMs, connections: gateway.connections() }, 'draining')
       void gateway.stop(deadlineMs).then(async (result) => {

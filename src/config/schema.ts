@@ -47,7 +47,10 @@ export const listenerSchema = z
       .default(false)
       .meta({ description: 'With `tls`: offer h2 via ALPN. Without `tls`: accept h2c prior-knowledge beside HTTP/1.1.' }),
   })
-  .meta({ description: 'A socket the gateway accepts client traffic on.' })
+  .meta({
+    description:
+      'A socket the gateway accepts client traffic on. Changes need a restart, except the TLS certificate and key files (re-read on reload).',
+  })
 
 export const serverSchema = z
   .strictObject({
@@ -97,7 +100,7 @@ export const serverSchema = z
       .default(30_000)
       .meta({ description: 'Drain deadline on SIGTERM before remaining connections are force-closed.' }),
   })
-  .meta({ description: 'Client-facing limits and timeouts shared by all listeners.' })
+  .meta({ description: 'Client-facing limits and timeouts shared by all listeners. Applied on reload.' })
 
 export const backendSchema = z.strictObject({
   url: z
@@ -279,7 +282,7 @@ export const reloadSchema = z
       .default(500)
       .meta({ description: 'Quiet time after the last file change before reloading (editors write in steps).' }),
   })
-  .meta({ description: 'Hot reload triggers.' })
+  .meta({ description: 'Hot reload triggers. Changes need a restart.' })
 
 export const configSchema = z
   .strictObject({

@@ -11,6 +11,7 @@ export const RETRY_AFTER_SECONDS = '1'
 /**
  * Answers with an RFC 9457 problem document. The one place where gateway-made errors become HTTP on
  * a live response. No-op when the response head was already sent (the caller destroys the stream).
+ * Returns the body bytes handed to the response (0 for the no-op).
  */
 export function sendProblem(
   res: AnyResponse,
@@ -18,12 +19,13 @@ export function sendProblem(
   requestIdHeader: string,
   requestId: string,
   extraHeaders?: Record<string, string>,
-): void {
-  if (res.headersSent || res.writableEnded) return
+): number {
+  if (res.headersSent || res.writableEnded) return 0
   const body = renderProblem(code, requestId)
+  const length = Buffer.byteLength(body)
   const headers: Record<string, string | number> = {
     'content-type': PROBLEM_CONTENT_TYPE,
-    'content-length': Buffer.byteLength(body),
+    'content-length': length,
     'cache-control': 'no-store',
     [requestIdHeader]: requestId,
     ...extraHeaders,
@@ -32,6 +34,7 @@ export function sendProblem(
     headers['retry-after'] = RETRY_AFTER_SECONDS
   ;(res as ServerResponse).writeHead(ERROR_CODES[code].status, headers)
   res.end(body)
+  return length
 }
 
 /**
@@ -51,4 +54,9 @@ export function rawProblemResponse(code: ErrorCode, requestIdHeader: string, req
     'connection: close\r\n\r\n' +
     body
   )
+}
+
+/** Body bytes of a response built by rawProblemResponse (what bytesOut counts for it). */
+export function rawProblemBodyBytes(response: string): number {
+  return Buffer.byteLength(response) - response.indexOf('\r\n\r\n') - 4
 }

@@ -48,11 +48,19 @@ export interface ProxyDeps {
   /** Called when an exchange finishes (any outcome), for logs and metrics. */
   readonly onExchangeEnd?: (exchange: ExchangeSummary) => void
   /**
+   * Called for every failed upstream attempt, retried or not, with the reason the backend's health
+   * counts it for: an upstream error code (docs/errors.md) or `5xx` for a 5xx response.
+   */
+  readonly onAttemptFailure?: (backendId: string, reason: AttemptFailureReason) => void
+  /**
    * Set only when tracing is enabled: a SERVER span per routed request, continued from the client's
    * W3C trace context and injected into the upstream request. Absent = zero cost.
    */
   readonly tracer?: Tracer
 }
+
+/** Why an upstream attempt counted as a failure of its backend (a bounded set: metric label). */
+export type AttemptFailureReason = ErrorCode | '5xx'
 
 /** What is known about a finished exchange (for the access log and metrics). Built only when a hook is set. */
 export interface ExchangeSummary {
@@ -66,9 +74,12 @@ export interface ExchangeSummary {
   readonly clientAddress: string
   readonly httpVersion: string
   readonly method: string
+  /** Host (or `:authority`) as received, also when invalid; undefined when absent. Unbounded. */
   readonly host: string | undefined
-  /** Normalised path plus query (not for metric labels: unbounded). */
-  readonly path: string
+  /** The request-target as received (not for metric labels: unbounded). */
+  readonly rawPath: string
+  /** Normalised path plus query; undefined when the target was refused before normalisation succeeded. */
+  readonly path: string | undefined
   readonly routeId: string | undefined
   readonly backendId: string | undefined
   /** Status sent to the client (499 when the client went away first). */
@@ -80,7 +91,7 @@ export interface ExchangeSummary {
   readonly attemptLog: readonly AttemptRecord[] | undefined
   /** Request body bytes forwarded (declared Content-Length, or counted when chunked). */
   readonly bytesIn: number
-  /** Response body bytes relayed to the client. */
+  /** Response body bytes written to the client: relayed ones, or the gateway's problem document. */
   readonly bytesOut: number
   /** From request start to the upstream response head; undefined when none arrived. */
   readonly ttfbMs: number | undefined
@@ -137,9 +148,17 @@ export class ProxyHandler {
 
     const url = req.url ?? ''
     const method = req.method ?? 'GET'
+    exchange.rawPath = url
+    exchange.host = head.host
     if (url.length > runtime.maxUrlBytes) return exchange.fail('URI_TOO_LONG')
     const target = normalizePath(url)
     if (!target.ok) return exchange.fail('INVALID_PATH')
+    // Unchanged by normalisation (the common case): reuse the received string instead of concatenating.
+    // (The query is passed through untouched, so equal lengths plus an equal path prefix mean equal strings.)
+    exchange.path =
+      target.path.length + target.query.length === url.length && url.startsWith(target.path)
+        ? url
+        : target.path + target.query
     if (head.host === undefined) return exchange.fail('INVALID_HOST')
 
     // The router normalises the host itself (and says when it is invalid).
@@ -157,13 +176,6 @@ export class ProxyHandler {
       return exchange.fail('ROUTE_NOT_FOUND')
     }
     exchange.route = match.target
-    // Unchanged by normalisation (the common case): reuse the received string instead of concatenating.
-    // (The query is passed through untouched, so equal lengths plus an equal path prefix mean equal strings.)
-    exchange.path =
-      target.path.length + target.query.length === url.length && url.startsWith(target.path)
-        ? url
-        : target.path + target.query
-    exchange.host = head.host
 
     const cl = head.contentLength
     if (cl !== undefined && Number(cl) > match.target.maxBodyBytes) return exchange.fail('PAYLOAD_TOO_LARGE')
@@ -207,8 +219,10 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   readonly requestId: string
   readonly #startedAt = performance.now()
   route: RouteContext | undefined
-  path = '/'
-  host: string | undefined
+  rawPath = ''
+  /** Set once normalisation succeeded (always before routing). */
+  path: string | undefined = undefined
+  host: string | undefined = undefined
   #backend: Backend | undefined
   #upstream: Upstream | undefined
   #controller: Dispatcher.DispatchController | undefined
@@ -264,13 +278,15 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       const req = this.#req
       const hasUnreadBody = !('stream' in req) && !req.readableEnded && this.#mayHaveBody()
       // An unread HTTP/1.1 body would hold the connection: answer, then close it instead of reading it.
-      sendProblem(
+      const bodyBytes = sendProblem(
         res,
         code,
         this.#runtime.requestIdHeader,
         this.requestId,
         hasUnreadBody ? { ...headers, connection: 'close' } : headers,
       )
+      // RFC 9110 §9.3.2: a HEAD response carries no content (Node drops it).
+      if (req.method !== 'HEAD') this.#bytesOut += bodyBytes
       if (!req.readableEnded) req.resume()
     }
     this.#finish(this.#res.statusCode)
@@ -283,7 +299,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       requestId: this.requestId,
       routeId: route.id,
       method: this.#req.method ?? 'GET',
-      path: this.path,
+      path: this.path as string,
       clientAddress: this.#clientAddress(),
       headers: this.#req.headers,
       isUpgrade: false,
@@ -407,7 +423,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     clearTimeout(this.#perTryTimer)
     const backend = this.#backend as Backend
     const upstream = this.#upstream as Upstream
-    upstream.report(backend, statusCode >= 500 ? '5xx' : 'success')
+    if (statusCode >= 500) {
+      upstream.report(backend, '5xx')
+      this.#deps.onAttemptFailure?.(backend.id, '5xx')
+    } else {
+      upstream.report(backend, 'success')
+    }
     const route = this.route as RouteContext
     if (statusCode >= 500 && route.retry.retryOnStatuses.has(statusCode)) {
       const retryAfter =
@@ -474,6 +495,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       code !== 'BAD_REQUEST'
     ) {
       upstream.report(backend, 'gateway-error')
+      this.#deps.onAttemptFailure?.(backend.id, code)
     }
     if (!this.#isResponseStarted && this.#tryRetry(code, phaseOf(code), undefined)) {
       this.#releaseBackend()
@@ -585,7 +607,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     backend.pool.dispatch(
       {
         origin: backend.origin,
-        path: this.path,
+        path: this.path as string,
         method: req.method as Dispatcher.HttpMethod,
         headers,
         body: this.#replayBody ?? this.#body,
@@ -603,7 +625,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         kind: SpanKind.SERVER,
         attributes: {
           'http.request.method': method,
-          'url.path': this.path,
+          'url.path': this.path as string,
           'litgate.route': route.id,
           'litgate.request_id': this.requestId,
         },
@@ -678,6 +700,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         httpVersion: req.httpVersion,
         method: req.method ?? 'GET',
         host: this.host,
+        rawPath: this.rawPath,
         path: this.path,
         routeId: this.route?.id,
         backendId: this.#lastBackendId,

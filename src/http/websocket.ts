@@ -11,7 +11,7 @@ import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
 import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
-import { rawProblemResponse } from './problem-response.ts'
+import { rawProblemBodyBytes, rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
 import { STATUS_CODES } from 'node:http'
@@ -116,14 +116,16 @@ export function createUpgradeHandler(
       httpVersion: req.httpVersion,
       method: req.method ?? 'GET',
       host: scanned.host,
-      path: req.url ?? '',
+      rawPath: req.url ?? '',
+      path: undefined,
       traceparent: typeof req.headers['traceparent'] === 'string' ? req.headers['traceparent'] : undefined,
       routeId: undefined,
       backendId: undefined,
     }
     const refuse = (code: ErrorCode): void => {
-      endAndClose(socket, rawProblemResponse(code, runtime.requestIdHeader, requestId))
-      endRecord(record, ERROR_CODES[code].status, code, 0, 0)
+      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId)
+      endAndClose(socket, response)
+      endRecord(record, ERROR_CODES[code].status, code, 0, rawProblemBodyBytes(response))
     }
     socket.on('error', () => socket.destroy())
     if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
@@ -131,6 +133,7 @@ export function createUpgradeHandler(
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
     const target = normalizePath(req.url)
     if (!target.ok) return refuse('INVALID_PATH')
+    record.path = target.path + target.query
     if (scanned.host === undefined) return refuse('INVALID_HOST')
     const match = runtime.router.match(scanned.host, target.path, req.method ?? 'GET', (name) => {
       const v = req.headers[name]
@@ -142,7 +145,6 @@ export function createUpgradeHandler(
     }
     const route = match.target
     record.routeId = route.id
-    record.path = target.path + target.query
     if (!route.isWebSocketAllowed) return refuse('UPGRADE_NOT_ALLOWED')
 
     const proceed = (): void => {
@@ -204,10 +206,17 @@ function openTunnel(
   const upstream: Upstream = route.upstream
   let isReleased = false
   // What the access log reports for this upgrade; set by whichever path ends it, read by release().
-  const outcome: { status: number; code: ErrorCode | undefined; socket: Socket | undefined } = {
+  const outcome: {
+    status: number
+    code: ErrorCode | undefined
+    socket: Socket | undefined
+    /** Body bytes of the gateway's own problem answer, if it wrote one. */
+    problemBytes: number
+  } = {
     status: 499,
     code: 'CLIENT_ABORTED',
     socket: undefined,
+    problemBytes: 0,
   }
   const release = (): void => {
     if (isReleased) return
@@ -219,7 +228,7 @@ function openTunnel(
       outcome.status,
       outcome.code,
       up === undefined ? 0 : up.bytesWritten,
-      up === undefined ? 0 : up.bytesRead,
+      (up === undefined ? 0 : up.bytesRead) + outcome.problemBytes,
     )
   }
   const headers = scanned.forward.slice()
@@ -275,11 +284,13 @@ function openTunnel(
     stopWatchingClient()
     outcome.status = ERROR_CODES[code].status
     outcome.code = code
+    const response = client.destroyed
+      ? undefined
+      : rawProblemResponse(code, runtime.requestIdHeader, requestId)
+    if (response !== undefined) outcome.problemBytes = rawProblemBodyBytes(response)
     release()
     upReq.destroy()
-    if (!client.destroyed) {
-      endAndClose(client, rawProblemResponse(code, runtime.requestIdHeader, requestId))
-    }
+    if (response !== undefined) endAndClose(client, response)
   }
   client.once('close', () => {
     if (!isSettled) {
@@ -446,7 +457,8 @@ interface TunnelRecord {
   readonly httpVersion: string
   readonly method: string
   readonly host: string | undefined
-  path: string
+  readonly rawPath: string
+  path: string | undefined
   readonly traceparent: string | undefined
   routeId: string | undefined
   backendId: string | undefined
@@ -474,6 +486,7 @@ function endRecord(
     httpVersion: r.httpVersion,
     method: r.method,
     host: r.host,
+    rawPath: r.rawPath,
     path: r.path,
     routeId: r.routeId,
     backendId: r.backendId,

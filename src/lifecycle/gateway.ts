@@ -1,18 +1,25 @@
 import { readFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Config, ListenerConfig } from '../config/index.ts'
 import { GatewayError } from '../errors/index.ts'
 import {
+  answerClientError,
   createRequestIdSource,
   createUpgradeHandler,
   ProxyHandler,
-  rawProblemResponse,
   type ProxyDeps,
   type Tunnel,
 } from '../http/index.ts'
-import { ConnectionTracker, startListener, type ConnectionCounts, type Listener } from '../net/index.ts'
+import {
+  ConnectionTracker,
+  startListener,
+  type ConnectionCounts,
+  type Listener,
+  type ListenerHandlers,
+} from '../net/index.ts'
+import { formatChange, restartBoundChanges, type FieldChange } from './reload-fields.ts'
 import {
   buildRuntime,
   configVersion,
@@ -29,6 +36,8 @@ export interface GatewayDeps {
   readonly admission?: readonly AdmissionStage[]
   /** Access log / metrics hook: one call per finished exchange. */
   readonly onExchangeEnd?: ProxyDeps['onExchangeEnd']
+  /** Every failed upstream attempt, retried or not (see ProxyDeps.onAttemptFailure), e.g. for metrics. */
+  readonly onAttemptFailure?: ProxyDeps['onAttemptFailure']
   /** Set to enable tracing spans (see ProxyDeps.tracer). */
   readonly tracer?: ProxyDeps['tracer']
   /** Backend health transitions (also logged here), e.g. for metrics. */
@@ -59,8 +68,21 @@ export interface ReloadResult {
   readonly tlsReloaded: readonly string[]
 }
 
-/** Config sections bound at start: a reload that changes them is refused as a whole. */
-const RESTART_SECTIONS = ['listeners', 'admin', 'tracing'] as const
+/**
+ * A reload refused because restart-bound fields changed (see reload-fields.ts); `changes` names each
+ * with its running and its new value. Nothing was applied.
+ */
+export class RestartRequiredError extends GatewayError {
+  readonly changes: readonly FieldChange[]
+
+  constructor(changes: readonly FieldChange[]) {
+    super(
+      'CONFIG_RESTART_REQUIRED',
+      `restart required to apply: ${changes.map(formatChange).join('; ')} (nothing was applied)`,
+    )
+    this.changes = changes
+  }
+}
 
 /**
  * A running gateway: listeners, the current runtime snapshot (one reference, swapped atomically on
@@ -129,6 +151,7 @@ export class Gateway {
       requestIds,
       log: this.#log,
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
+      ...(this.#deps.onAttemptFailure === undefined ? {} : { onAttemptFailure: this.#deps.onAttemptFailure }),
       ...(this.#deps.tracer === undefined ? {} : { tracer: this.#deps.tracer }),
     })
     const upgrade = createUpgradeHandler({
@@ -139,11 +162,16 @@ export class Gateway {
       serveAsHttp: proxy.handle,
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
     })
-    const handlers = {
+    const refusals = {
+      runtime,
+      requestIds,
+      ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
+    }
+    const handlers: ListenerHandlers = {
       request: proxy.handle,
       upgrade,
-      clientError: (code: Parameters<typeof rawProblemResponse>[0]) =>
-        rawProblemResponse(code, this.#runtime.requestIdHeader, requestIds.next()),
+      clientError: (code, socket, err) =>
+        answerClientError(refusals, code, { socket: socket as Socket, rawPacket: err.rawPacket }),
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))
@@ -177,7 +205,8 @@ export class Gateway {
 
   /**
    * Swaps in a new config, all or nothing:
-   * 1. refuse changes to sections bound at start (listeners, admin, tracing; TLS files may change);
+   * 1. refuse changes to fields bound at start (reload-fields.ts RESTART_BOUND: listener addresses and
+   *    protocols, admin, tracing, reload triggers), naming each changed field; TLS files may change;
    * 2. load and check every listener's TLS certificate/key (also on an unchanged config, so
    *    certificates rotated in place are picked up);
    * 3. build a complete runtime (keeping pools of unchanged backends); if this throws, whatever it
@@ -191,10 +220,8 @@ export class Gateway {
     if (this.#state !== 'serving')
       throw new GatewayError('RELOAD_NOT_SERVING', `cannot reload while ${this.#state}`)
     const old = this.#runtime
-    const changed = RESTART_SECTIONS.filter((k) => !sameBoundSection(k, old.config, config))
-    if (changed.length > 0) {
-      throw new GatewayError('CONFIG_RESTART_REQUIRED', `${changed.join(', ')} changed: restart to apply`)
-    }
+    const changes = restartBoundChanges(old.config, config)
+    if (changes.length > 0) throw new RestartRequiredError(changes)
     const tls = this.#prepareTls(config.listeners)
     const isUnchanged = configVersion(config) === old.version
     let next: Runtime = old
@@ -223,6 +250,10 @@ export class Gateway {
     if (isUnchanged)
       return { isChanged: false, version: old.version, previousVersion: old.version, tlsReloaded }
     this.#runtime = next
+    // Socket-level settings of the running listeners: new connections, and existing ones where Node
+    // reads the value per request (keep-alive after the next response, header/request timeouts).
+    this.#tracker.setMaxConnections(config.server.maxConnections)
+    for (const l of this.#listeners) l.applyServerOptions(config.server, this.#tracker.maxConnections)
     for (const upstream of next.upstreams.values()) upstream.startHealthChecks()
     void retireRuntime(old, next).catch((err: unknown) =>
       this.#log.warn({ err, code: 'RELOAD_FAILED' }, 'retiring old runtime failed'),
@@ -296,17 +327,4 @@ export class Gateway {
     this.#state = 'stopped'
     return { isForced, remainingAtDeadline: remaining }
   }
-}
-
-/**
- * Whether a section bound at start is the same in both configs. For listeners, TLS file paths may
- * change (certificate rotation to new files); everything else (names, addresses, protocols) may not.
- */
-function sameBoundSection(key: (typeof RESTART_SECTIONS)[number], a: Config, b: Config): boolean {
-  if (key !== 'listeners') return JSON.stringify(a[key]) === JSON.stringify(b[key])
-  const shape = (c: Config): string =>
-    JSON.stringify(
-      c.listeners.map((l) => ({ ...l, tls: l.tls === undefined ? undefined : l.tls.minVersion })),
-    )
-  return shape(a) === shape(b)
 }

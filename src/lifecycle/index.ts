@@ -4,7 +4,18 @@ export {
   type GatewayState,
   type StopResult,
   type ReloadResult,
+  RestartRequiredError,
 } from './gateway.ts'
+export {
+  APPLIED_ON_RELOAD,
+  RESTART_BOUND,
+  CONSTANT_FIELDS,
+  restartBoundChanges,
+  formatChange,
+  splitPath,
+  type FieldChange,
+  type ReloadClass,
+} from './reload-fields.ts'
 export {
   Reloader,
   type ReloaderDeps,

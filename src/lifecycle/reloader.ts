@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config/index.ts'
 import { isGatewayError, type ErrorCode } from '../errors/index.ts'
-import type { ReloadResult } from './gateway.ts'
+import { RestartRequiredError, type ReloadResult } from './gateway.ts'
+import { formatChange } from './reload-fields.ts'
 
 /** What asked for a reload. */
 export type ReloadTrigger = 'signal' | 'admin' | 'watch' | 'api'
@@ -110,7 +111,9 @@ export class Reloader {
     } catch (err) {
       config = undefined
       const code: ErrorCode = isGatewayError(err) ? err.code : 'RELOAD_FAILED'
-      outcome = this.#failure(trigger, started, code, (err as Error).message, [])
+      // A refused restart-bound change lists each field with its running and its new value.
+      const issues = err instanceof RestartRequiredError ? err.changes.map(formatChange) : []
+      outcome = this.#failure(trigger, started, code, (err as Error).message, issues)
     }
     this.#last = outcome
     if (outcome.ok) {

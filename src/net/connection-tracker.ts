@@ -22,18 +22,31 @@ type TrackedSocket = Socket & { [kInflight]?: number }
  * shared by all listeners of a gateway; it holds no references to closed sockets.
  */
 export class ConnectionTracker {
-  readonly maxConnections: number
+  #maxConnections: number
   readonly #sockets = new Set<Socket>()
   #active = 0
   #rejected = 0
 
   constructor(maxConnections: number) {
-    this.maxConnections = maxConnections
+    this.#maxConnections = maxConnections
+  }
+
+  /** The global cap (`server.maxConnections`). */
+  get maxConnections(): number {
+    return this.#maxConnections
+  }
+
+  /**
+   * Changes the cap (on reload). Applies to the next accept: connections already open above a lowered
+   * cap are not closed, new ones are refused until the count is below it.
+   */
+  setMaxConnections(maxConnections: number): void {
+    this.#maxConnections = maxConnections
   }
 
   /** Admits a newly accepted socket; returns false (and destroys it) when the cap is reached. */
   admit(socket: Socket): boolean {
-    if (this.#sockets.size >= this.maxConnections) {
+    if (this.#sockets.size >= this.#maxConnections) {
       this.#rejected++
       socket.destroy()
       return false
@@ -41,6 +54,11 @@ export class ConnectionTracker {
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
     return true
+  }
+
+  /** A connection the listener's own (Node) cap dropped before `admit` saw it. */
+  recordDropped(): void {
+    this.#rejected++
   }
 
   /** An HTTP/1.1 request started on `socket`. */

@@ -33,8 +33,16 @@ export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffe
 export interface ListenerHandlers {
   readonly request: RequestListener
   readonly upgrade: UpgradeListener
-  /** Renders a raw problem response for errors raised before a request object exists. */
-  readonly clientError: (code: ErrorCode) => string
+  /**
+   * Answers an error raised before a request object exists (Node's `clientError`): returns the raw
+   * problem response to write, and reports the refusal (log line, metrics). Called only when the
+   * socket is writable and no response was started on it.
+   */
+  readonly clientError: (
+    code: ErrorCode,
+    socket: Duplex,
+    err: NodeJS.ErrnoException & { rawPacket?: Buffer },
+  ) => string
 }
 
 /** A bound listener. */
@@ -48,6 +56,12 @@ export interface Listener {
   closeIdle(): void
   /** Replaces the TLS certificate/key for new handshakes (hot reload). */
   setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
+  /**
+   * Applies reloadable `server` settings to the running servers (hot reload): the connection cap and
+   * head size for new connections; keep-alive, header and request timeouts also for open connections
+   * (Node reads them at the next response end and on its periodic connection check).
+   */
+  applyServerOptions(server: ServerConfig, maxConnections: number): void
 }
 
 // The HTTP/2 connection preface (RFC 9113 §3.4) starts with this: enough to tell h2c from HTTP/1.x.
@@ -123,6 +137,15 @@ export async function startListener(
     })
   }
   const http1Servers: HttpServer[] = []
+  // Servers that parse HTTP/1.1 (including the h2 secure server's HTTP/1.1 fallback) and HTTP/2 servers,
+  // for applyServerOptions.
+  const h1Parsers: Array<{
+    keepAliveTimeout: number
+    headersTimeout: number
+    requestTimeout: number
+    maxHeaderSize?: number
+  }> = []
+  const h2Servers: Array<{ updateSettings(settings: { maxHeaderListSize: number }): void }> = []
   // While draining, HTTP/1.1 responses carry `Connection: close` so keep-alive clients move away.
   let isDraining = false
 
@@ -153,13 +176,14 @@ export async function startListener(
       socket.destroy()
       return
     }
-    socket.end(handlers.clientError(code))
+    socket.end(handlers.clientError(code, socket, err))
   }
   const wire1 = (s: HttpServer): void => {
     s.on('request', onRequest)
     s.on('upgrade', handlers.upgrade)
     s.on('clientError', onClientError)
     http1Servers.push(s)
+    h1Parsers.push(s)
   }
 
   let outer: NetServer
@@ -171,6 +195,7 @@ export async function startListener(
       outer = h1
     } else {
       const h2 = createH2Server(h2Options(server))
+      h2Servers.push(h2)
       h2.on('request', onRequest)
       h2.on('session', onSession)
       // One net server in front: route each connection by its first bytes.
@@ -209,6 +234,8 @@ export async function startListener(
       s.on('session', onSession)
       s.on('upgrade', handlers.upgrade)
       s.on('clientError', onClientError)
+      h1Parsers.push(s as unknown as (typeof h1Parsers)[number])
+      h2Servers.push(s)
       outer = s
       setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['h2', 'http/1.1']))
     }
@@ -216,8 +243,10 @@ export async function startListener(
   outer.on('connection', (socket: Socket) => {
     if (tracker.admit(socket)) socket.on('error', () => socket.destroy())
   })
-  // Node's own server-level cap backs ours up (counts sockets of this listener only).
+  // Node's own server-level cap backs ours up (counts sockets of this listener only). With one listener
+  // it is reached together with ours and drops the socket before 'connection': count it as refused too.
   outer.maxConnections = tracker.maxConnections
+  outer.on('drop', () => tracker.recordDropped())
 
   await new Promise<void>((resolve, reject) => {
     outer.once('error', reject)
@@ -244,6 +273,16 @@ export async function startListener(
       for (const session of sessions) session.close()
     },
     ...(setSecureContext === undefined ? {} : { setSecureContext }),
+    applyServerOptions: (next, maxConnections) => {
+      outer.maxConnections = maxConnections
+      for (const s of h1Parsers) {
+        s.keepAliveTimeout = next.keepAliveTimeoutMs
+        s.headersTimeout = next.headersTimeoutMs
+        s.requestTimeout = next.requestBodyTimeoutMs
+        s.maxHeaderSize = next.maxHeaderBytes
+      }
+      for (const s of h2Servers) s.updateSettings({ maxHeaderListSize: next.maxHeaderBytes })
+    },
   }
   return listener
 }

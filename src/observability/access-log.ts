@@ -3,6 +3,11 @@ import type { ExchangeSummary } from '../http/index.ts'
 import { redactQuery } from './redact.ts'
 import { traceIdOf } from './trace-context.ts'
 
+/** Longest path (raw or normalised) written in a line; longer ones are cut and named in `truncated`. */
+export const MAX_LOGGED_PATH_CHARS = 2048
+/** Longest Host written in a line (a DNS name is at most 253 characters, plus a port). */
+export const MAX_LOGGED_HOST_CHARS = 256
+
 /** Access-log settings (config `logging.accessLog`); replaced as a whole on reload. */
 export interface AccessLogOptions {
   readonly enabled: boolean
@@ -47,14 +52,26 @@ export class AccessLog {
     if (!options.enabled) return
     const isFailure = s.code !== undefined || s.status >= 500
     if (!isFailure && options.sampleSuccessRatio < 1 && this.#random() >= options.sampleSuccessRatio) return
+    // Redacted before they are cut, so a cut can never expose part of a credential's value. The raw target
+    // is the same string as the normalised one in the common case: redact and bound it once.
+    const path = s.path === undefined ? undefined : redactQuery(s.path)
+    const rawPath = s.rawPath === s.path ? path : redactQuery(s.rawPath)
+    let truncated: string[] | undefined
+    const host = s.host
+    if (host !== undefined && host.length > MAX_LOGGED_HOST_CHARS) (truncated ??= []).push('host')
+    if (rawPath !== undefined && rawPath.length > MAX_LOGGED_PATH_CHARS) (truncated ??= []).push('rawPath')
+    if (path !== undefined && path.length > MAX_LOGGED_PATH_CHARS) (truncated ??= []).push('path')
     const line = {
       reqId: s.requestId,
       traceId: traceIdOf(s.traceparent),
       clientIp: s.clientAddress,
       httpVersion: s.httpVersion,
       method: s.method,
-      host: s.host,
-      path: redactQuery(s.path),
+      host: truncated === undefined ? host : cut(host, MAX_LOGGED_HOST_CHARS),
+      rawPath: truncated === undefined ? rawPath : cut(rawPath, MAX_LOGGED_PATH_CHARS),
+      path: truncated === undefined ? path : cut(path, MAX_LOGGED_PATH_CHARS),
+      // Names the fields above that were cut to their bound (absent when none was).
+      truncated,
       route: s.routeId,
       backend: s.backendId,
       status: s.status,
@@ -71,6 +88,10 @@ export class AccessLog {
     if (s.status >= 500) this.#log.warn(line, 'request')
     else this.#log.info(line, 'request')
   }
+}
+
+function cut(value: string | undefined, max: number): string | undefined {
+  return value === undefined || value.length <= max ? value : value.slice(0, max)
 }
 
 function round(ms: number): number {

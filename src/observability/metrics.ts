@@ -68,6 +68,7 @@ export class GatewayMetrics {
   readonly #ttfb: FastHistogram
   readonly #failures: Counter<'route' | 'code'>
   readonly #upstreamErrors: Counter<'backend' | 'code'>
+  readonly #attemptFailures: Counter<'backend' | 'code'>
   readonly #retries: Counter<'route'>
   readonly #budgetExhausted: Counter<'route'>
   readonly #healthTransitions: Counter<'upstream' | 'backend' | 'to'>
@@ -112,6 +113,14 @@ export class GatewayMetrics {
     this.#upstreamErrors = new Counter({
       name: 'litgate_upstream_errors_total',
       help: 'Upstream-side failures by backend and reason code (connect, reset, timeouts, queue).',
+      labelNames: ['backend', 'code'],
+      registers,
+    })
+    this.#attemptFailures = new Counter({
+      name: 'litgate_upstream_attempt_failures_total',
+      help:
+        'Failed upstream attempts by backend and reason code, retried ones included (what outlier ' +
+        'detection counts: an upstream error code, or 5xx for a 5xx response).',
       labelNames: ['backend', 'code'],
       registers,
     })
@@ -349,6 +358,11 @@ export class GatewayMetrics {
       if (ERROR_CODES[code].source === 'upstream')
         this.#upstreamErrors.inc({ backend: s.backendId ?? NO_BACKEND, code })
     }
+  }
+
+  /** Counts one failed upstream attempt (wired to the gateway's onAttemptFailure; failure path only). */
+  readonly observeAttemptFailure = (backendId: string, code: string): void => {
+    this.#attemptFailures.inc({ backend: backendId, code })
   }
 
   /** Counts a backend health transition (wired to the runtime's onHealthTransition). */

@@ -30,15 +30,22 @@ export interface LitgateProcess {
   cleanup(): Promise<void>
 }
 
-/** Spawns `node bin/litgate.js run -c <file>`; resolves when the proxy and admin listeners are bound. */
-export async function spawnLitgate(configText: string): Promise<LitgateProcess> {
+/**
+ * Spawns `node bin/litgate.js run -c <file>`; resolves when the proxy and admin listeners are bound.
+ * The log level is forced to info (LITGATE_LOG_LEVEL) unless `keepLogLevel: false`, which leaves the
+ * config's `logging.level` in charge (it must then be info or lower for start-up to be observed).
+ */
+export async function spawnLitgate(
+  configText: string,
+  options: { keepLogLevel?: boolean } = {},
+): Promise<LitgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'litgate-e2e-'))
   const configFile = join(dir, 'litgate.yaml')
   writeFileSync(configFile, configText)
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/litgate.js'), 'run', '-c', configFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LITGATE_LOG_LEVEL: 'info' },
+    env: logEnv(options.keepLogLevel ?? true),
   })
   const pid = child.pid as number
   const logs: Array<Record<string, unknown>> = []
@@ -122,6 +129,12 @@ export async function spawnLitgate(configText: string): Promise<LitgateProcess> 
       rmSync(dir, { recursive: true, force: true })
     },
   }
+}
+
+function logEnv(isForced: boolean): NodeJS.ProcessEnv {
+  const env = { ...process.env, LITGATE_LOG_LEVEL: 'info' }
+  if (!isForced) delete (env as Record<string, string | undefined>)['LITGATE_LOG_LEVEL']
+  return env
 }
 
 /** Outcome counts of a load run. */

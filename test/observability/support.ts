@@ -45,6 +45,7 @@ export async function startOperated(
       metrics.observeExchange(s)
       accessLog.record(s)
     },
+    onAttemptFailure: metrics.observeAttemptFailure,
     ...(options.tracer ? { tracer: options.tracer } : {}),
     onHealthTransition: (u, t) => metrics.observeHealthTransition(u, t.backendId, t.to),
     onBreakerTransition: (b, _f, to) => metrics.observeBreakerTransition(b, to),

@@ -1,0 +1,138 @@
+import type { Config } from '../config/index.ts'
+
+/**
+ * How each config field behaves on reload. A path names a field: `.` between keys, `[]` for "every
+ * element of this list". An entry covers its own field and, unless a longer entry says otherwise,
+ * everything below it. test/e2e/reload-fields.test.ts walks the schema and fails when a field resolves
+ * to no entry, and proves every `applied` entry really applies; docs/operations/reload.md lists them.
+ */
+export type ReloadClass = 'applied' | 'restart'
+
+/** Fields a reload applies (new requests and connections; see the note of each for existing ones). */
+export const APPLIED_ON_RELOAD = [
+  // TLS material of a listener is re-read on every reload (rotation to new files or in place).
+  'listeners[].tls.certFile',
+  'listeners[].tls.keyFile',
+  // Listener socket settings: set on the running servers (see Listener.applyServerOptions).
+  'server.maxConnections',
+  'server.keepAliveTimeoutMs',
+  'server.headersTimeoutMs',
+  'server.requestBodyTimeoutMs',
+  'server.maxHeaderBytes',
+  // Part of the runtime snapshot: every request reads the snapshot it started with.
+  'server.maxUrlBytes',
+  'server.maxBodyBytes',
+  'server.trustedProxies',
+  'server.requestIdHeader',
+  // Read when the drain starts (SIGTERM/SIGINT), from the config serving at that moment.
+  'server.shutdownTimeoutMs',
+  // Upstreams and routes are compiled only by buildRuntime, which runs on every reload; backends whose
+  // pool settings changed get a new pool (backendIdentity's reuse key), the old one drains.
+  'upstreams',
+  'routes',
+  // Applied by the reloader's outcome hook (main.ts) right after the swap.
+  'logging.level',
+  'logging.accessLog.enabled',
+  'logging.accessLog.sampleSuccessRatio',
+] as const
+
+/**
+ * Fields bound at start. A reload that changes any of them is refused as a whole with
+ * CONFIG_RESTART_REQUIRED naming each changed field with its old and new value; nothing is applied.
+ * For a field whose value is an object (e.g. `listeners[].tls`), only its presence is compared: its
+ * members have entries of their own.
+ */
+export const RESTART_BOUND = [
+  'listeners[].name',
+  'listeners[].host',
+  'listeners[].port',
+  'listeners[].http2',
+  'listeners[].tls',
+  'listeners[].tls.minVersion',
+  'admin.enabled',
+  'admin.host',
+  'admin.port',
+  'tracing.enabled',
+  'reload.watchFile',
+  'reload.watchDebounceMs',
+] as const
+
+/** Fields whose only valid value is a constant (nothing to apply or refuse). */
+export const CONSTANT_FIELDS = ['version'] as const
+
+/** A restart-bound field whose value differs between the running and the new config. */
+export interface FieldChange {
+  /** Concrete path, e.g. `listeners[0].port`. */
+  readonly field: string
+  readonly from: unknown
+  readonly to: unknown
+}
+
+const SPLIT_RESTART_BOUND: readonly (readonly string[])[] = RESTART_BOUND.map(splitPath)
+
+/** `listeners[].tls.minVersion` → ['listeners', '[]', 'tls', 'minVersion']. */
+export function splitPath(path: string): string[] {
+  const out: string[] = []
+  for (const key of path.split('.')) {
+    if (key.endsWith('[]')) out.push(key.slice(0, -2), '[]')
+    else out.push(key)
+  }
+  return out
+}
+
+/** Every restart-bound field that differs between `running` and `next`, in RESTART_BOUND order. */
+export function restartBoundChanges(running: Config, next: Config): FieldChange[] {
+  const changes: FieldChange[] = []
+  for (const segments of SPLIT_RESTART_BOUND) {
+    const a = valuesAt(running, segments)
+    const b = valuesAt(next, segments)
+    for (const field of new Set([...a.keys(), ...b.keys()])) {
+      const from = a.get(field)
+      const to = b.get(field)
+      if (comparable(from) !== comparable(to)) changes.push({ field, from, to })
+    }
+  }
+  return changes
+}
+
+/** One line per change: `listeners[0].port: 8080 -> 8081`. */
+export function formatChange(c: FieldChange): string {
+  return `${c.field}: ${render(c.from)} -> ${render(c.to)}`
+}
+
+/** Values of `segments` in `root`, keyed by concrete path (arrays expanded by index). */
+function valuesAt(root: unknown, segments: readonly string[]): Map<string, unknown> {
+  const out = new Map<string, unknown>()
+  const walk = (node: unknown, i: number, path: string): void => {
+    if (i === segments.length) {
+      out.set(path, node)
+      return
+    }
+    const key = segments[i] as string
+    if (key === '[]') {
+      if (!Array.isArray(node)) return
+      node.forEach((element: unknown, n) => walk(element, i + 1, `${path}[${n}]`))
+      return
+    }
+    const child =
+      node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined
+    // A missing parent still yields the field (as undefined) so that adding a list element is a change.
+    walk(child, i + 1, path === '' ? key : `${path}.${key}`)
+  }
+  walk(root, 0, '')
+  return out
+}
+
+/** Objects compare by presence only (their members have entries of their own); the rest by value. */
+function comparable(v: unknown): string {
+  if (v === undefined) return 'absent'
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return 'present'
+  return JSON.stringify(v)
+}
+
+function render(v: unknown): string {
+  if (v === undefined) return '(absent)'
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return '(set)'
+  const s = JSON.stringify(v)
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s
+}

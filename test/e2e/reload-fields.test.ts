@@ -1,0 +1,508 @@
+/**
+ * Every config field is either applied by a reload (and a test here proves it) or restart-bound (and a
+ * reload that changes it is refused, naming it). The first test walks the zod schema so that a new field
+ * cannot be added without deciding which.
+ */
+import { test, describe } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { X509Certificate } from 'node:crypto'
+import type { z } from 'zod'
+import { configSchema } from '../../src/config/index.ts'
+import {
+  APPLIED_ON_RELOAD,
+  CONSTANT_FIELDS,
+  RESTART_BOUND,
+  restartBoundChanges,
+} from '../../src/lifecycle/index.ts'
+import { send } from '../helpers/client.ts'
+import { makeSelfSignedCert } from '../helpers/tls.ts'
+import { eventually, startUpstream } from '../helpers/upstream.ts'
+import { accessLines, makeConfig, startOperated, type PartialConfig } from '../observability/support.ts'
+import { spawnLitgate } from './support.ts'
+
+const THIS_FILE = readFileSync(import.meta.filename, 'utf8')
+
+/** The test (in this file) that proves each applied field really applies. */
+const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
+  'listeners[].tls.certFile': 'listeners[].tls certFile/keyFile: new handshakes get the new certificate',
+  'listeners[].tls.keyFile': 'listeners[].tls certFile/keyFile: new handshakes get the new certificate',
+  'server.maxConnections': 'server.maxConnections: a lowered cap refuses the next connection',
+  'server.keepAliveTimeoutMs':
+    'server.keepAliveTimeoutMs: new and already open keep-alive connections get the new idle timeout',
+  'server.headersTimeoutMs': 'server.headersTimeoutMs: a slow request head gets 408 after the new timeout',
+  'server.requestBodyTimeoutMs': 'server.requestBodyTimeoutMs: a stalled body is cut after the new timeout',
+  'server.maxHeaderBytes': 'server.maxHeaderBytes: a head above the new limit gets 431',
+  'server.maxUrlBytes': 'snapshot server fields apply to the next request',
+  'server.maxBodyBytes': 'snapshot server fields apply to the next request',
+  'server.trustedProxies': 'snapshot server fields apply to the next request',
+  'server.requestIdHeader': 'snapshot server fields apply to the next request',
+  'server.shutdownTimeoutMs': 'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+  upstreams: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
+  routes: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
+  'logging.level': 'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+  'logging.accessLog.enabled':
+    'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+  'logging.accessLog.sampleSuccessRatio':
+    'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+}
+
+interface SchemaField {
+  readonly path: string
+  readonly kind: string
+}
+
+/** Leaves of the schema, plus optional objects (their presence is a field too). Unions are leaves. */
+function schemaFields(schema: z.ZodType): SchemaField[] {
+  const out: SchemaField[] = []
+  const walk = (s: z.ZodType, path: string, isOptional: boolean): void => {
+    const def = (s as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def
+    switch (def.type) {
+      case 'default':
+      case 'prefault':
+      case 'nullable':
+      case 'optional':
+        return walk(def['innerType'] as z.ZodType, path, isOptional || def.type === 'optional')
+      case 'pipe':
+        return walk(def['in'] as z.ZodType, path, isOptional)
+      case 'array':
+        return walk(def['element'] as z.ZodType, `${path}[]`, false)
+      case 'object':
+        if (isOptional && path !== '') out.push({ path, kind: 'presence' })
+        for (const [key, child] of Object.entries(def['shape'] as Record<string, z.ZodType>))
+          walk(child, path === '' ? key : `${path}.${key}`, false)
+        return
+      default:
+        out.push({ path, kind: def.type })
+    }
+  }
+  walk(schema, '', false)
+  return out
+}
+
+/** `a.b[].c` → `a.b[]` → `a.b` → `a`. */
+function ancestors(path: string): string[] {
+  const out = [path]
+  let p = path
+  while (p !== '') {
+    p = p.endsWith('[]') ? p.slice(0, -2) : p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : ''
+    if (p !== '') out.push(p)
+  }
+  return out
+}
+
+describe('reload field classification', () => {
+  const applied = new Set<string>(APPLIED_ON_RELOAD)
+  const restart = new Set<string>(RESTART_BOUND)
+  const constant = new Set<string>(CONSTANT_FIELDS)
+  const fields = schemaFields(configSchema)
+
+  test('every schema field is applied on reload, restart-bound or constant (nearest entry wins)', () => {
+    const unclassified: string[] = []
+    for (const f of fields) {
+      const entry = ancestors(f.path).find((p) => applied.has(p) || restart.has(p) || constant.has(p))
+      if (entry === undefined) unclassified.push(f.path)
+    }
+    assert.deepEqual(unclassified, [], 'add each to APPLIED_ON_RELOAD (with a test) or RESTART_BOUND')
+    for (const c of constant)
+      assert.equal(fields.find((f) => f.path === c)?.kind, 'literal', `${c} is not a constant`)
+  })
+
+  test('no entry is stale, none is in two lists', () => {
+    const paths = new Set(fields.flatMap((f) => ancestors(f.path)))
+    for (const entry of [...applied, ...restart, ...constant])
+      assert.ok(paths.has(entry), `${entry} is not a config field`)
+    for (const entry of applied) assert.ok(!restart.has(entry), `${entry} is in both lists`)
+  })
+
+  test('every applied field names a test in this file that proves it applies', () => {
+    for (const entry of applied) {
+      const name = PROOF[entry as keyof typeof PROOF]
+      assert.ok(name !== undefined, `${entry} has no proof`)
+      assert.ok(THIS_FILE.includes(`test('${name}'`), `${entry}: no test named '${name}'`)
+    }
+  })
+
+  test('restartBoundChanges compares by field; an added listener and added TLS are changes', () => {
+    const base = makeConfig(BASE)
+    assert.deepEqual(restartBoundChanges(base, makeConfig(BASE)), [])
+    // Applied fields never count.
+    assert.deepEqual(restartBoundChanges(base, makeConfig({ ...BASE, server: { maxUrlBytes: 100 } })), [])
+    const more = makeConfig({
+      ...BASE,
+      listeners: [
+        { name: 'main', host: '127.0.0.1', port: 0, tls: { certFile: 'a', keyFile: 'b' } },
+        { name: 'two', port: 8081 },
+      ],
+    })
+    assert.deepEqual(
+      restartBoundChanges(base, more).map((c) => [c.field, c.from, c.to]),
+      [
+        ['listeners[1].name', undefined, 'two'],
+        ['listeners[1].host', undefined, '127.0.0.1'],
+        ['listeners[1].port', undefined, 8081],
+        ['listeners[1].http2', undefined, false],
+        ['listeners[0].tls', undefined, { certFile: 'a', keyFile: 'b', minVersion: 'TLSv1.2' }],
+        ['listeners[0].tls.minVersion', undefined, 'TLSv1.2'],
+      ],
+    )
+  })
+})
+
+const BASE: PartialConfig = {
+  upstreams: [{ id: 'u', backends: [{ url: 'http://127.0.0.1:9' }] }],
+  routes: [{ id: 'r', match: {}, upstream: 'u' }],
+}
+
+function withServer(upstreamUrl: string, server: PartialConfig['server'] = {}): PartialConfig {
+  return {
+    server,
+    upstreams: [{ id: 'u', backends: [{ url: upstreamUrl }] }],
+    routes: [{ id: 'r', match: {}, upstream: 'u' }],
+  }
+}
+
+function connectRaw(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect(port, '127.0.0.1', () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+/** Resolves with ms until the server closed `socket`, or 'open' after `timeoutMs`. */
+function closedWithin(socket: Socket, timeoutMs: number): Promise<number | 'open'> {
+  const started = performance.now()
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve(0)
+    const timer = setTimeout(() => {
+      socket.off('close', onClose)
+      resolve('open')
+    }, timeoutMs)
+    const onClose = (): void => {
+      clearTimeout(timer)
+      resolve(performance.now() - started)
+    }
+    socket.once('close', onClose)
+    socket.resume()
+  })
+}
+
+/** Reads one HTTP/1.1 response (head + Content-Length body) from `socket`. */
+function readResponse(
+  socket: Socket,
+  timeoutMs = 3000,
+): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0)
+    const timer = setTimeout(() => finish(new Error(`no complete response: ${buf.toString()}`)), timeoutMs)
+    const finish = (err?: Error, value?: { status: number; head: string; body: string }): void => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('close', onClose)
+      if (err !== undefined) reject(err)
+      else resolve(value as { status: number; head: string; body: string })
+    }
+    const onClose = (): void => finish(new Error(`closed before a complete response: ${buf.toString()}`))
+    const onData = (c: Buffer): void => {
+      buf = Buffer.concat([buf, c])
+      const text = buf.toString('latin1')
+      const end = text.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const head = text.slice(0, end)
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+      if (buf.length < end + 4 + length) return
+      finish(undefined, {
+        status: Number(head.split(' ')[1]),
+        head,
+        body: buf.subarray(end + 4, end + 4 + length).toString(),
+      })
+    }
+    socket.on('data', onData)
+    socket.once('close', onClose)
+  })
+}
+
+async function reloadTo(gw: Awaited<ReturnType<typeof startOperated>>, input: PartialConfig): Promise<void> {
+  gw.next(makeConfig(input))
+  const outcome = await gw.reloader.reload('api')
+  assert.ok(outcome.ok && outcome.isChanged, JSON.stringify(outcome))
+}
+
+describe('fields applied on reload', () => {
+  test('server.maxConnections: a lowered cap refuses the next connection', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url, { maxConnections: 100 }))
+    const port = Number(new URL(gw.url).port)
+    const sockets: Socket[] = []
+    try {
+      sockets.push(await connectRaw(port), await connectRaw(port))
+      const deadline = Date.now() + 2000
+      while (gw.gateway.connections().open < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10))
+      await reloadTo(gw, withServer(up.url, { maxConnections: 2 }))
+      const third = await connectRaw(port)
+      sockets.push(third)
+      assert.notEqual(await closedWithin(third, 1000), 'open', 'the third connection was accepted')
+      const until = Date.now() + 1000
+      while (gw.gateway.connections().rejected < 1 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 10))
+      assert.equal(gw.gateway.connections().rejected, 1)
+    } finally {
+      for (const s of sockets) s.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.keepAliveTimeoutMs: new and already open keep-alive connections get the new idle timeout', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url, { keepAliveTimeoutMs: 60_000 }))
+    const port = Number(new URL(gw.url).port)
+    const open = await connectRaw(port)
+    try {
+      open.write('GET /a HTTP/1.1\r\nhost: x\r\n\r\n')
+      assert.equal((await readResponse(open)).status, 200)
+      await reloadTo(gw, withServer(up.url, { keepAliveTimeoutMs: 300 }))
+      // The connection opened before the reload: its next response sets the new idle timeout.
+      open.write('GET /b HTTP/1.1\r\nhost: x\r\n\r\n')
+      assert.equal((await readResponse(open)).status, 200)
+      const fresh = await connectRaw(port)
+      fresh.write('GET /c HTTP/1.1\r\nhost: x\r\n\r\n')
+      assert.equal((await readResponse(fresh)).status, 200)
+      const [a, b] = await Promise.all([closedWithin(open, 5000), closedWithin(fresh, 5000)])
+      assert.notEqual(a, 'open', 'the connection open before the reload kept the old timeout')
+      assert.notEqual(b, 'open', 'a new connection kept the old timeout')
+    } finally {
+      open.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.headersTimeoutMs: a slow request head gets 408 after the new timeout', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url, { headersTimeoutMs: 15_000 }))
+    const port = Number(new URL(gw.url).port)
+    const s = await connectRaw(port)
+    try {
+      await reloadTo(gw, withServer(up.url, { headersTimeoutMs: 200 }))
+      const started = performance.now()
+      s.write('GET /slow HTTP/1.1\r\nhost: x\r\n')
+      const res = await readResponse(s, 4000)
+      assert.equal(res.status, 408)
+      assert.ok(performance.now() - started < 4000)
+    } finally {
+      s.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.requestBodyTimeoutMs: a stalled body is cut after the new timeout', async () => {
+    const up = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => res.end('ok'))
+    })
+    const gw = await startOperated(withServer(up.url, { requestBodyTimeoutMs: 300_000 }))
+    const port = Number(new URL(gw.url).port)
+    const s = await connectRaw(port)
+    try {
+      await reloadTo(gw, withServer(up.url, { headersTimeoutMs: 200, requestBodyTimeoutMs: 400 }))
+      s.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab')
+      assert.notEqual(await closedWithin(s, 4000), 'open', 'the stalled request kept its connection')
+    } finally {
+      s.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.maxHeaderBytes: a head above the new limit gets 431', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url, { maxHeaderBytes: 16 * 1024 }))
+    try {
+      const headers = { 'x-big': 'b'.repeat(3000) }
+      assert.equal((await send(`${gw.url}/h`, { headers })).status, 200)
+      await reloadTo(gw, withServer(up.url, { maxHeaderBytes: 1024 }))
+      const res = await send(`${gw.url}/h`, { headers })
+      assert.equal(res.status, 431)
+      assert.equal(res.json<{ code: string }>().code, 'HEADERS_TOO_LARGE')
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('snapshot server fields apply to the next request', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url))
+    try {
+      const longUrl = `/${'u'.repeat(100)}`
+      assert.equal((await send(`${gw.url}${longUrl}`)).status, 200)
+      await reloadTo(
+        gw,
+        withServer(up.url, {
+          maxUrlBytes: 64,
+          maxBodyBytes: 10,
+          requestIdHeader: 'x-correlation-id',
+          trustedProxies: ['127.0.0.1/32'],
+        }),
+      )
+      assert.equal((await send(`${gw.url}${longUrl}`)).status, 414)
+      assert.equal((await send(`${gw.url}/b`, { method: 'POST', body: 'x'.repeat(20) })).status, 413)
+      const before = accessLines(gw.lines).length
+      const res = await send(`${gw.url}/id`, {
+        headers: { 'x-correlation-id': 'corr-1', 'x-forwarded-for': '203.0.113.7' },
+      })
+      assert.equal(res.status, 200)
+      assert.equal(res.headers['x-correlation-id'], 'corr-1')
+      const line = accessLines(gw.lines).slice(before)[0]
+      assert.equal(line?.['reqId'], 'corr-1')
+      assert.equal(line?.['clientIp'], '203.0.113.7')
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('upstreams and routes: a changed route and upstream timeout apply to the next request', async () => {
+    // undici checks header timeouts on a coarse (about 0.5 s) tick: the backend is well beyond it.
+    const slow = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 1500))
+    const config = (prefix: string, headersMs: number): PartialConfig => ({
+      upstreams: [{ id: 'u', backends: [{ url: slow.url }], timeouts: { headersMs } }],
+      routes: [{ id: 'r', match: { path: { prefix } }, upstream: 'u', retry: { maxRetries: 0 } }],
+    })
+    const gw = await startOperated(config('/', 60_000))
+    try {
+      assert.equal((await send(`${gw.url}/x`)).status, 200)
+      await reloadTo(gw, config('/v2', 100))
+      assert.equal((await send(`${gw.url}/x`)).status, 404)
+      const res = await send(`${gw.url}/v2/x`)
+      assert.equal(res.status, 504)
+      assert.equal(res.json<{ code: string }>().code, 'UPSTREAM_HEADERS_TIMEOUT')
+    } finally {
+      await gw.stop()
+      await slow.close()
+    }
+  })
+
+  test('listeners[].tls certFile/keyFile: new handshakes get the new certificate', async () => {
+    const a = await makeSelfSignedCert()
+    const b = await makeSelfSignedCert()
+    const up = await startUpstream()
+    const config = (certFile: string, keyFile: string): PartialConfig => ({
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0, tls: { certFile, keyFile } }],
+      ...withServer(up.url),
+    })
+    const gw = await startOperated(config(a.certFile, a.keyFile))
+    const port = Number(new URL(gw.url).port)
+    const served = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+          const fp = s.getPeerCertificate().fingerprint256
+          s.destroy()
+          resolve(fp)
+        })
+        s.once('error', reject)
+      })
+    try {
+      assert.equal(await served(), new X509Certificate(a.cert).fingerprint256)
+      await reloadTo(gw, config(b.certFile, b.keyFile))
+      assert.equal(await served(), new X509Certificate(b.cert).fingerprint256)
+    } finally {
+      await gw.stop()
+      await up.close()
+      await a.remove()
+      await b.remove()
+    }
+  })
+})
+
+describe('restart-bound fields', () => {
+  test('a reload changing restart-bound fields is refused naming each with old and new value; nothing applies', async () => {
+    const up = await startUpstream()
+    const gw = await startOperated(withServer(up.url))
+    try {
+      const version = gw.gateway.runtime.version
+      gw.next(
+        makeConfig({
+          ...withServer(up.url, { maxUrlBytes: 64 }),
+          listeners: [{ name: 'main', host: '127.0.0.1', port: 1 }],
+          admin: { enabled: true, port: 0 },
+          tracing: { enabled: true },
+          reload: { watchFile: true },
+        }),
+      )
+      const res = await fetch(`${gw.adminUrl}/reload`, { method: 'POST' })
+      assert.equal(res.status, 409)
+      const outcome = (await res.json()) as { code: string; message: string; issues: string[] }
+      assert.equal(outcome.code, 'CONFIG_RESTART_REQUIRED')
+      const expected = [
+        'listeners[0].port: 0 -> 1',
+        'admin.enabled: false -> true',
+        'admin.port: 9901 -> 0',
+        'tracing.enabled: false -> true',
+        'reload.watchFile: false -> true',
+      ]
+      assert.deepEqual(outcome.issues, expected)
+      for (const e of expected) assert.ok(outcome.message.includes(e), `message misses ${e}`)
+      // Nothing applied: the same snapshot serves, and the applied field changed with it did not apply.
+      assert.equal(gw.gateway.runtime.version, version)
+      assert.equal((await send(`${gw.url}/${'u'.repeat(100)}`)).status, 200)
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+})
+
+describe('litgate run (main.ts wiring)', () => {
+  test('litgate run applies logging and server.shutdownTimeoutMs from a reloaded file', async () => {
+    const up = await startUpstream((req, res) => {
+      if (req.url === '/hang') return // never answers: holds the drain
+      res.end('ok')
+    })
+    const file = (extra: string): string => `version: 1
+listeners: [{ name: main, port: 0 }]
+admin: { enabled: true, port: 0 }
+server: { shutdownTimeoutMs: ${extra.includes('short') ? 300 : 30000} }
+logging: ${extra.replace('short', '')}
+upstreams: [{ id: app, backends: [{ url: "${up.url}" }] }]
+routes: [{ id: r, match: {}, upstream: app }]
+`
+    const gw = await spawnLitgate(file('{ level: info }'), { keepLogLevel: false })
+    const accessFor = (path: string, from: number): boolean =>
+      gw.logs.slice(from).some((l) => l['log'] === 'access' && l['path'] === path)
+    const reload = async (text: string): Promise<number> => {
+      const from = gw.logs.length
+      gw.writeConfig(text)
+      gw.signal('SIGHUP')
+      return gw.indexOfLog((l) => l['msg'] === 'config reloaded', from)
+    }
+    try {
+      const a = await reload(file('{ level: info, accessLog: { enabled: false } }'))
+      assert.equal((await send(`${gw.url}/off`)).status, 200)
+      const b = await reload(file('{ level: info, accessLog: { enabled: true, sampleSuccessRatio: 0 } }'))
+      assert.ok(!accessFor('/off', a), 'accessLog.enabled: false was not applied')
+      assert.equal((await send(`${gw.url}/sampled`)).status, 200)
+      assert.equal((await send(`${gw.url}/missing%zz`)).status, 400)
+      const c = await reload(file('{ level: warn } short'))
+      assert.ok(!accessFor('/sampled', b), 'sampleSuccessRatio: 0 was not applied')
+      assert.ok(gw.logs.slice(b, c).some((l) => l['log'] === 'access' && l['status'] === 400))
+      // At level warn, an info access line is no longer written.
+      assert.equal((await send(`${gw.url}/quiet`)).status, 200)
+      void send(`${gw.url}/hang`).catch(() => undefined)
+      await eventually(() => up.received.some((r) => r.url === '/hang'), 5000, 'the backend to hold /hang')
+      gw.signal('SIGTERM')
+      const forced = await gw.waitForLog((l) => l['msg'] === 'forced shutdown', c, 5000)
+      assert.equal(forced['deadlineMs'], 300)
+      assert.equal((await gw.exited).code, 3)
+      assert.ok(!accessFor('/quiet', c), 'logging.level warn was not applied')
+    } finally {
+      await gw.cleanup()
+      await up.close()
+    }
+  })
+})
