@@ -250,7 +250,7 @@ export const loggingSchema = z
           .max(1)
           .default(1)
           .meta({
-            description: 'Share of successful requests (status < 400) logged; failures are always logged.',
+            description: 'Share of requests without a failure (status < 500, no reason code) logged; failures are always logged.',
           }),
       })
       .default({ enabled: true, sampleSuccessRatio: 1 }),
