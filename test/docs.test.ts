@@ -14,9 +14,9 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative, resolve } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Registry } from 'prom-client'
 import { parse as parseYaml } from 'yaml'
@@ -511,6 +511,30 @@ function suffixes(paths: readonly string[], n: number): string[] {
   return paths.map((p) => p.split('.').slice(-n).join('.'))
 }
 
+/**
+ * Repository paths in code spans must exist, from the root or from src/ (`http/proxy.ts`), unless they
+ * are git-ignored output (`.bench-out/`); relative link targets must exist from the page's folder.
+ */
+function fileProblems(docs: readonly Doc[]): string[] {
+  const ignored = readFileSync(join(ROOT, '.gitignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim().replace(/^\//, ''))
+    .filter((l) => l !== '' && !l.startsWith('#'))
+  const problems: string[] = []
+  for (const doc of docs) {
+    for (const { line, name } of doc.mentions.files) {
+      if (ignored.some((i) => name === i || name.startsWith(i.endsWith('/') ? i : `${i}/`))) continue
+      if (!existsSync(join(ROOT, name)) && !existsSync(join(ROOT, 'src', name)))
+        problems.push(`${doc.file}:${line} names file ${name}, which does not exist (from the root or src/)`)
+    }
+    for (const { line, name } of doc.mentions.links) {
+      if (!existsSync(resolve(ROOT, dirname(doc.file), name)))
+        problems.push(`${doc.file}:${line} links to ${name}, which does not exist`)
+    }
+  }
+  return problems
+}
+
 /** Leaf paths of an inline YAML mapping (`{ a: { b: 1 } }` → `[['a','b'], 1]`). */
 function leaves(obj: Record<string, unknown>, prefix: readonly string[]): Array<[string[], unknown]> {
   const out: Array<[string[], unknown]> = []
@@ -617,6 +641,10 @@ test('every example config in the pages (a yaml block starting with version: 1) 
   assert.deepEqual(yamlExampleProblems(DOCS), [])
 })
 
+test('every repository file and relative link a page names exists', () => {
+  assert.deepEqual(fileProblems(DOCS), [])
+})
+
 // ---------------------------------------------------------------------------------------------------
 // The checker itself: planted wrong names are reported with page and line.
 
@@ -638,6 +666,7 @@ const PLANTED = loadDoc(
     'routes: [{ id: r, match: { path: { prefix: / } }, upstream: nope }]',
     '```',
     'Unchecked: `target.path`, `options.random`, `maxBodyBytes`, `/admin`, `GET example.com/users`.',
+    'See `src/http/prox.ts`, `http/websocket.ts`, `.bench-out/x.json` and [reload](operations/reload.md), [gone](nope.md#x).',
   ].join('\n'),
 )
 
@@ -649,6 +678,7 @@ test('the checker names page, line and the unknown metric, label, endpoint, code
     ...upperNameProblems([PLANTED], facts),
     ...configProblems([PLANTED], facts),
     ...yamlExampleProblems([PLANTED]),
+    ...fileProblems([PLANTED]),
   ]
   const expected = [
     /^docs\/planted\.md:2 names metric litgate_foo_total, which is not registered/,
@@ -664,6 +694,8 @@ test('the checker names page, line and the unknown metric, label, endpoint, code
     /^docs\/planted\.md:8 lists labels \{route,backend\} for litgate_retries_total, which has \{route\}/,
     /^docs\/planted\.md:9 example config: error: routes\[0\]\.upstream: unknown upstream/,
     /^docs\/planted\.md:9 example config: warning: upstreams\[0\]: upstream is not used/,
+    /^docs\/planted\.md:16 names file src\/http\/prox\.ts, which does not exist/,
+    /^docs\/planted\.md:16 links to nope\.md, which does not exist/,
   ]
   for (const pattern of expected)
     assert.ok(

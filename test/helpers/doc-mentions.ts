@@ -15,7 +15,10 @@
  *   `routes[].retry.maxRetries`, `config.routes`) or relative from a section name (`retry.maxRetries`,
  *   `pool.maxQueue`), optionally followed by `: value`; or an inline YAML mapping of a section
  *   (`admin: { enabled: true, port: 9901 }`). A single bare name (`maxBodyBytes`) is not checked;
- * - example config: a fenced `yaml` block whose first key is `version: 1`.
+ * - example config: a fenced `yaml` block whose first key is `version: 1`;
+ * - repository file: a code span holding a relative path with a `/` that ends in a file extension or `/`
+ *   (`src/http/proxy.ts`, `bench/`, or from src/: `http/websocket.ts`); a Markdown link target
+ *   (`[x](operations/reload.md)`) relative to the page.
  */
 
 export interface MetricMention {
@@ -70,6 +73,10 @@ export interface DocMentions {
   /** Inline YAML mappings in code spans (`admin: { enabled: true }`), unparsed. */
   readonly inlineYaml: Array<{ readonly line: number; readonly text: string }>
   readonly yamlConfigs: YamlBlock[]
+  /** Repository paths named in code spans (`src/http/proxy.ts`, `http/`). */
+  readonly files: NameMention[]
+  /** Relative Markdown link targets, without the `#fragment`. */
+  readonly links: NameMention[]
 }
 
 const METHODS = 'GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS'
@@ -80,6 +87,8 @@ const SEGMENT = '[a-z][A-Za-z0-9]*(?:\\[\\])?'
 const CONFIG_SPAN = new RegExp(`^(config\\.)?(${SEGMENT}(?:\\.${SEGMENT})+)(?:\\s*:\\s+(\\S.*))?$`)
 const INLINE_YAML_SPAN = /^[a-z][A-Za-z0-9]*:\s*\{.*\}$/
 const CODE_SPAN = /`([^`\n]+)`/g
+const FILE_SPAN = /^[A-Za-z0-9_.-]+\/(?:[A-Za-z0-9_.-]+\/)*(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[a-z]+)?$/
+const LINK = /\]\(([^)\s]+)\)/g
 
 /** Every mention in one Markdown page. Line numbers are 1-based. */
 export function scanDoc(text: string): DocMentions {
@@ -90,6 +99,8 @@ export function scanDoc(text: string): DocMentions {
     configPaths: [],
     inlineYaml: [],
     yamlConfigs: [],
+    files: [],
+    links: [],
   }
   const lines = text.split('\n')
   let fence: { lang: string; line: number; body: string[] } | undefined
@@ -117,6 +128,10 @@ export function scanDoc(text: string): DocMentions {
       out.endpoints.push({ line: lineNo, text: m[0], method, path: target.split('?')[0] as string, target })
     }
     if (fence !== undefined) continue
+    for (const m of line.matchAll(LINK)) {
+      const target = (m[1] as string).split('#')[0] as string
+      if (target !== '' && !/^[a-z]+:/.test(target)) out.links.push({ line: lineNo, name: target })
+    }
     // Code spans of prose and tables only.
     for (const m of line.matchAll(CODE_SPAN)) {
       const span = (m[1] as string).trim()
@@ -144,6 +159,7 @@ export function scanDoc(text: string): DocMentions {
         continue
       }
       if (INLINE_YAML_SPAN.test(span)) out.inlineYaml.push({ line: lineNo, text: span })
+      else if (FILE_SPAN.test(span)) out.files.push({ line: lineNo, name: span })
     }
   }
   return out
