@@ -209,7 +209,7 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   let stderr = ''
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
-  const ports = await new Promise<{ port: number; adminPort: number }>((resolvePorts, reject) => {
+  const started = new Promise<{ port: number; adminPort: number }>((resolvePorts, reject) => {
     let port: number | undefined
     let adminPort: number | undefined
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
@@ -226,7 +226,30 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
     })
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before serving: ${stderr}`)))
   })
+  const ports = await within(
+    15_000,
+    'gateway start (the "gateway serving" and "admin listening" log lines)',
+    started,
+  ).catch(async (err: unknown) => {
+    child.kill('SIGKILL')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  })
   return { child, exited, dir, ...ports }
+}
+
+/** Rejects after `ms` unless `promise` settles first; the timer never outlives it. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 let gateway: RunningGateway | undefined
