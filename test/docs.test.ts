@@ -371,7 +371,9 @@ function metricTableProblems(docs: readonly Doc[], f: Facts): string[] {
       for (const name of names) {
         const known = f.labels.get(name)
         if (known === undefined) {
-          // No declared label list and no served series: only "no labels" can be confirmed.
+          // Neither declared in code (prom-client labelNames) nor seen on a served series.
+          if (f.metrics.has(name))
+            problems.push(`${doc.file}:${i + 1}: the labels of ${name} cannot be checked (no series served)`)
           continue
         }
         const missing = [...known].filter((l) => !documented.has(l))
