@@ -1,7 +1,8 @@
 /**
- * docs/ and README.md against the running gateway and the code: every metric, admin endpoint, error
- * code, environment variable and config key a page names must exist, and every registered metric and
- * admin endpoint must be documented somewhere. The notation is in test/helpers/doc-mentions.ts; a
+ * docs/ and README.md against the running gateway and the code: every metric (with its labels), admin
+ * endpoint, error code, environment variable, config key (with its value), repository file and link a
+ * page names must exist, every example config must be valid, and every registered metric, admin
+ * endpoint and access-log field must be documented somewhere. The notation is in test/helpers/doc-mentions.ts; a
  * failure names the page and line ("docs/x.md:12 names metric litgate_foo, which is not registered").
  *
  * The facts come from a real `litgate run` (listener, backend and admin listener on loopback port 0,
@@ -25,7 +26,7 @@ import { parseConfig, formatIssue } from '../src/config/index.ts'
 import { configJsonSchema } from '../src/config/docs.ts'
 import { GatewayMetrics } from '../src/observability/index.ts'
 import { CHAIN_ENV_VARIABLES, createChainMetrics } from '../src/blockchain/index.ts'
-import { deadPort, startUpstream, type TestUpstream } from './helpers/upstream.ts'
+import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
   scanDoc,
@@ -77,6 +78,8 @@ interface Facts {
   /** Status of each documented admin request, probed live (`GET /readyz?verbose` → 200). */
   readonly probe: (method: string, target: string) => Promise<number>
   readonly errorCodes: ReadonlySet<string>
+  /** Fields of the access-log lines the running gateway wrote for the requests above. */
+  readonly accessLogFields: ReadonlySet<string>
   readonly envNames: ReadonlySet<string>
   /** Config paths from the schema, `[]` removed (`routes.retry.maxRetries`), with their schema node. */
   readonly configPaths: ReadonlyMap<
@@ -178,6 +181,8 @@ interface RunningGateway {
   readonly port: number
   readonly adminPort: number
   readonly dir: string
+  /** Every stdout line so far (JSON log lines). */
+  readonly lines: readonly string[]
 }
 
 /** `node bin/litgate.js run -c FILE`; resolves when both the gateway and its admin listener are up. */
@@ -209,11 +214,13 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
   let stderr = ''
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()))
+  const lines: string[] = []
   const started = new Promise<{ port: number; adminPort: number }>((resolvePorts, reject) => {
     let port: number | undefined
     let adminPort: number | undefined
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     rl.on('line', (line) => {
+      lines.push(line)
       let entry: { msg?: string; listeners?: Record<string, { port: number }>; address?: { port: number } }
       try {
         entry = JSON.parse(line) as typeof entry
@@ -236,7 +243,7 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
     await rm(dir, { recursive: true, force: true })
     throw err
   })
-  return { child, exited, dir, ...ports }
+  return { child, exited, dir, lines, ...ports }
 }
 
 /** Rejects after `ms` unless `promise` settles first; the timer never outlives it. */
@@ -257,12 +264,33 @@ let backend: TestUpstream | undefined
 let facts: Facts
 
 before(async () => {
-  backend = await startUpstream()
+  // `/flaky` resets the connection of its first attempt, so one line carries a retry (`attemptLog`).
+  let hasFlaked = false
+  backend = await startUpstream((req, res) => {
+    if (req.url === '/flaky' && !hasFlaked) {
+      hasFlaked = true
+      req.socket.destroy()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok')
+  })
   gateway = await startGateway(backend)
   const admin = `http://127.0.0.1:${gateway.adminPort}`
   // One proxied request and one refused one, so that per-request series exist and show their labels.
-  await (await fetch(`http://127.0.0.1:${gateway.port}/hello`)).text()
+  await (
+    await fetch(`http://127.0.0.1:${gateway.port}/hello?token=x`, {
+      headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    })
+  ).text()
   await (await fetch(`http://127.0.0.1:${gateway.port}/%2e%2e/x`)).text()
+  await (await fetch(`http://127.0.0.1:${gateway.port}/flaky`)).text()
+  // Access-log lines are batched (up to 250 ms): wait for all three.
+  const running = gateway
+  await eventually(
+    () => running.lines.filter((l) => l.includes('"log":"access"')).length >= 3,
+    5000,
+    'three access-log lines',
+  )
   const scrape = parseExposition(await (await fetch(`${admin}/metrics`)).text())
   const labels = new Map<string, Set<string>>(scrape.labels)
   for (const [name, set] of declaredLabels()) labels.set(name, set)
@@ -278,6 +306,7 @@ before(async () => {
       return res.status
     },
     errorCodes: new Set(Object.keys(ERROR_CODES)),
+    accessLogFields: accessLogFields(gateway.lines),
     envNames: environmentNames(),
     ...configFacts(),
   }
@@ -536,6 +565,45 @@ function suffixes(paths: readonly string[], n: number): string[] {
   return paths.map((p) => p.split('.').slice(-n).join('.'))
 }
 
+/** pino's own fields and the child logger's binding: the same on every line, not access-log fields. */
+const LOG_LINE_BASE = new Set(['level', 'time', 'service', 'log', 'msg'])
+
+function accessLogFields(lines: readonly string[]): Set<string> {
+  const fields = new Set<string>()
+  for (const line of lines) {
+    let entry: Record<string, unknown>
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>
+    } catch {
+      continue
+    }
+    if (entry['log'] !== 'access') continue
+    for (const key of Object.keys(entry)) if (!LOG_LINE_BASE.has(key)) fields.add(key)
+  }
+  return fields
+}
+
+/** Every field an access-log line carries is in a `| Field | Meaning |` table of a page. */
+function accessLogProblems(docs: readonly Doc[], f: Facts): string[] {
+  const documented = new Set<string>()
+  for (const doc of docs) {
+    let inTable = false
+    for (const line of doc.text.split('\n')) {
+      if (/^\|\s*Field\s*\|\s*Meaning\s*\|/.test(line)) inTable = true
+      else if (!line.startsWith('|')) inTable = false
+      else if (inTable)
+        for (const m of (line.split('|')[1] ?? '').matchAll(/`([A-Za-z]+)`/g)) documented.add(m[1] as string)
+    }
+  }
+  const problems = [...f.accessLogFields]
+    .filter((field) => !documented.has(field))
+    .map(
+      (field) => `access-log field ${field} is written but docs/operations/observability.md does not list it`,
+    )
+  if (f.accessLogFields.size === 0) problems.push('the running gateway wrote no access-log line')
+  return problems
+}
+
 /**
  * Repository paths in code spans must exist, from the root or from src/ (`http/proxy.ts`), unless they
  * are git-ignored output (`.bench-out/`); relative link targets must exist from the page's folder.
@@ -664,6 +732,10 @@ test('every config key a page names is in the schema, with a value it accepts', 
 
 test('every example config in the pages (a yaml block starting with version: 1) is valid', () => {
   assert.deepEqual(yamlExampleProblems(DOCS), [])
+})
+
+test('every field the access log writes is documented', () => {
+  assert.deepEqual(accessLogProblems(DOCS, facts), [])
 })
 
 test('every repository file and relative link a page names exists', () => {
