@@ -477,7 +477,8 @@ function upperNameProblems(docs: readonly Doc[], f: Facts): string[] {
       else
         problems.push(
           `${where} names error code ${name}, which is not in src/errors/codes.ts` +
-            didYouMean(name, f.errorCodes),
+            (didYouMean(name, f.errorCodes) ||
+              " (another program's name? add it to FOREIGN_UPPER_NAMES in test/docs.test.ts)"),
         )
     }
   }
