@@ -77,7 +77,7 @@ if (flags.help === true) {
   --quiet-wait S        before each target, wait up to S s for the machine to be < 10% busy (default 60)
   --retries N           re-measure a target up to N times when something else used > 5% of core 0
                         during its measurement (default 2; the least disturbed attempt is kept)
-  --litgate-config F    gateway config to use instead of the built-in one (must listen on BENCH port: see docs)
+  --litgate-config F    gateway config to use instead of the built-in one (listener on BENCH_LITGATE_PORT, default 18480)
   --litgate-root DIR    run the gateway from another checkout (a snapshot of a commit, a patched copy)
   --profile             run litgate with --cpu-prof; the profile lands in .bench-out/profiles/
 `)

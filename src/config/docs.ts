@@ -56,8 +56,8 @@ export function configMarkdown(): string {
 
 A config file is YAML (or JSON when the name ends in \`.json\`). Unknown keys are errors. Durations are
 milliseconds (\`…Ms\`), sizes are bytes (\`…Bytes\`). Check a file with \`litgate validate -c FILE\`: it
-reports every problem with its path and value, plus semantic problems (duplicate ids, unknown upstream
-references, shadowed routes, bad CIDRs, bad backend URLs). A JSON Schema for editors is in
+reports every schema problem with its path and value and, once the schema is satisfied, every semantic
+problem (duplicate ids, unknown upstream references, shadowed routes, bad CIDRs, bad backend URLs). A JSON Schema for editors is in
 [config.schema.json](config.schema.json).
 
 | Path | Type | Default | Description |

@@ -236,7 +236,7 @@ export const adminSchema = z
       .meta({ description: 'Address to bind. The admin API has no authentication: keep it on loopback or a private network.' }),
     port: z.int().min(0).max(65535).default(9901).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
   })
-  .meta({ description: 'The admin listener: `/metrics`, `/healthz`, `/readyz`, `POST /reload`. Changes need a restart.' })
+  .meta({ description: 'The admin listener: `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`, `POST /reload`. Changes need a restart.' })
 
 export const loggingSchema = z
   .strictObject({
@@ -253,7 +253,7 @@ export const loggingSchema = z
           .max(1)
           .default(1)
           .meta({
-            description: 'Share of successful requests (status < 400) logged; failures are always logged.',
+            description: 'Share of requests without a failure (status < 500, no reason code) logged; failures are always logged.',
           }),
       })
       .default({ enabled: true, sampleSuccessRatio: 1 }),

@@ -323,8 +323,9 @@ export class GatewayMetrics {
         for (const u of s.upstreams()) this.set({ upstream: u.id }, u.queueDepth)
       },
     })
-    if (options.processMetrics === true)
-      collectDefaultMetrics({ register: registry, prefix: 'litgate_process_' })
+    // prom-client's names already start with `process_` / `nodejs_`: the prefix adds only `litgate_`
+    // (litgate_process_cpu_seconds_total, litgate_nodejs_eventloop_lag_seconds, …).
+    if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'litgate_' })
   }
 
   /** Binds the gateway whose state the scrape-time metrics read. */
