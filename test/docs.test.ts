@@ -95,7 +95,15 @@ interface Facts {
  * Names the pages may use that are neither ours nor error codes: variables of other programs the
  * benchmark notes mention (glibc malloc tuning, the dynamic loader, POSIX sysconf).
  */
-const FOREIGN_UPPER_NAMES = new Set(['MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD', 'CLK_TCK'])
+const FOREIGN_UPPER_NAMES = new Set([
+  'MALLOC_ARENA_MAX',
+  'MALLOC_TRIM_THRESHOLD_',
+  'LD_PRELOAD',
+  'CLK_TCK',
+  // HTTP/2 (RFC 9113 §6.5.2) setting names
+  'SETTINGS_MAX_HEADER_LIST_SIZE',
+  'SETTINGS_MAX_CONCURRENT_STREAMS',
+])
 
 /** Environment variables the code reads or CI sets, found in the sources (not in tests). */
 function environmentNames(): Set<string> {
