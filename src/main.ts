@@ -36,8 +36,6 @@ import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecyc
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
 import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
 
-export { EXIT } from './cli/index.ts'
-
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
                                             serve (SIGHUP reloads, SIGTERM/SIGINT drain); --pid-file

@@ -263,6 +263,16 @@ describe('litgate run: start-up failures are one line with their own code', () =
     )
   })
 
+  test("an upstream's missing tls.caFile: TLS_FILE_UNREADABLE naming the upstream", () => {
+    const r = runConfig(
+      'ca.yaml',
+      'version: 1\nlisteners: [{ name: public, port: 0 }]\n' +
+        `upstreams: [{ id: billing, tls: { caFile: "${join(dir, 'ca.pem')}" }, backends: [{ url: "https://127.0.0.1:1" }] }]\n` +
+        'routes: [{ id: r, match: {}, upstream: billing }]\n',
+    )
+    assertOneLine(r, 'TLS_FILE_UNREADABLE', /upstream billing: tls\.caFile .*ca\.pem: cannot read \(ENOENT\)/)
+  })
+
   test("a key that is not the certificate's: TLS_KEY_MISMATCH", () => {
     const r = runConfig('mismatch.yaml', tls(a.certFile, b.keyFile))
     assertOneLine(r, 'TLS_KEY_MISMATCH', /listener secure: tls\.keyFile .* is not the private key/)
