@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -284,10 +284,14 @@ describe('litgate --version', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       version: string
     }
-    const head = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], {
+    // The expected commit, asked of git the same way; a copy without git metadata must say "unknown".
+    const git = spawnSync('git', ['rev-parse', '--show-toplevel', '--short=12', 'HEAD'], {
       cwd: ROOT,
       encoding: 'utf8',
-    }).stdout.trim()
+    })
+    const [top, commit] = git.status === 0 ? git.stdout.trim().split('\n') : []
+    const head =
+      top !== undefined && realpathSync(top) === realpathSync(ROOT) ? (commit ?? 'unknown') : 'unknown'
     const r = cli('--version')
     assert.equal(r.code, 0, r.stderr)
     assert.match(
