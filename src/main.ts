@@ -6,43 +6,56 @@
  *   litgate validate -c FILE   check a config file (like nginx -t); exit 0 when valid
  *   litgate reload -c FILE     validate FILE, then ask the running gateway (admin API) to reload it
  *   litgate demo [--port N]    start two demo backends and a gateway in front of them
+ *   litgate --version          package version and git commit
+ * The commands that construct nothing (validate, reload, version) live in src/cli/, one module each.
  */
-import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
 import { Registry } from 'prom-client'
 import { startAdminServer, type AdminServer } from './admin/index.ts'
 import {
-  configSchema,
-  ConfigError,
-  formatIssue,
-  formatOf,
-  loadConfigFile,
-  parseConfig,
-  type Config,
-} from './config/index.ts'
+  checkPidFile,
+  describeVersion,
+  EXIT,
+  findNpmWrapper,
+  formatVersion,
+  readProc,
+  reloadCommand,
+  removePidFile,
+  validateCommand,
+  watchWrapper,
+  writePidFile,
+  type CliIo,
+} from './cli/index.ts'
+import { configSchema, ConfigError, formatIssue, loadConfigFile, type Config } from './config/index.ts'
 import { demoConfig, startDemoUpstream } from './demo/index.ts'
-import {
-  Gateway,
-  Reloader,
-  watchConfigFile,
-  type ConfigSource,
-  type ReloadOutcome,
-} from './lifecycle/index.ts'
+import { isGatewayError } from './errors/index.ts'
+import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecycle/index.ts'
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
 import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
 
-/** Exit codes (docs/operations/shutdown.md): 0 drained, 1 failure, 2 usage/config, 3 forced. */
-export const EXIT = Object.freeze({ ok: 0, failure: 1, usage: 2, forced: 3 })
-
 const USAGE = `usage:
-  litgate run -c FILE [--log-level LEVEL]   serve (SIGHUP reloads, SIGTERM/SIGINT drain)
-  litgate validate -c FILE                  check a config file; exit 0 when valid
-  litgate reload -c FILE [--admin URL]      validate FILE, then reload the running gateway through its
-                                            admin API (default: admin.host/port from FILE)
+  litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
+                                            serve (SIGHUP reloads, SIGTERM/SIGINT drain); --pid-file
+                                            writes the gateway's pid once listening, removed on exit
+  litgate validate -c FILE [--strict]       check a config file and the TLS files it names; exit 0
+                                            when valid (--strict: warnings fail too)
+  litgate reload -c FILE [--admin ADDR]     validate FILE, then reload the running gateway through its
+                                            admin API; ADDR is host:port or http://host:port
+                                            (default: admin.host/port from FILE)
   litgate demo [--port N]                   demo backends + gateway on 127.0.0.1
+  litgate --version                         package version and git commit
 `
+
+const io: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+}
+
+/** The package root (for --version): bin/litgate.js and src/ sit right under it. */
+const ROOT = resolve(import.meta.dirname, '..')
 
 type Env = Record<string, string | undefined>
 
@@ -59,6 +72,9 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
         port: { type: 'string' },
         admin: { type: 'string' },
         'log-level': { type: 'string' },
+        'pid-file': { type: 'string' },
+        strict: { type: 'boolean' },
+        version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -67,6 +83,10 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     return EXIT.usage
   }
   const { values, positionals } = parsed
+  if (values.version === true || positionals[0] === 'version') {
+    io.stdout(formatVersion(describeVersion(ROOT)))
+    return EXIT.ok
+  }
   const command = positionals[0] ?? (values.config !== undefined ? 'run' : undefined)
   if (values.help === true || command === undefined) {
     process.stdout.write(USAGE)
@@ -78,22 +98,24 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     return usage(`invalid log level ${JSON.stringify(levelOverride)} (one of ${LEVELS.join(', ')})`)
   }
   const level = levelOverride as LevelWithSilent | undefined
+  const pidFile = values['pid-file']
+  if (pidFile === '') return usage('--pid-file needs a path')
   switch (command) {
     case 'validate':
-      return validate(values.config)
+      return validateCommand(values.config, { isStrict: values.strict === true }, io)
     case 'reload':
-      return requestReload(values.config, values.admin)
+      return reloadCommand(values.config, values.admin, io)
     case 'run': {
       if (values.config === undefined) return usage('run needs -c FILE')
       const log = createRootLogger({ level: level ?? 'info' })
-      return run(values.config, log, level, env)
+      return run(values.config, log, level, env, pidFile)
     }
     case 'demo': {
       const port = Number(values.port ?? env['PORT'] ?? 8080)
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         return usage(`invalid --port ${String(values.port)}`)
       const log = createRootLogger({ level: level ?? 'info' })
-      return demo(port, log, level, env)
+      return demo(port, log, level, env, pidFile)
     }
     default:
       return usage(`unknown command ${JSON.stringify(command)}`)
@@ -105,76 +127,18 @@ function usage(message: string): number {
   return EXIT.usage
 }
 
-async function readConfigText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (err) {
-    process.stderr.write(`error: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})\n`)
-    return undefined
-  }
-}
-
-async function validate(path: string | undefined): Promise<number> {
-  if (path === undefined) return usage('validate needs -c FILE')
-  const text = await readConfigText(path)
-  if (text === undefined) return EXIT.usage
-  const result = parseConfig(text, formatOf(path))
-  const issues = result.ok ? result.warnings : result.issues
-  for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`)
-  if (!result.ok) {
-    process.stderr.write(
-      `${path}: invalid (${issues.filter((i) => i.severity === 'error').length} error(s))\n`,
-    )
-    return EXIT.usage
-  }
-  process.stdout.write(
-    `${path}: ok (${result.config.routes.length} routes, ${result.config.upstreams.length} upstreams)\n`,
-  )
-  return EXIT.ok
-}
-
 /**
- * `litgate reload`: validates the file here first (nothing is sent when it is invalid), then asks the
- * running gateway to reload through `POST /reload` on its admin listener. Exit 0 when the gateway
- * applied (or found unchanged) the config, 1 when it refused, 2 for usage or an invalid file.
+ * Start-up failures with a code of their own (address in use, TLS files, pid file) are one line: in the
+ * log and on stderr, no stack. Anything else is a bug: INTERNAL_ERROR with the error, as before.
  */
-async function requestReload(path: string | undefined, adminUrl: string | undefined): Promise<number> {
-  if (path === undefined) return usage('reload needs -c FILE')
-  const text = await readConfigText(path)
-  if (text === undefined) return EXIT.usage
-  const result = parseConfig(text, formatOf(path))
-  if (!result.ok) {
-    for (const issue of result.issues) process.stderr.write(`${formatIssue(issue)}\n`)
-    process.stderr.write(`${path}: invalid; nothing was sent to the gateway\n`)
-    return EXIT.usage
+function reportStartFailure(log: Logger, what: string, err: unknown): void {
+  if (isGatewayError(err) && err.code !== 'INTERNAL_ERROR') {
+    log.error({ code: err.code, detail: err.message }, `${what} failed to start`)
+    process.stderr.write(`error: ${err.code}: ${err.message}\n`)
+  } else {
+    log.error({ err, code: 'INTERNAL_ERROR' }, `${what} failed to start`)
   }
-  let base = adminUrl
-  if (base === undefined) {
-    const admin = result.config.admin
-    if (!admin.enabled) return usage('admin listener disabled in the config: pass --admin URL or send SIGHUP')
-    const host = admin.host === '0.0.0.0' || admin.host === '::' ? '127.0.0.1' : admin.host
-    base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`
-  }
-  let response: Response
-  try {
-    response = await fetch(new URL('/reload', base), { method: 'POST', signal: AbortSignal.timeout(30_000) })
-  } catch (err) {
-    process.stderr.write(`error: cannot reach the admin API at ${base} (${(err as Error).message})\n`)
-    return EXIT.failure
-  }
-  const outcome = (await response.json()) as ReloadOutcome
-  if (outcome.ok) {
-    process.stdout.write(
-      outcome.isChanged
-        ? `reloaded: ${outcome.previousVersion} -> ${outcome.version}\n`
-        : `unchanged: ${outcome.version}\n`,
-    )
-    return EXIT.ok
-  }
-  process.stderr.write(`reload failed: ${outcome.code}: ${outcome.message}\n`)
-  for (const issue of outcome.issues) process.stderr.write(`  ${issue}\n`)
-  process.stderr.write(`config ${outcome.version} keeps serving\n`)
-  return EXIT.failure
+  log.flush()
 }
 
 /** Loads a config file for a reload; invalid files become issues, never exceptions. */
@@ -208,7 +172,7 @@ async function operate(
   log: Logger,
   levelOverride: LevelWithSilent | undefined,
   source: ConfigSource,
-  watchPath: string | undefined,
+  configFile: string | null,
   env: Env,
 ): Promise<Operated | undefined> {
   if (levelOverride === undefined) log.level = config.logging.level
@@ -252,6 +216,7 @@ async function operate(
   try {
     gateway = await Gateway.start(config, {
       log,
+      pid: process.pid,
       onExchangeEnd,
       onAttemptFailure: metrics.observeAttemptFailure,
       // @opentelemetry/api: a no-op tracer until an SDK registers a provider; not created when disabled.
@@ -260,8 +225,7 @@ async function operate(
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
     })
   } catch (err) {
-    log.error({ err, code: 'INTERNAL_ERROR' }, 'gateway failed to start')
-    log.flush()
+    reportStartFailure(log, 'gateway', err)
     return undefined
   }
   metrics.bind({
@@ -304,6 +268,8 @@ async function operate(
         registry,
         isReady: () => gateway.isReady(),
         status: () => ({
+          pid: process.pid,
+          configFile,
           state: gateway.state,
           version: gateway.runtime.version,
           connections: gateway.connections(),
@@ -315,15 +281,14 @@ async function operate(
         reload: () => reloader.reload('admin'),
       })
     } catch (err) {
-      log.error({ err, code: 'INTERNAL_ERROR', admin: config.admin }, 'admin listener failed to start')
       await gateway.stop(0)
-      log.flush()
+      reportStartFailure(log, 'admin listener', err)
       return undefined
     }
   }
   const unwatch =
-    watchPath !== undefined && config.reload.watchFile
-      ? watchConfigFile(watchPath, { debounceMs: config.reload.watchDebounceMs }, () => {
+    configFile !== null && config.reload.watchFile
+      ? watchConfigFile(configFile, { debounceMs: config.reload.watchDebounceMs }, () => {
           void reloader.reload('watch')
         })
       : undefined
@@ -340,28 +305,41 @@ async function operate(
   }
 }
 
+interface ServeOptions {
+  /** The npm wrapper chain to watch (see watchWrapper); empty when npm did not start us. */
+  readonly wrapper: readonly number[]
+  /** Runs on every way out of serve (drained, forced, second signal): removes the pid file. */
+  readonly onExit: () => void
+}
+
 /**
  * Serves until a signal stops it; resolves with the exit code. SIGHUP reloads; the first SIGTERM or
  * SIGINT drains until server.shutdownTimeoutMs (exit 0 drained, 3 forced); a second one exits at once (3).
+ * The death of the npm process that started us (see watchWrapper) drains like SIGTERM.
  */
-function serve(op: Operated, config: Config, log: Logger): Promise<number> {
+function serve(op: Operated, config: Config, log: Logger, options: ServeOptions): Promise<number> {
   const { gateway, reloader, metrics } = op
   return new Promise<number>((resolve) => {
     let isStopping = false
-    const onStop = (signal: NodeJS.Signals): void => {
+    const onStop = (signal: NodeJS.Signals | undefined, wrapperPid?: number): void => {
       if (isStopping) {
+        // The wrapper dying while we drain (npm re-raises the signal it forwarded) is no second signal.
+        if (signal === undefined) return
         log.warn(
           { signal, code: 'SHUTDOWN_DEADLINE_EXCEEDED', connections: gateway.connections() },
           'second signal: exiting now',
         )
         log.flush()
+        options.onExit()
         process.exit(EXIT.forced)
       }
       isStopping = true
+      stopWatch()
       // The config serving now, not the one started with: shutdownTimeoutMs is applied on reload.
       const deadlineMs = gateway.runtime.config.server.shutdownTimeoutMs
       const startedAt = performance.now()
-      log.info({ signal, deadlineMs, connections: gateway.connections() }, 'draining')
+      const cause = signal === undefined ? { reason: 'wrapper exited', wrapperPid } : { signal }
+      log.info({ ...cause, deadlineMs, connections: gateway.connections() }, 'draining')
       void gateway.stop(deadlineMs).then(async (result) => {
         metrics.observeShutdown(result.isForced)
         const tookMs = Math.round(performance.now() - startedAt)
@@ -380,6 +358,7 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
         }
         process.off('SIGHUP', onReload)
         await op.close()
+        options.onExit()
         log.info({ exitCode: result.isForced ? EXIT.forced : EXIT.ok }, 'stopped')
         log.flush()
         resolve(result.isForced ? EXIT.forced : EXIT.ok)
@@ -391,6 +370,71 @@ function serve(op: Operated, config: Config, log: Logger): Promise<number> {
     process.on('SIGTERM', onStop)
     process.on('SIGINT', onStop)
     process.on('SIGHUP', onReload)
+    const stopWatch = watchWrapper(options.wrapper, {
+      ppid: () => process.ppid,
+      read: readProc,
+      intervalMs: 250,
+      onGone: (pid) => onStop(undefined, pid),
+    })
+  })
+}
+
+/**
+ * Before anything binds: a pid file naming a live process refuses the start (PID_FILE_IN_USE); a
+ * stale one is logged and overwritten later. True when start-up may go on.
+ */
+function precheckPidFile(log: Logger, pidFile: string | undefined): boolean {
+  if (pidFile === undefined) return true
+  try {
+    const stale = checkPidFile(pidFile, process.pid)
+    if (stale !== undefined)
+      log.warn({ pidFile, stalePid: stale }, 'stale pid file: its process is gone; overwriting')
+    return true
+  } catch (err) {
+    reportStartFailure(log, 'gateway', err)
+    return false
+  }
+}
+
+/**
+ * Once every listener is bound: writes the pid file, finds the npm wrapper to watch (only when npm's
+ * environment says npm started us), then serves. The pid file goes away on every exit through serve.
+ */
+async function serveOperated(
+  op: Operated,
+  config: Config,
+  log: Logger,
+  env: Env,
+  pidFile: string | undefined,
+): Promise<number> {
+  if (pidFile !== undefined) {
+    try {
+      writePidFile(pidFile, process.pid)
+    } catch (err) {
+      await op.gateway.stop(0)
+      await op.close()
+      reportStartFailure(log, 'gateway', err)
+      return EXIT.failure
+    }
+  }
+  const isUnderNpm = env['npm_command'] !== undefined || env['npm_lifecycle_event'] !== undefined
+  const wrapper = isUnderNpm ? findNpmWrapper(process.ppid, readProc) : []
+  if (wrapper.length > 0) {
+    const fields = { pid: process.pid, wrapperPids: wrapper }
+    if (wrapper.length === 1) log.info(fields, 'started by npm: SIGTERM/SIGINT to npm reach the gateway')
+    else {
+      log.warn(
+        fields,
+        'started by npm through a shell (npx / npm exec): only the gateway pid takes SIGHUP and SIGINT; ' +
+          'SIGTERM to npm drains',
+      )
+    }
+  }
+  return serve(op, config, log, {
+    wrapper,
+    onExit: () => {
+      if (pidFile !== undefined) removePidFile(pidFile, process.pid)
+    },
   })
 }
 
@@ -405,6 +449,7 @@ async function run(
   log: Logger,
   levelOverride: LevelWithSilent | undefined,
   env: Env,
+  pidFile: string | undefined,
 ): Promise<number> {
   let loaded
   try {
@@ -417,9 +462,12 @@ async function run(
     throw err
   }
   for (const warning of loaded.warnings) log.warn({ issue: formatIssue(warning) }, 'config warning')
-  const op = await operate(loaded.config, log, levelOverride, fileSource(path), path, env)
+  if (!precheckPidFile(log, pidFile)) return EXIT.failure
+  // The absolute path: `/status` reports it, and `litgate reload -c FILE` compares FILE with it.
+  const configFile = resolve(path)
+  const op = await operate(loaded.config, log, levelOverride, fileSource(path), configFile, env)
   if (op === undefined) return EXIT.failure
-  return exitSoon(await serve(op, loaded.config, log))
+  return exitSoon(await serveOperated(op, loaded.config, log, env, pidFile))
 }
 
 async function demo(
@@ -427,7 +475,9 @@ async function demo(
   log: Logger,
   levelOverride: LevelWithSilent | undefined,
   env: Env,
+  pidFile: string | undefined,
 ): Promise<number> {
+  if (!precheckPidFile(log, pidFile)) return EXIT.failure
   const backends = await Promise.all([startDemoUpstream('backend-a'), startDemoUpstream('backend-b')])
   // The demo shows the admin listener too (ephemeral when the gateway port is).
   const config = configSchema.parse({
@@ -439,7 +489,7 @@ async function demo(
   })
   // The demo config is built in memory: a reload re-applies it (nothing to re-read).
   const source: ConfigSource = () => Promise.resolve({ ok: true, config, warnings: [] })
-  const op = await operate(config, log, levelOverride, source, undefined, env)
+  const op = await operate(config, log, levelOverride, source, null, env)
   if (op === undefined) {
     await Promise.all(backends.map((b) => b.close()))
     return EXIT.failure
@@ -456,7 +506,7 @@ async function demo(
         : `        curl -s ${admin}/metrics                     (Prometheus metrics)\n`) +
       `  stop: Ctrl-C (graceful drain)\n\n`,
   )
-  const code = await serve(op, config, log)
+  const code = await serveOperated(op, config, log, env, pidFile)
   await Promise.all(backends.map((b) => b.close()))
   return exitSoon(code)
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { ERROR_CODES } from '../errors/index.ts'
 import type { ReloadOutcome } from '../lifecycle/index.ts'
+import { bindError } from '../net/index.ts'
 
 export interface AdminOptions {
   readonly host: string
@@ -61,9 +62,10 @@ export async function startAdminServer(options: AdminOptions, deps: AdminDeps): 
     s.once('close', () => sockets.delete(s))
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const onError = (err: Error): void => reject(bindError(err, 'admin listener', options.host, options.port))
+    server.once('error', onError)
     server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject)
+      server.off('error', onError)
       resolve()
     })
   })

@@ -54,10 +54,13 @@ export function configMarkdown(): string {
   return `<!-- Generated from src/config/schema.ts by \`npm run docs:config\`. Do not edit by hand. -->
 # Configuration reference (version 1)
 
-A config file is YAML (or JSON when the name ends in \`.json\`). Unknown keys are errors. Durations are
-milliseconds (\`…Ms\`), sizes are bytes (\`…Bytes\`). Check a file with \`litgate validate -c FILE\`: it
+A config file is YAML (or JSON when the name ends in \`.json\`). Unknown keys are errors, with the
+closest allowed key at that path suggested (\`unknown key "wieght"; did you mean "weight"?\`). Durations
+are milliseconds (\`…Ms\`), sizes are bytes (\`…Bytes\`). Check a file with \`litgate validate -c FILE\`: it
 reports every schema problem with its path and value and, once the schema is satisfied, every semantic
-problem (duplicate ids, unknown upstream references, shadowed routes, bad CIDRs, bad backend URLs). A JSON Schema for editors is in
+problem (duplicate ids, unknown upstream references, shadowed routes, bad CIDRs, bad backend URLs), and
+loads the TLS certificates, keys and CA files the config names exactly as \`run\` does (missing,
+unreadable, not PEM, key not matching the certificate). \`--strict\` makes warnings fail too. A JSON Schema for editors is in
 [config.schema.json](config.schema.json).
 
 | Path | Type | Default | Description |

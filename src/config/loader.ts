@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parseDocument } from 'yaml'
+import type { z } from 'zod'
 import { configSchema, type Config } from './schema.ts'
 import { ConfigError, formatPath, formatValue, type ConfigIssue } from './issues.ts'
 import { checkConfigSemantics } from './validation.ts'
 import { deepFreeze } from './freeze.ts'
+import { allowedKeysAt, unknownKeyMessage } from './suggest.ts'
 
 export type ConfigFormat = 'yaml' | 'json'
 
@@ -30,7 +32,10 @@ function parseText(text: string, format: ConfigFormat): { data: unknown; issues:
     try {
       return { data: JSON.parse(text) as unknown, issues: [] }
     } catch (err) {
-      return { data: undefined, issues: [{ path: '', message: `invalid JSON: ${(err as Error).message}`, severity: 'error' }] }
+      return {
+        data: undefined,
+        issues: [{ path: '', message: `invalid JSON: ${(err as Error).message}`, severity: 'error' }],
+      }
     }
   }
   // yaml: duplicate keys are errors (uniqueKeys default); no custom tags; aliases bounded.
@@ -48,6 +53,42 @@ function parseText(text: string, format: ConfigFormat): { data: unknown; issues:
   return { data: doc.toJS({ maxAliasCount: 100 }) as unknown, issues: [] }
 }
 
+type ZodIssue = z.core.$ZodIssue
+
+/**
+ * One zod issue as config issues. An unknown key (also inside a union such as `path: { prefx: / }`) is
+ * one issue per key, with the closest allowed key at that path suggested: the same text for `validate`,
+ * `run` and reload, since they share this parser.
+ */
+function schemaIssues(issue: ZodIssue): ConfigIssue[] {
+  const path = formatPath(issue.path)
+  const unknown = issue.code === 'unrecognized_keys' ? issue.keys : unknownInEveryBranch(issue)
+  if (unknown !== undefined) {
+    const allowed = allowedKeysAt(configSchema, issue.path)
+    return unknown.map((key) => ({
+      path,
+      message: unknownKeyMessage(key, allowed),
+      severity: 'error' as const,
+    }))
+  }
+  const base = { path, message: issue.message, severity: 'error' as const }
+  const value = formatValue((issue as { input?: unknown }).input)
+  return [value === undefined ? base : { ...base, value }]
+}
+
+/** Keys every branch of a failed union rejected as unknown (then they, not the union, are the problem). */
+function unknownInEveryBranch(issue: ZodIssue): readonly string[] | undefined {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return undefined
+  let common: Set<string> | undefined
+  for (const branch of issue.errors) {
+    const keys = new Set(
+      branch.flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === 0 ? i.keys : [])),
+    )
+    common = common === undefined ? keys : new Set([...common].filter((k) => keys.has(k)))
+  }
+  return common === undefined || common.size === 0 ? undefined : [...common]
+}
+
 /**
  * Parses and validates a config document: syntax, schema (types, ranges, unknown keys) and semantics
  * (references, duplicates, shadowed routes). Never throws for bad input; returns every issue found.
@@ -57,14 +98,7 @@ export function parseConfig(text: string, format: ConfigFormat = 'yaml'): ParseR
   if (issues.length > 0) return { ok: false, issues }
   const parsed = configSchema.safeParse(data, { reportInput: true })
   if (!parsed.success) {
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((issue) => {
-        const base = { path: formatPath(issue.path), message: issue.message, severity: 'error' as const }
-        const value = formatValue((issue as { input?: unknown }).input)
-        return value === undefined ? base : { ...base, value }
-      }),
-    }
+    return { ok: false, issues: parsed.error.issues.flatMap(schemaIssues) }
   }
   const semantic = checkConfigSemantics(parsed.data)
   if (semantic.some((i) => i.severity === 'error')) return { ok: false, issues: semantic }
@@ -77,13 +111,17 @@ export function formatOf(path: string): ConfigFormat {
 }
 
 /** Reads and parses a config file; throws ConfigError (with every issue) when it is invalid. */
-export async function loadConfigFile(path: string): Promise<{ config: Config; warnings: readonly ConfigIssue[] }> {
+export async function loadConfigFile(
+  path: string,
+): Promise<{ config: Config; warnings: readonly ConfigIssue[] }> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO'
-    throw new ConfigError(path, [{ path: '', message: `cannot read config file (${code})`, severity: 'error' }])
+    throw new ConfigError(path, [
+      { path: '', message: `cannot read config file (${code})`, severity: 'error' },
+    ])
   }
   const result = parseConfig(text, formatOf(path))
   if (!result.ok) throw new ConfigError(path, result.issues)

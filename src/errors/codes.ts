@@ -74,6 +74,16 @@ export const ERROR_CODES = Object.freeze({
   RELOAD_FAILED: spec(500, 'Reload failed; previous config keeps serving', 'internal'),
   RELOAD_NOT_SERVING: spec(409, 'Gateway is not serving; reload refused', 'internal'),
   SHUTDOWN_DEADLINE_EXCEEDED: spec(503, 'Drain deadline passed; connections force-closed', 'internal'),
+
+  // --- start-up: the process could not start (one log line and one stderr line, exit 1; never HTTP)
+  LISTEN_ADDRESS_IN_USE: spec(500, 'Listen address already in use', 'internal'),
+  LISTEN_ADDRESS_UNAVAILABLE: spec(500, 'Listen address not available on this host', 'internal'),
+  LISTEN_PERMISSION_DENIED: spec(500, 'Not permitted to bind the listen address', 'internal'),
+  TLS_FILE_UNREADABLE: spec(500, 'TLS certificate, key or CA file missing or unreadable', 'internal'),
+  TLS_FILE_INVALID: spec(500, 'TLS certificate or key file is not valid PEM', 'internal'),
+  TLS_KEY_MISMATCH: spec(500, 'TLS private key does not match the certificate', 'internal'),
+  PID_FILE_IN_USE: spec(500, 'PID file names a running process', 'internal'),
+  PID_FILE_FAILED: spec(500, 'PID file could not be written', 'internal'),
 } satisfies Record<string, ErrorCodeSpec>)
 
 export type ErrorCode = keyof typeof ERROR_CODES

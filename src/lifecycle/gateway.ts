@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs'
 import type { AddressInfo, Socket } from 'node:net'
-import { createSecureContext } from 'node:tls'
 import type { Logger } from 'pino'
 import type { Config, ListenerConfig } from '../config/index.ts'
 import { GatewayError } from '../errors/index.ts'
@@ -14,6 +12,7 @@ import {
 } from '../http/index.ts'
 import {
   ConnectionTracker,
+  loadTlsMaterial,
   startListener,
   type ConnectionCounts,
   type Listener,
@@ -31,6 +30,8 @@ import {
 
 export interface GatewayDeps {
   readonly log: Logger
+  /** Process id, reported in the `gateway serving` line (main passes process.pid). */
+  readonly pid?: number
   /** Monotonic milliseconds (injected for tests). */
   readonly now?: () => number
   readonly admission?: readonly AdmissionStage[]
@@ -139,7 +140,10 @@ export class Gateway {
       throw err
     }
     gateway.#state = 'serving'
-    deps.log.info({ version: gateway.#runtime.version, listeners: gateway.addresses() }, 'gateway serving')
+    deps.log.info(
+      { pid: deps.pid, version: gateway.#runtime.version, listeners: gateway.addresses() },
+      'gateway serving',
+    )
     return gateway
   }
 
@@ -271,21 +275,11 @@ export class Gateway {
       const listener = this.#listeners.find((l) => l.name === c.name)
       if (listener?.setSecureContext === undefined) continue
       try {
-        createSecureContext({
-          cert: readFileSync(c.tls.certFile),
-          key: readFileSync(c.tls.keyFile),
-          minVersion: c.tls.minVersion,
-        })
+        // The same loader as start-up and `litgate validate` (names the file at fault, never key material).
+        loadTlsMaterial(c.tls, `listener ${c.name}`)
       } catch (err) {
-        // The message names the file problem (ENOENT, PEM parse error), never key material.
-        const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message
-        throw new GatewayError(
-          'RELOAD_FAILED',
-          `listener ${c.name}: cannot load TLS certificate/key (${reason})`,
-          {
-            cause: err,
-          },
-        )
+        const reason = err instanceof GatewayError ? `${err.code}: ${err.message}` : (err as Error).message
+        throw new GatewayError('RELOAD_FAILED', `cannot load TLS certificate/key: ${reason}`, { cause: err })
       }
       out.push({ listener, tls: c.tls })
     }

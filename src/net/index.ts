@@ -6,3 +6,5 @@ export {
   type RequestListener,
   type UpgradeListener,
 } from './listener.ts'
+export { bindError } from './bind-error.ts'
+export { loadTlsMaterial, readTlsFile, type TlsMaterial } from './tls-material.ts'

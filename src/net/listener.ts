@@ -19,10 +19,11 @@ import {
   type Socket,
 } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { readFileSync } from 'node:fs'
 import type { ErrorCode } from '../errors/index.ts'
 import type { ListenerConfig, ServerConfig } from '../config/index.ts'
 import type { ConnectionTracker } from './connection-tracker.ts'
+import { bindError } from './bind-error.ts'
+import { loadTlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
   req: IncomingMessage | Http2ServerRequest,
@@ -106,13 +107,8 @@ function h2Options(server: ServerConfig) {
   }
 }
 
-function tlsOptions(tls: NonNullable<ListenerConfig['tls']>, alpn: string[]) {
-  return {
-    cert: readFileSync(tls.certFile),
-    key: readFileSync(tls.keyFile),
-    minVersion: tls.minVersion,
-    ALPNProtocols: alpn,
-  }
+function tlsOptions(name: string, tls: NonNullable<ListenerConfig['tls']>, alpn: string[]) {
+  return { ...loadTlsMaterial(tls, `listener ${name}`), ALPNProtocols: alpn }
 }
 
 /**
@@ -219,15 +215,15 @@ export async function startListener(
   } else {
     const tls = config.tls
     if (!config.http2) {
-      const s = createHttpsServer({ ...httpOptions(server), ...tlsOptions(tls, ['http/1.1']) })
+      const s = createHttpsServer({ ...httpOptions(server), ...tlsOptions(config.name, tls, ['http/1.1']) })
       wire1(s)
       outer = s
-      setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['http/1.1']))
+      setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['http/1.1']))
     } else {
       const s = createH2SecureServer({
         ...h2Options(server),
         ...httpOptions(server),
-        ...tlsOptions(tls, ['h2', 'http/1.1']),
+        ...tlsOptions(config.name, tls, ['h2', 'http/1.1']),
         allowHTTP1: true,
       })
       s.on('request', onRequest)
@@ -237,7 +233,7 @@ export async function startListener(
       h1Parsers.push(s as unknown as (typeof h1Parsers)[number])
       h2Servers.push(s)
       outer = s
-      setSecureContext = (t) => s.setSecureContext(tlsOptions(t, ['h2', 'http/1.1']))
+      setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['h2', 'http/1.1']))
     }
   }
   outer.on('connection', (socket: Socket) => {
@@ -249,9 +245,11 @@ export async function startListener(
   outer.on('drop', () => tracker.recordDropped())
 
   await new Promise<void>((resolve, reject) => {
-    outer.once('error', reject)
+    const onError = (err: Error): void =>
+      reject(bindError(err, `listener ${config.name}`, config.host, config.port))
+    outer.once('error', onError)
     outer.listen({ host: config.host, port: config.port, backlog: 1024 }, () => {
-      outer.off('error', reject)
+      outer.off('error', onError)
       resolve()
     })
   })

@@ -1,7 +1,7 @@
 import { Pool } from 'undici'
-import { readFileSync } from 'node:fs'
 import type { BackendConfig, UpstreamConfig } from '../config/index.ts'
 import { parseBackendUrl } from '../config/index.ts'
+import { readTlsFile } from '../net/index.ts'
 import { CircuitBreaker, type BreakerState } from '../resilience/index.ts'
 
 /**
@@ -82,7 +82,9 @@ export function createBackend(
   const tls = upstream.tls
   const tlsOptions = {
     rejectUnauthorized: tls?.rejectUnauthorized ?? true,
-    ...(tls?.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
+    ...(tls?.caFile === undefined
+      ? {}
+      : { ca: readTlsFile(tls.caFile, `upstream ${upstream.id}: tls.caFile`) }),
     ...(tls?.servername === undefined ? {} : { servername: tls.servername }),
   }
   const pool = new Pool(parsed.origin, {
