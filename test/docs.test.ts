@@ -103,6 +103,8 @@ const FOREIGN_UPPER_NAMES = new Set([
   // HTTP/2 (RFC 9113 §6.5.2) setting names
   'SETTINGS_MAX_HEADER_LIST_SIZE',
   'SETTINGS_MAX_CONCURRENT_STREAMS',
+  // Linux capabilities
+  'CAP_NET_BIND_SERVICE',
 ])
 
 /** Environment variables the code reads or CI sets, found in the sources (not in tests). */
@@ -471,9 +473,9 @@ function upperNameProblems(docs: readonly Doc[], f: Facts): string[] {
       const where = `${doc.file}:${line}`
       if (name.endsWith('*')) {
         const prefix = name.slice(0, -1)
-        if (![...f.envNames].some((n) => n.startsWith(prefix)))
+        if (![...f.envNames, ...f.errorCodes].some((n) => n.startsWith(prefix)))
           problems.push(
-            `${where} names ${name}, but no environment variable the code reads starts with ${prefix}`,
+            `${where} names ${name}, but no error code or environment variable the code reads starts with ${prefix}`,
           )
         continue
       }
