@@ -6,7 +6,7 @@
 import { inspect } from 'node:util'
 import { defineChain, type Chain } from 'viem'
 import type { ConfirmationPolicy } from './confirmation.ts'
-import type { Address } from './types.ts'
+import type { Address, Hex } from './types.ts'
 
 export interface RpcEndpointConfig {
   /** Bounded identifier used in logs, metrics and status (never the URL, which may carry an API key). */
@@ -48,6 +48,8 @@ export interface ChainConfig {
   /** Named contract addresses (e.g. `paymentProcessor`); their ABIs live in src/contracts. */
   readonly contracts: Readonly<Record<string, Address>>
   readonly explorerUrl?: string
+  /** Hash of block 0; when absent it is learned from the majority of endpoints at start. */
+  readonly genesisHash?: Hex
 }
 
 /** Tuning of the failover RPC client. */
@@ -61,8 +63,18 @@ export interface RpcTuning {
   readonly breakerFailureThreshold: number
   readonly breakerOpenBaseMs: number
   readonly breakerOpenMaxMs: number
-  /** An endpoint further behind the best head is refused until it catches up. */
+  /** An endpoint further behind the trusted head is refused until it catches up. */
   readonly maxHeadLagBlocks: number
+  /** An endpoint further ahead of the trusted head (the median) is suspect and refused. */
+  readonly maxHeadSkewBlocks: number
+  /** A head block dated further in the future than this is not believed (wall-clock limit). */
+  readonly maxBlockFutureMs: number
+  /** Fastest plausible block production: a head beyond it since genesis or the last trusted head is not believed. */
+  readonly maxBlocksPerSecond: number
+  /** Period of the chain id and genesis hash re-check on every endpoint. */
+  readonly identityRecheckMs: number
+  /** How long an endpoint that disagreed with the majority on a verified read is refused. */
+  readonly demoteMs: number
   /** Period of the background health probe (chain id, head) that also reconnects endpoints. */
   readonly probeIntervalMs: number
   readonly latencyBucketMs: number
@@ -99,6 +111,11 @@ export const DEFAULT_RPC_TUNING: RpcTuning = Object.freeze({
   breakerOpenBaseMs: 1_000,
   breakerOpenMaxMs: 60_000,
   maxHeadLagBlocks: 20,
+  maxHeadSkewBlocks: 20,
+  maxBlockFutureMs: 60_000,
+  maxBlocksPerSecond: 10,
+  identityRecheckMs: 60_000,
+  demoteMs: 300_000,
   probeIntervalMs: 5_000,
   latencyBucketMs: 50,
   maxResponseBytes: 16 * 1024 * 1024,
@@ -123,7 +140,11 @@ export const LITVM_LITEFORGE: ChainConfig = Object.freeze({
   name: 'LitVM LiteForge',
   nativeCurrency: Object.freeze({ name: 'zkLTC', symbol: 'zkLTC', decimals: 18 }),
   rpc: Object.freeze([
-    Object.freeze({ name: 'caldera', http: 'https://liteforge.rpc.caldera.xyz/http', ws: 'wss://liteforge.rpc.caldera.xyz/ws' }),
+    Object.freeze({
+      name: 'caldera',
+      http: 'https://liteforge.rpc.caldera.xyz/http',
+      ws: 'wss://liteforge.rpc.caldera.xyz/ws',
+    }),
   ]),
   // Orbit chains reorg only with their parent chain: wait for the `safe` tag rather than a block count.
   confirmation: Object.freeze({ tag: 'safe' }),
@@ -145,7 +166,9 @@ export const ANVIL_LOCAL: ChainConfig = Object.freeze({
   id: 31337,
   name: 'Anvil',
   nativeCurrency: Object.freeze({ name: 'Ether', symbol: 'ETH', decimals: 18 }),
-  rpc: Object.freeze([Object.freeze({ name: 'anvil', http: 'http://127.0.0.1:8545', ws: 'ws://127.0.0.1:8545' })]),
+  rpc: Object.freeze([
+    Object.freeze({ name: 'anvil', http: 'http://127.0.0.1:8545', ws: 'ws://127.0.0.1:8545' }),
+  ]),
   confirmation: Object.freeze({ tag: 'latest', confirmations: 1 }),
   gas: Object.freeze({
     maxFeePerGasWei: 100n * GWEI,
@@ -207,6 +230,8 @@ export function toViemChain(config: ChainConfig): Chain {
     name: config.name,
     nativeCurrency: { ...config.nativeCurrency },
     rpcUrls: { default: { http: [] } },
-    ...(config.explorerUrl === undefined ? {} : { blockExplorers: { default: { name: 'Explorer', url: config.explorerUrl } } }),
+    ...(config.explorerUrl === undefined
+      ? {}
+      : { blockExplorers: { default: { name: 'Explorer', url: config.explorerUrl } } }),
   })
 }

@@ -13,6 +13,7 @@ const healthy = (name: string): EndpointStatus => ({
   latencyMs: 5,
   headBlock: 10,
   headLagBlocks: 0,
+  suspect: null,
   lastFailure: null,
   lastFailureAt: null,
 })
@@ -32,13 +33,21 @@ const sender = (isExceeded: boolean): TxSenderSnapshot => ({
 const base = { chainId: 4441, chainName: 'LitVM LiteForge', confirmation: { tag: 'safe' } as const }
 
 void test('all endpoints healthy and fees under the cap: up, accepting payments and able to send', () => {
-  const s = summarizeChainStatus({ ...base, rpc: rpc('up', [healthy('a'), healthy('b')]), sender: sender(false) })
+  const s = summarizeChainStatus({
+    ...base,
+    rpc: rpc('up', [healthy('a'), healthy('b')]),
+    sender: sender(false),
+  })
   assert.equal(s.state, 'up')
   assert.deepEqual(s.reasons, [])
   assert.equal(s.acceptsPayments, true)
   assert.equal(s.canSend, true)
   assert.equal(s.confirmation, 'safe')
-  assert.deepEqual(s.wallet, { address: '0x0000000000000000000000000000000000000001', pendingTxs: 2, nextNonce: 7 })
+  assert.deepEqual(s.wallet, {
+    address: '0x0000000000000000000000000000000000000001',
+    pendingTxs: 2,
+    nextNonce: 7,
+  })
 })
 
 void test('one endpoint down or lagging or on the wrong chain: degraded with a reason each', () => {
@@ -59,7 +68,11 @@ void test('one endpoint down or lagging or on the wrong chain: degraded with a r
 })
 
 void test('no usable endpoint: down, refusing payments', () => {
-  const s = summarizeChainStatus({ ...base, rpc: rpc('down', [{ ...healthy('a'), usability: 'cooling' }]), sender: sender(false) })
+  const s = summarizeChainStatus({
+    ...base,
+    rpc: rpc('down', [{ ...healthy('a'), usability: 'cooling' }]),
+    sender: sender(false),
+  })
   assert.equal(s.state, 'down')
   assert.equal(s.reasons[0], 'no-usable-endpoint')
   assert.equal(s.acceptsPayments, false)

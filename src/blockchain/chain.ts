@@ -57,7 +57,10 @@ export function toChainError(err: unknown): GatewayError | undefined {
   let e: unknown = err
   for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
     if (isGatewayError(e)) return e
-    if (e instanceof JsonRpcError) return new GatewayError('CHAIN_RPC_ERROR', `JSON-RPC error ${e.code}: ${e.message.slice(0, 200)}`, { cause: e })
+    if (e instanceof JsonRpcError)
+      return new GatewayError('CHAIN_RPC_ERROR', `JSON-RPC error ${e.code}: ${e.message.slice(0, 200)}`, {
+        cause: e,
+      })
     e = (e as { cause?: unknown }).cause
   }
   return undefined
@@ -65,15 +68,27 @@ export function toChainError(err: unknown): GatewayError | undefined {
 
 export function createChain(options: ChainOptions, deps: CreateChainDeps): Chain {
   const metrics = deps.metrics ?? createChainMetrics(deps.registry)
-  const rpc = createRpcClient({ chainId: options.chain.id, endpoints: options.chain.rpc, tuning: options.rpc }, { ...deps, metrics })
+  const rpc = createRpcClient(
+    {
+      chainId: options.chain.id,
+      ...(options.chain.genesisHash === undefined ? {} : { genesisHash: options.chain.genesisHash }),
+      endpoints: options.chain.rpc,
+      tuning: options.rpc,
+    },
+    { ...deps, metrics },
+  )
   const transport = custom(
     {
       async request({ method, params }: { method: string; params?: unknown }) {
         try {
-          return await rpc.request(method, Array.isArray(params) ? params : params === undefined ? [] : [params])
+          return await rpc.request(
+            method,
+            Array.isArray(params) ? params : params === undefined ? [] : [params],
+          )
         } catch (err) {
           // Hand viem the node's own JSON-RPC error so it maps reverts, nonce errors etc. to its classes.
-          if (isGatewayError(err) && err.code === 'CHAIN_RPC_ERROR' && err.cause instanceof JsonRpcError) throw err.cause
+          if (isGatewayError(err) && err.code === 'CHAIN_RPC_ERROR' && err.cause instanceof JsonRpcError)
+            throw err.cause
           throw err
         }
       },
@@ -91,7 +106,13 @@ export function createChain(options: ChainOptions, deps: CreateChainDeps): Chain
       ? null
       : createTxSender(
           { chain: options.chain, tuning: options.tx },
-          { ...deps, rpc, signer: deps.signer, metrics, ...(deps.onTxEvent === undefined ? {} : { onEvent: deps.onTxEvent }) },
+          {
+            ...deps,
+            rpc,
+            signer: deps.signer,
+            metrics,
+            ...(deps.onTxEvent === undefined ? {} : { onEvent: deps.onTxEvent }),
+          },
         )
   return {
     config: redactChainConfig(options.chain),

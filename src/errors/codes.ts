@@ -54,6 +54,7 @@ export const ERROR_CODES = Object.freeze({
   CHAIN_KEY_INVALID: spec(500, 'Signing key unavailable or invalid', 'internal'),
   CHAIN_UNAVAILABLE: spec(503, 'Chain unavailable', 'upstream'),
   CHAIN_WRONG_ID: spec(503, 'RPC endpoint serves a different chain', 'upstream'),
+  CHAIN_ENDPOINTS_DISAGREE: spec(502, 'RPC endpoints disagree on a verified read', 'upstream'),
   CHAIN_RPC_TIMEOUT: spec(504, 'Chain RPC call timed out', 'upstream'),
   CHAIN_RPC_ERROR: spec(502, 'Chain RPC call failed', 'upstream'),
   CHAIN_FEE_CAP_EXCEEDED: spec(503, 'Chain gas price above the configured cap', 'upstream'),
