@@ -35,6 +35,13 @@ export interface GasConfig {
   readonly gasLimitMarginPct: number
   /** While the base fee is above the cap: refuse sends at once, or queue them until their deadline. */
   readonly feeCapPolicy: 'refuse' | 'queue'
+  /** Gas limit ceiling of one transaction (estimate plus margin included). */
+  readonly maxGasPerTx: bigint
+  /** Ceiling on gasLimit × maxFeePerGas of one transaction, in wei. */
+  readonly maxFeePerTxWei: bigint
+  /** Worst-case fees (gasLimit × maxFeePerGas) all sends may commit per period, in wei. */
+  readonly feeBudgetWei: bigint
+  readonly feeBudgetPeriodMs: number
 }
 
 export interface ChainConfig {
@@ -100,6 +107,8 @@ export interface TxTuning {
   readonly sendTimeoutMs: number
   /** Default time `wait()` gives a transaction to confirm (monitoring continues after it). */
   readonly confirmTimeoutMs: number
+  /** File of the transaction journal; null keeps it in memory (pending transactions lost on restart). */
+  readonly journalPath: string | null
 }
 
 export const DEFAULT_RPC_TUNING: RpcTuning = Object.freeze({
@@ -130,6 +139,7 @@ export const DEFAULT_TX_TUNING: TxTuning = Object.freeze({
   feeRecheckMs: 2_000,
   sendTimeoutMs: 30_000,
   confirmTimeoutMs: 15 * 60_000,
+  journalPath: null,
 })
 
 const GWEI = 1_000_000_000n
@@ -155,6 +165,10 @@ export const LITVM_LITEFORGE: ChainConfig = Object.freeze({
     bumpPct: 15,
     gasLimitMarginPct: 20,
     feeCapPolicy: 'refuse',
+    maxGasPerTx: 1_000_000n,
+    maxFeePerTxWei: 5_000_000n * GWEI, // 0.005 zkLTC: 1M gas at the 5 gwei cap
+    feeBudgetWei: 100_000_000n * GWEI, // 0.1 zkLTC per day
+    feeBudgetPeriodMs: 86_400_000,
   }),
   tokens: Object.freeze([]),
   contracts: Object.freeze({}),
@@ -177,6 +191,10 @@ export const ANVIL_LOCAL: ChainConfig = Object.freeze({
     bumpPct: 15,
     gasLimitMarginPct: 20,
     feeCapPolicy: 'refuse',
+    maxGasPerTx: 10_000_000n,
+    maxFeePerTxWei: 1_000_000_000n * GWEI, // 1 ETH (dev node)
+    feeBudgetWei: 100_000_000_000n * GWEI, // 100 ETH per day
+    feeBudgetPeriodMs: 86_400_000,
   }),
   tokens: Object.freeze([]),
   contracts: Object.freeze({}),

@@ -29,6 +29,7 @@ const sender = (isExceeded: boolean): TxSenderSnapshot => ({
   pendingTxs: 2,
   nextNonce: 7,
   feeCap: { isExceeded, baseFeePerGasWei: '1', capWei: '2', observedAt: 1 },
+  feeBudgetSpentWei: '0',
 })
 const base = { chainId: 4441, chainName: 'LitVM LiteForge', confirmation: { tag: 'safe' } as const }
 

@@ -56,6 +56,15 @@ export {
   type TxSenderSnapshot,
 } from './tx-sender.ts'
 export { secretFromEnv, secretFromFile, type Secret } from './secret.ts'
+export {
+  createFileTxJournal,
+  createMemoryTxJournal,
+  type JournalContents,
+  type JournalTx,
+  type JournalTxState,
+  type TxJournal,
+  type TxJournalOptions,
+} from './tx-journal.ts'
 export type { Address, ChainDeps, Clock, Hex } from './types.ts'
 export {
   describeSignerSpec,
