@@ -24,6 +24,8 @@ export interface LyingRpc {
   /** Calls received, by method. */
   readonly calls: Map<string, number>
   setLie(lie: Lie | undefined): void
+  /** Calls for which the connection is reset after the request arrived, without forwarding it ("maybe sent"). */
+  setDrop(drop: ((call: RpcCall) => boolean) | undefined): void
   close(): Promise<void>
 }
 
@@ -35,11 +37,16 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 export async function startLyingRpc(targetUrl: string): Promise<LyingRpc> {
   let lie: Lie | undefined
+  let drop: ((call: RpcCall) => boolean) | undefined
   const calls = new Map<string, number>()
   const server: Server = createServer((req, res) => {
     void (async () => {
       const body = (await readJson(req)) as { id: unknown; method: string; params?: unknown[] }
       calls.set(body.method, (calls.get(body.method) ?? 0) + 1)
+      if (drop?.({ method: body.method, params: body.params ?? [] }) === true) {
+        req.socket.destroy()
+        return
+      }
       const upstream = await fetch(targetUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -67,6 +74,9 @@ export async function startLyingRpc(targetUrl: string): Promise<LyingRpc> {
     calls,
     setLie(next) {
       lie = next
+    },
+    setDrop(next) {
+      drop = next
     },
     async close() {
       server.closeAllConnections()
