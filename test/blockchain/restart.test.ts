@@ -154,14 +154,25 @@ void test('a broadcast with an unknown outcome keeps its nonce across a restart 
   } finally {
     proxy.setDrop(undefined)
   }
-  const second = await gateway(journal, 2)
+  // The restarted sender's re-broadcast is lost too, so no node knows nonce N: only the journal does.
+  const raw = (JSON.parse(await readFile(journal, 'utf8')) as { txs: { raws: string[] }[] }).txs[0]!.raws[0]!
+  proxy.setDrop((c) => c.method === 'eth_sendRawTransaction' && c.params[0] === raw)
+  const second = await gateway(journal, 2, { url: proxy.url })
+  assert.equal(await anvil.rpc('eth_getTransactionByHash', [lost.hash]), null)
   const next = await second.sender.send({ to: RECIPIENT, value: 6n, gas: 21_000n }, { idempotencyKey: 'k2' })
-  assert.equal(next.nonce, lost.nonce + 1, 'the unknown broadcast kept its nonce')
+  assert.equal(
+    next.nonce,
+    lost.nonce + 1,
+    'the unknown broadcast kept its nonce (the chain alone would say N)',
+  )
+  proxy.setDrop(undefined)
+  // The monitor re-broadcasts nonce N (same bytes); then N+1 can be mined behind it.
   assert.equal((await next.wait({ timeoutMs: 5_000 })).status, 'success')
   const firstAgain = await second.sender.send(
     { to: RECIPIENT, value: 5n, gas: 21_000n },
     { idempotencyKey: 'k1' },
   )
+  assert.equal(firstAgain.isNew, false)
   assert.equal(firstAgain.hash, lost.hash)
   assert.equal((await firstAgain.wait({ timeoutMs: 5_000 })).status, 'success')
   assert.equal(await countOf(from), 2)
