@@ -44,6 +44,12 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` })
 
+/** Gwei amounts that may exceed 1e9 gwei (budgets): up to 12 integer digits. */
+const wideGwei = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,9})?$/, { message: 'must be a decimal amount of gwei, e.g. 5000000' })
+  .transform((s) => parseGwei(s))
+
 const gwei = z
   .string()
   .regex(GWEI, { message: 'must be a decimal amount of gwei, e.g. 2.5' })
@@ -141,6 +147,21 @@ const schema = z.object({
   LITGATE_CHAIN_RPC_MAX_ATTEMPTS: int(1, 10).optional(),
   LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS: int(0, 1_000_000).optional(),
   LITGATE_CHAIN_PROBE_INTERVAL_MS: int(100, 3_600_000).optional(),
+  LITGATE_CHAIN_GENESIS_HASH: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, { message: 'must be a 32-byte 0x-prefixed hex block hash' })
+    .transform((h) => h.toLowerCase() as `0x${string}`)
+    .optional(),
+  LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS: int(0, 1_000_000).optional(),
+  LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS: int(0, 86_400_000).optional(),
+  LITGATE_CHAIN_MAX_BLOCKS_PER_SEC: int(1, 100_000).optional(),
+  LITGATE_CHAIN_ID_RECHECK_MS: int(1_000, 86_400_000).optional(),
+  LITGATE_CHAIN_DEMOTE_MS: int(1_000, 86_400_000).optional(),
+  LITGATE_CHAIN_MAX_GAS_PER_TX: int(21_000, 1_000_000_000).optional(),
+  LITGATE_CHAIN_MAX_TX_FEE_GWEI: wideGwei.optional(),
+  LITGATE_CHAIN_FEE_BUDGET_GWEI: wideGwei.optional(),
+  LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS: int(60_000, 31 * 86_400_000).optional(),
+  LITGATE_CHAIN_TX_JOURNAL: z.string().min(1).max(4096).optional(),
   LITGATE_CHAIN_TX_POLL_MS: int(50, 600_000).optional(),
   LITGATE_CHAIN_STUCK_TX_MS: int(1_000, 86_400_000).optional(),
   LITGATE_CHAIN_SEND_TIMEOUT_MS: int(100, 3_600_000).optional(),
@@ -251,6 +272,23 @@ export function loadChainEnv(env: Env): ChainEnv {
       ? {}
       : { gasLimitMarginPct: e.LITGATE_CHAIN_GAS_MARGIN_PCT }),
     ...(e.LITGATE_CHAIN_FEE_BUMP_PCT === undefined ? {} : { bumpPct: e.LITGATE_CHAIN_FEE_BUMP_PCT }),
+    ...(e.LITGATE_CHAIN_MAX_GAS_PER_TX === undefined
+      ? {}
+      : { maxGasPerTx: BigInt(e.LITGATE_CHAIN_MAX_GAS_PER_TX) }),
+    ...(e.LITGATE_CHAIN_MAX_TX_FEE_GWEI === undefined
+      ? {}
+      : { maxFeePerTxWei: e.LITGATE_CHAIN_MAX_TX_FEE_GWEI }),
+    ...(e.LITGATE_CHAIN_FEE_BUDGET_GWEI === undefined
+      ? {}
+      : { feeBudgetWei: e.LITGATE_CHAIN_FEE_BUDGET_GWEI }),
+    ...(e.LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS === undefined
+      ? {}
+      : { feeBudgetPeriodMs: e.LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS }),
+  }
+  if (gas.maxFeePerTxWei > gas.feeBudgetWei) {
+    problems.push(
+      'LITGATE_CHAIN_MAX_TX_FEE_GWEI: must not exceed LITGATE_CHAIN_FEE_BUDGET_GWEI (no transaction could fit the budget)',
+    )
   }
   if (gas.maxPriorityFeePerGasWei > gas.maxFeePerGasWei) {
     problems.push('LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI: must not exceed LITGATE_CHAIN_MAX_FEE_GWEI')
@@ -275,6 +313,7 @@ export function loadChainEnv(env: Env): ChainEnv {
     tokens: e.LITGATE_CHAIN_TOKENS ?? base.tokens,
     contracts: e.LITGATE_CHAIN_CONTRACTS ?? base.contracts,
     ...(explorerUrl === undefined ? {} : { explorerUrl }),
+    ...(e.LITGATE_CHAIN_GENESIS_HASH === undefined ? {} : { genesisHash: e.LITGATE_CHAIN_GENESIS_HASH }),
   }
 
   const rpcTuning: RpcTuning = {
@@ -289,6 +328,19 @@ export function loadChainEnv(env: Env): ChainEnv {
     ...(e.LITGATE_CHAIN_PROBE_INTERVAL_MS === undefined
       ? {}
       : { probeIntervalMs: e.LITGATE_CHAIN_PROBE_INTERVAL_MS }),
+    ...(e.LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS === undefined
+      ? {}
+      : { maxHeadSkewBlocks: e.LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS }),
+    ...(e.LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS === undefined
+      ? {}
+      : { maxBlockFutureMs: e.LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS }),
+    ...(e.LITGATE_CHAIN_MAX_BLOCKS_PER_SEC === undefined
+      ? {}
+      : { maxBlocksPerSecond: e.LITGATE_CHAIN_MAX_BLOCKS_PER_SEC }),
+    ...(e.LITGATE_CHAIN_ID_RECHECK_MS === undefined
+      ? {}
+      : { identityRecheckMs: e.LITGATE_CHAIN_ID_RECHECK_MS }),
+    ...(e.LITGATE_CHAIN_DEMOTE_MS === undefined ? {} : { demoteMs: e.LITGATE_CHAIN_DEMOTE_MS }),
   }
   const txTuning: TxTuning = {
     ...DEFAULT_TX_TUNING,
@@ -297,6 +349,7 @@ export function loadChainEnv(env: Env): ChainEnv {
     ...(e.LITGATE_CHAIN_SEND_TIMEOUT_MS === undefined
       ? {}
       : { sendTimeoutMs: e.LITGATE_CHAIN_SEND_TIMEOUT_MS }),
+    ...(e.LITGATE_CHAIN_TX_JOURNAL === undefined ? {} : { journalPath: e.LITGATE_CHAIN_TX_JOURNAL }),
     ...(e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS === undefined
       ? {}
       : { confirmTimeoutMs: e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS }),
