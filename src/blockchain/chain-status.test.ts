@@ -59,11 +59,19 @@ void test('one endpoint down or lagging or on the wrong chain: degraded with a r
       { ...healthy('b'), usability: 'cooling', breaker: 'open' },
       { ...healthy('c'), usability: 'lagging', headLagBlocks: 40 },
       { ...healthy('d'), usability: 'wrong-chain', chainCheck: 'wrong-chain' },
+      { ...healthy('e'), usability: 'suspect', suspect: 'ahead' },
+      { ...healthy('f'), usability: 'demoted' },
     ]),
     sender: null,
   })
   assert.equal(s.state, 'degraded')
-  assert.deepEqual(s.reasons, ['endpoint-down:b', 'endpoint-lagging:c', 'endpoint-wrong-chain:d'])
+  assert.deepEqual(s.reasons, [
+    'endpoint-down:b',
+    'endpoint-lagging:c',
+    'endpoint-wrong-chain:d',
+    'endpoint-suspect:e',
+    'endpoint-demoted:f',
+  ])
   assert.equal(s.acceptsPayments, true)
   assert.equal(s.canSend, false, 'read-only without a signer')
 })

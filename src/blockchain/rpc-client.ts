@@ -538,6 +538,15 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
       if (expectedGenesis !== undefined && hash !== expectedGenesis) {
         return refuseIdentity(ep, 'wrong_genesis', { expectedGenesis, reportedGenesis: hash })
       }
+      if (
+        expectedGenesis === undefined &&
+        endpoints.some((o) => o !== ep && o.genesis !== undefined && o.genesis.hash !== hash)
+      ) {
+        // No genesis settled yet and the endpoints disagree on it: none is trusted until a majority decides
+        // (settleGenesis); whoever answered first must not win the race.
+        if (ep.health.chainCheck === 'ok') ep.health = { ...ep.health, chainCheck: 'unverified' }
+        return { kind: 'invalid-response', delivery: 'yes' }
+      }
       if (ep.health.chainCheck !== 'ok') {
         const wasRefused = ep.health.chainCheck === 'wrong-chain'
         ep.health = { ...ep.health, chainCheck: 'ok' }
@@ -564,9 +573,7 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
    */
   function settleGenesis(): void {
     if (expectedGenesis === undefined) {
-      const reports = endpoints
-        .filter((e) => e.health.chainCheck === 'ok' && e.genesis !== undefined)
-        .map((e) => e.genesis!.hash)
+      const reports = endpoints.filter((e) => e.genesis !== undefined).map((e) => e.genesis!.hash)
       const counts = new Map<Hex, number>()
       for (const h of reports) counts.set(h, (counts.get(h) ?? 0) + 1)
       for (const [hash, count] of counts) if (count * 2 > reports.length) expectedGenesis = hash
@@ -578,10 +585,10 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
       }
     }
     for (const ep of endpoints) {
-      if (ep.genesis === undefined || ep.health.chainCheck !== 'ok') continue
+      if (ep.genesis === undefined || ep.health.chainCheck === 'wrong-chain') continue
       if (expectedGenesis === undefined) {
         // No majority yet: nothing is verified against a genesis nobody agrees on.
-        ep.health = { ...ep.health, chainCheck: 'unverified' }
+        if (ep.health.chainCheck === 'ok') ep.health = { ...ep.health, chainCheck: 'unverified' }
       } else if (ep.genesis.hash !== expectedGenesis) {
         refuseIdentity(ep, 'wrong_genesis', { expectedGenesis, reportedGenesis: ep.genesis.hash })
       } else if (genesisAnchor === undefined) {

@@ -355,3 +355,30 @@ void test('the transaction count comes from a quorum: one endpoint cannot push t
     liar.setLie(undefined)
   }
 })
+
+void test('a liar with another genesis from the start loses the vote, even when it answers first', async () => {
+  const forged: Lie = (c, honest) =>
+    c.method === 'eth_getBlockByNumber' && c.params[0] === '0x0'
+      ? { result: { ...(resultOf(honest) as object), hash: `0x${'ee'.repeat(32)}` } }
+      : undefined
+  liar.setLie(forged)
+  try {
+    const { rpc, captured } = client(['liar', 'a', 'b'])
+    await rpc.start()
+    assert.equal(statusOf(rpc, 'liar').chainCheck, 'wrong-chain')
+    assert.equal(statusOf(rpc, 'a').usability, 'usable')
+    assert.equal(captured.find('rpc endpoint serves the wrong chain; refused')[0]?.reason, 'wrong_genesis')
+    assert.ok(Number(await rpc.request<string>('eth_blockNumber')) > 0)
+    // Two endpoints that disagree on genesis: no majority, neither is trusted.
+    const two = client(['liar', 'a'])
+    await two.rpc.start()
+    assert.equal(two.rpc.snapshot().state, 'down')
+    assert.equal(
+      two.captured.find('rpc endpoints disagree on the genesis block; none trusted until a majority agrees')
+        .length >= 1,
+      true,
+    )
+  } finally {
+    liar.setLie(undefined)
+  }
+})
