@@ -238,3 +238,18 @@ void test('spend limits refuse before signing: gas ceiling, per-transaction fee 
     'CHAIN_FEE_BUDGET_EXCEEDED',
   )
 })
+
+void test('two concurrent sends of one intent get one transaction', async () => {
+  const { sender, signer } = await gateway(join(dir, 'concurrent.json'), 4)
+  const intent = { to: RECIPIENT, value: 3n, gas: 21_000n } as const
+  const [a, b] = await Promise.all([
+    sender.send(intent, { idempotencyKey: 'refund-7' }),
+    sender.send(intent, { idempotencyKey: 'refund-7' }),
+  ])
+  assert.equal(a.hash, b.hash)
+  assert.deepEqual([a.isNew, b.isNew].sort(), [false, true])
+  assert.equal((await a.wait({ timeoutMs: 5_000 })).status, 'success')
+  const later = await sender.send(intent, { idempotencyKey: 'refund-7' })
+  assert.equal(later.hash, a.hash)
+  assert.equal(await countOf(signer.address), 1)
+})
