@@ -287,7 +287,13 @@ export function createRpcClient(options: RpcClientOptions, deps: RpcClientDeps):
     const now = clock.now()
     const all = healths()
     const trusted = trustedHead(all, now, ranking)
-    if (trusted !== undefined && (headAnchor === undefined || trusted > headAnchor.block)) {
+    // Only a head checked against the genesis anchor may become an anchor itself (else a lone liar at start
+    // could set an anchor so high that the rate limit never bites again).
+    if (
+      trusted !== undefined &&
+      genesisAnchor !== undefined &&
+      (headAnchor === undefined || trusted > headAnchor.block)
+    ) {
       headAnchor = { block: trusted, atMs: now }
       setAnchors()
     }
