@@ -553,8 +553,11 @@ export function createTxSender(options: TxSenderOptions, deps: TxSenderDeps): Tx
         errorCode: null,
       }
       // Recorded before the broadcast: a crash right after it leaves a transaction the next start re-sends.
-      await record(entry)
+      // The nonce first: if recording the transaction then fails, nothing is broadcast and the advanced
+      // nonce record yields to the chain on reconciliation (no gap).
       await journal.putNonce(from, nonce + 1)
+      await journal.putTx(entry)
+      entries.set(key, entry)
       const charged = charge(spend.worstCaseWei)
       // Provably not sent: forget it entirely (the key may be used again, the nonce goes to the next send).
       const unsend = async (): Promise<void> => {
