@@ -13,12 +13,14 @@ import { parseGwei } from 'viem'
 import {
   ANVIL_LOCAL,
   createChain,
+  createMemoryTxJournal,
   loadSigner,
   secretFromEnv,
   type Chain,
   type GasConfig,
+  type TxJournal,
 } from '../../src/blockchain/index.ts'
-import { isGatewayError } from '../../src/errors/index.ts'
+import { GatewayError, isGatewayError } from '../../src/errors/index.ts'
 import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
 import { startLyingRpc, type LyingRpc } from './lying-rpc.ts'
 import { FAST_RPC, FAST_TX, testDeps } from './support.ts'
@@ -47,7 +49,7 @@ after(async () => {
 async function gateway(
   journalPath: string,
   index: number,
-  options: { url?: string; gas?: Partial<GasConfig> } = {},
+  options: { url?: string; gas?: Partial<GasConfig>; journal?: TxJournal } = {},
 ) {
   const signer = await loadSigner({
     kind: 'mnemonic',
@@ -65,7 +67,7 @@ async function gateway(
       rpc: FAST_RPC,
       tx: { ...FAST_TX, journalPath },
     },
-    { ...deps, signer },
+    { ...deps, signer, ...(options.journal === undefined ? {} : { journal: options.journal }) },
   )
   chains.push(chain)
   await chain.start()
@@ -252,4 +254,27 @@ void test('two concurrent sends of one intent get one transaction', async () => 
   const later = await sender.send(intent, { idempotencyKey: 'refund-7' })
   assert.equal(later.hash, a.hash)
   assert.equal(await countOf(signer.address), 1)
+})
+
+void test('a send whose journal write fails is not broadcast, and its nonce goes to the next send', async () => {
+  const inner = createMemoryTxJournal()
+  let isBroken = true
+  const journal: TxJournal = {
+    ...inner,
+    putTx: (tx) =>
+      isBroken
+        ? Promise.reject(new GatewayError('CHAIN_JOURNAL_INVALID', 'disk full (test)'))
+        : inner.putTx(tx),
+  }
+  const { sender, signer } = await gateway(join(dir, 'unused.json'), 5, { journal })
+  assert.equal(await codeOf(sender.send({ to: RECIPIENT, value: 1n, gas: 21_000n })), 'CHAIN_JOURNAL_INVALID')
+  assert.equal(
+    Number(await anvil.rpc<string>('eth_getTransactionCount', [signer.address, 'pending'])),
+    0,
+    'nothing broadcast',
+  )
+  isBroken = false
+  const sent = await sender.send({ to: RECIPIENT, value: 1n, gas: 21_000n })
+  assert.equal(sent.nonce, 0, 'no gap')
+  assert.equal((await sent.wait({ timeoutMs: 5_000 })).status, 'success')
 })
