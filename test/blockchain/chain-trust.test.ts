@@ -293,17 +293,20 @@ void test('a chain id change after start is caught within one re-check interval 
   const { rpc, registry, captured } = client(['liar', 'a'], { identityRecheckMs: intervalMs })
   await rpc.start()
   assert.equal(statusOf(rpc, 'liar').chainCheck, 'ok')
+  const checksBefore = liar.calls.get('eth_chainId') ?? 0
   liar.setLie((c) => (c.method === 'eth_chainId' ? { result: '0x1' } : undefined))
   const changedAt = Date.now()
   try {
     await eventually(
       () => statusOf(rpc, 'liar').chainCheck === 'wrong-chain',
-      intervalMs + 500,
+      intervalMs + 1_500,
       'chain id change detected',
     )
     const detectedMs = Date.now() - changedAt
     t.diagnostic(`chain id change detected after ${detectedMs} ms (interval ${intervalMs} ms)`)
-    assert.ok(detectedMs <= intervalMs + 200, `detected after ${detectedMs} ms`)
+    // Within one interval: the first re-check after the change caught it (timing alone is noisy under load).
+    assert.ok((liar.calls.get('eth_chainId') ?? 0) - checksBefore <= 1, 'caught by the first re-check')
+    assert.ok(detectedMs <= intervalMs + 1_000, `detected after ${detectedMs} ms`)
     assert.equal(statusOf(rpc, 'liar').usability, 'wrong-chain')
     assert.equal(captured.find('rpc endpoint changed chain; removed from rotation')[0]?.endpoint, 'liar')
     assert.match(
