@@ -6,7 +6,7 @@
 import { inspect } from 'node:util'
 import { defineChain, type Chain } from 'viem'
 import type { ConfirmationPolicy } from './confirmation.ts'
-import type { Address } from './types.ts'
+import type { Address, Hex } from './types.ts'
 
 export interface RpcEndpointConfig {
   /** Bounded identifier used in logs, metrics and status (never the URL, which may carry an API key). */
@@ -35,6 +35,13 @@ export interface GasConfig {
   readonly gasLimitMarginPct: number
   /** While the base fee is above the cap: refuse sends at once, or queue them until their deadline. */
   readonly feeCapPolicy: 'refuse' | 'queue'
+  /** Gas limit ceiling of one transaction (estimate plus margin included). */
+  readonly maxGasPerTx: bigint
+  /** Ceiling on gasLimit × maxFeePerGas of one transaction, in wei. */
+  readonly maxFeePerTxWei: bigint
+  /** Worst-case fees (gasLimit × maxFeePerGas) all sends may commit per period, in wei. */
+  readonly feeBudgetWei: bigint
+  readonly feeBudgetPeriodMs: number
 }
 
 export interface ChainConfig {
@@ -48,6 +55,8 @@ export interface ChainConfig {
   /** Named contract addresses (e.g. `paymentProcessor`); their ABIs live in src/contracts. */
   readonly contracts: Readonly<Record<string, Address>>
   readonly explorerUrl?: string
+  /** Hash of block 0; when absent it is learned from the majority of endpoints at start. */
+  readonly genesisHash?: Hex
 }
 
 /** Tuning of the failover RPC client. */
@@ -61,8 +70,18 @@ export interface RpcTuning {
   readonly breakerFailureThreshold: number
   readonly breakerOpenBaseMs: number
   readonly breakerOpenMaxMs: number
-  /** An endpoint further behind the best head is refused until it catches up. */
+  /** An endpoint further behind the trusted head is refused until it catches up. */
   readonly maxHeadLagBlocks: number
+  /** An endpoint further ahead of the trusted head (the median) is suspect and refused. */
+  readonly maxHeadSkewBlocks: number
+  /** A head block dated further in the future than this is not believed (wall-clock limit). */
+  readonly maxBlockFutureMs: number
+  /** Fastest plausible block production: a head beyond it since genesis or the last trusted head is not believed. */
+  readonly maxBlocksPerSecond: number
+  /** Period of the chain id and genesis hash re-check on every endpoint. */
+  readonly identityRecheckMs: number
+  /** How long an endpoint that disagreed with the majority on a verified read is refused. */
+  readonly demoteMs: number
   /** Period of the background health probe (chain id, head) that also reconnects endpoints. */
   readonly probeIntervalMs: number
   readonly latencyBucketMs: number
@@ -88,6 +107,8 @@ export interface TxTuning {
   readonly sendTimeoutMs: number
   /** Default time `wait()` gives a transaction to confirm (monitoring continues after it). */
   readonly confirmTimeoutMs: number
+  /** File of the transaction journal; null keeps it in memory (pending transactions lost on restart). */
+  readonly journalPath: string | null
 }
 
 export const DEFAULT_RPC_TUNING: RpcTuning = Object.freeze({
@@ -99,6 +120,11 @@ export const DEFAULT_RPC_TUNING: RpcTuning = Object.freeze({
   breakerOpenBaseMs: 1_000,
   breakerOpenMaxMs: 60_000,
   maxHeadLagBlocks: 20,
+  maxHeadSkewBlocks: 20,
+  maxBlockFutureMs: 60_000,
+  maxBlocksPerSecond: 10,
+  identityRecheckMs: 60_000,
+  demoteMs: 300_000,
   probeIntervalMs: 5_000,
   latencyBucketMs: 50,
   maxResponseBytes: 16 * 1024 * 1024,
@@ -113,6 +139,7 @@ export const DEFAULT_TX_TUNING: TxTuning = Object.freeze({
   feeRecheckMs: 2_000,
   sendTimeoutMs: 30_000,
   confirmTimeoutMs: 15 * 60_000,
+  journalPath: null,
 })
 
 const GWEI = 1_000_000_000n
@@ -123,7 +150,11 @@ export const LITVM_LITEFORGE: ChainConfig = Object.freeze({
   name: 'LitVM LiteForge',
   nativeCurrency: Object.freeze({ name: 'zkLTC', symbol: 'zkLTC', decimals: 18 }),
   rpc: Object.freeze([
-    Object.freeze({ name: 'caldera', http: 'https://liteforge.rpc.caldera.xyz/http', ws: 'wss://liteforge.rpc.caldera.xyz/ws' }),
+    Object.freeze({
+      name: 'caldera',
+      http: 'https://liteforge.rpc.caldera.xyz/http',
+      ws: 'wss://liteforge.rpc.caldera.xyz/ws',
+    }),
   ]),
   // Orbit chains reorg only with their parent chain: wait for the `safe` tag rather than a block count.
   confirmation: Object.freeze({ tag: 'safe' }),
@@ -134,6 +165,10 @@ export const LITVM_LITEFORGE: ChainConfig = Object.freeze({
     bumpPct: 15,
     gasLimitMarginPct: 20,
     feeCapPolicy: 'refuse',
+    maxGasPerTx: 1_000_000n,
+    maxFeePerTxWei: 5_000_000n * GWEI, // 0.005 zkLTC: 1M gas at the 5 gwei cap
+    feeBudgetWei: 100_000_000n * GWEI, // 0.1 zkLTC per day
+    feeBudgetPeriodMs: 86_400_000,
   }),
   tokens: Object.freeze([]),
   contracts: Object.freeze({}),
@@ -145,7 +180,9 @@ export const ANVIL_LOCAL: ChainConfig = Object.freeze({
   id: 31337,
   name: 'Anvil',
   nativeCurrency: Object.freeze({ name: 'Ether', symbol: 'ETH', decimals: 18 }),
-  rpc: Object.freeze([Object.freeze({ name: 'anvil', http: 'http://127.0.0.1:8545', ws: 'ws://127.0.0.1:8545' })]),
+  rpc: Object.freeze([
+    Object.freeze({ name: 'anvil', http: 'http://127.0.0.1:8545', ws: 'ws://127.0.0.1:8545' }),
+  ]),
   confirmation: Object.freeze({ tag: 'latest', confirmations: 1 }),
   gas: Object.freeze({
     maxFeePerGasWei: 100n * GWEI,
@@ -154,6 +191,10 @@ export const ANVIL_LOCAL: ChainConfig = Object.freeze({
     bumpPct: 15,
     gasLimitMarginPct: 20,
     feeCapPolicy: 'refuse',
+    maxGasPerTx: 10_000_000n,
+    maxFeePerTxWei: 1_000_000_000n * GWEI, // 1 ETH (dev node)
+    feeBudgetWei: 100_000_000_000n * GWEI, // 100 ETH per day
+    feeBudgetPeriodMs: 86_400_000,
   }),
   tokens: Object.freeze([]),
   contracts: Object.freeze({}),
@@ -207,6 +248,8 @@ export function toViemChain(config: ChainConfig): Chain {
     name: config.name,
     nativeCurrency: { ...config.nativeCurrency },
     rpcUrls: { default: { http: [] } },
-    ...(config.explorerUrl === undefined ? {} : { blockExplorers: { default: { name: 'Explorer', url: config.explorerUrl } } }),
+    ...(config.explorerUrl === undefined
+      ? {}
+      : { blockExplorers: { default: { name: 'Explorer', url: config.explorerUrl } } }),
   })
 }

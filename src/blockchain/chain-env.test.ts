@@ -38,7 +38,8 @@ void test('parses endpoints, confirmation policy, gas caps, tokens and contracts
     LITGATE_CHAIN_MAX_FEE_GWEI: '2.5',
     LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI: '0.01',
     LITGATE_CHAIN_FEE_CAP_POLICY: 'queue',
-    LITGATE_CHAIN_TOKENS: 'USDC:0x00000000000000000000000000000000000000aa:6,USDT:0x00000000000000000000000000000000000000bb:6',
+    LITGATE_CHAIN_TOKENS:
+      'USDC:0x00000000000000000000000000000000000000aa:6,USDT:0x00000000000000000000000000000000000000bb:6',
     LITGATE_CHAIN_CONTRACTS: 'paymentProcessor=0x00000000000000000000000000000000000000cc',
     LITGATE_CHAIN_RPC_TIMEOUT_MS: '1500',
   })
@@ -57,24 +58,42 @@ void test('parses endpoints, confirmation policy, gas caps, tokens and contracts
 })
 
 void test('unnamed endpoints are named by position', () => {
-  const s = loadChainEnv({ LITGATE_CHAIN_RPC_URLS: 'https://a.example,https://b.example', LITGATE_CHAIN_WS_URLS: 'wss://a.example' })
-  assert.deepEqual(s.chain.rpc.map((r) => [r.name, r.ws]), [['rpc0', 'wss://a.example'], ['rpc1', undefined]])
+  const s = loadChainEnv({
+    LITGATE_CHAIN_RPC_URLS: 'https://a.example,https://b.example',
+    LITGATE_CHAIN_WS_URLS: 'wss://a.example',
+  })
+  assert.deepEqual(
+    s.chain.rpc.map((r) => [r.name, r.ws]),
+    [
+      ['rpc0', 'wss://a.example'],
+      ['rpc1', undefined],
+    ],
+  )
 })
 
 void test('a custom chain needs an id and RPC URLs', () => {
   const msg = problemOf({ LITGATE_CHAIN: 'custom' })
   assert.match(msg, /LITGATE_CHAIN_ID: required/)
   assert.match(msg, /LITGATE_CHAIN_RPC_URLS: required/)
-  const s = loadChainEnv({ LITGATE_CHAIN: 'custom', LITGATE_CHAIN_ID: '777', LITGATE_CHAIN_RPC_URLS: 'https://x.example' })
+  const s = loadChainEnv({
+    LITGATE_CHAIN: 'custom',
+    LITGATE_CHAIN_ID: '777',
+    LITGATE_CHAIN_RPC_URLS: 'https://x.example',
+  })
   assert.equal(s.chain.id, 777)
 })
 
 void test('a chain id contradicting the preset is refused', () => {
-  assert.match(problemOf({ LITGATE_CHAIN_ID: '1' }), /LITGATE_CHAIN_ID: 1 contradicts preset litvm-liteforge \(4441\)/)
+  assert.match(
+    problemOf({ LITGATE_CHAIN_ID: '1' }),
+    /LITGATE_CHAIN_ID: 1 contradicts preset litvm-liteforge \(4441\)/,
+  )
 })
 
 void test('errors name the variable and never echo a credentialed URL', () => {
-  const msg = problemOf({ LITGATE_CHAIN_RPC_URLS: 'ok=https://a.example,ftp://user:hunter2@b.example/key123' })
+  const msg = problemOf({
+    LITGATE_CHAIN_RPC_URLS: 'ok=https://a.example,ftp://user:hunter2@b.example/key123',
+  })
   assert.match(msg, /LITGATE_CHAIN_RPC_URLS: entry 2 is not a valid http\(s\) URL/)
   assert.ok(!msg.includes('hunter2') && !msg.includes('key123'))
 })
@@ -86,7 +105,12 @@ void test('reports every bad variable at once', () => {
     LITGATE_CHAIN_FEE_CAP_POLICY: 'ignore',
     LITGATE_CHAIN_RPC_TIMEOUT_MS: '5',
   })
-  for (const v of ['LITGATE_CHAIN_CONFIRMATION', 'LITGATE_CHAIN_MAX_FEE_GWEI', 'LITGATE_CHAIN_FEE_CAP_POLICY', 'LITGATE_CHAIN_RPC_TIMEOUT_MS']) {
+  for (const v of [
+    'LITGATE_CHAIN_CONFIRMATION',
+    'LITGATE_CHAIN_MAX_FEE_GWEI',
+    'LITGATE_CHAIN_FEE_CAP_POLICY',
+    'LITGATE_CHAIN_RPC_TIMEOUT_MS',
+  ]) {
     assert.match(msg, new RegExp(`${v}: `))
   }
 })
@@ -97,9 +121,20 @@ void test('signer references: env, _FILE, and keystore', async () => {
   assert.equal(pk.signer?.kind, 'private-key')
   assert.equal(pk.signer?.kind === 'private-key' && (await pk.signer.key.reveal()), key)
   assert.ok(!JSON.stringify(pk, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)).includes(key))
-  const mn = loadChainEnv({ LITGATE_SIGNER: 'mnemonic', LITGATE_SIGNER_MNEMONIC_FILE: '/run/secrets/m', LITGATE_SIGNER_MNEMONIC_INDEX: '4' })
-  assert.equal(mn.signer?.kind === 'mnemonic' && `${mn.signer.phrase.ref}#${mn.signer.index}`, 'file:/run/secrets/m#4')
-  const ks = loadChainEnv({ LITGATE_SIGNER: 'keystore', LITGATE_SIGNER_KEYSTORE: '/k.json', LITGATE_SIGNER_KEYSTORE_PASSWORD: 'pw' })
+  const mn = loadChainEnv({
+    LITGATE_SIGNER: 'mnemonic',
+    LITGATE_SIGNER_MNEMONIC_FILE: '/run/secrets/m',
+    LITGATE_SIGNER_MNEMONIC_INDEX: '4',
+  })
+  assert.equal(
+    mn.signer?.kind === 'mnemonic' && `${mn.signer.phrase.ref}#${mn.signer.index}`,
+    'file:/run/secrets/m#4',
+  )
+  const ks = loadChainEnv({
+    LITGATE_SIGNER: 'keystore',
+    LITGATE_SIGNER_KEYSTORE: '/k.json',
+    LITGATE_SIGNER_KEYSTORE_PASSWORD: 'pw',
+  })
   assert.equal(ks.signer?.kind === 'keystore' && ks.signer.path, '/k.json')
 })
 
@@ -110,11 +145,63 @@ void test('signer misconfigurations name the variable and hide the value', () =>
   assert.ok(!msg.includes(bad))
   assert.match(problemOf({ LITGATE_SIGNER: 'mnemonic' }), /LITGATE_SIGNER_MNEMONIC: required/)
   assert.match(
-    problemOf({ LITGATE_SIGNER: 'mnemonic', LITGATE_SIGNER_MNEMONIC: 'a b', LITGATE_SIGNER_MNEMONIC_FILE: '/m' }),
+    problemOf({
+      LITGATE_SIGNER: 'mnemonic',
+      LITGATE_SIGNER_MNEMONIC: 'a b',
+      LITGATE_SIGNER_MNEMONIC_FILE: '/m',
+    }),
     /either LITGATE_SIGNER_MNEMONIC or LITGATE_SIGNER_MNEMONIC_FILE/,
   )
-  assert.match(problemOf({ LITGATE_SIGNER_PRIVATE_KEY: 'ab'.repeat(32) }), /LITGATE_SIGNER_PRIVATE_KEY: set, but LITGATE_SIGNER is "none"/)
-  assert.match(problemOf({ LITGATE_SIGNER: 'keystore', LITGATE_SIGNER_KEYSTORE_PASSWORD: 'x' }), /LITGATE_SIGNER_KEYSTORE: required/)
+  assert.match(
+    problemOf({ LITGATE_SIGNER_PRIVATE_KEY: 'ab'.repeat(32) }),
+    /LITGATE_SIGNER_PRIVATE_KEY: set, but LITGATE_SIGNER is "none"/,
+  )
+  assert.match(
+    problemOf({ LITGATE_SIGNER: 'keystore', LITGATE_SIGNER_KEYSTORE_PASSWORD: 'x' }),
+    /LITGATE_SIGNER_KEYSTORE: required/,
+  )
+})
+
+void test('chain trust, spend limits and the journal are configurable', () => {
+  const s = loadChainEnv({
+    LITGATE_CHAIN: 'anvil',
+    LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS: '7',
+    LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS: '30000',
+    LITGATE_CHAIN_MAX_BLOCKS_PER_SEC: '4',
+    LITGATE_CHAIN_ID_RECHECK_MS: '15000',
+    LITGATE_CHAIN_DEMOTE_MS: '120000',
+    LITGATE_CHAIN_GENESIS_HASH: `0x${'AB'.repeat(32)}`,
+    LITGATE_CHAIN_MAX_GAS_PER_TX: '300000',
+    LITGATE_CHAIN_MAX_TX_FEE_GWEI: '1500000',
+    LITGATE_CHAIN_FEE_BUDGET_GWEI: '20000000',
+    LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS: '3600000',
+    LITGATE_CHAIN_TX_JOURNAL: '/var/lib/litgate/j.json',
+  })
+  assert.deepEqual(
+    [
+      s.rpc.maxHeadSkewBlocks,
+      s.rpc.maxBlockFutureMs,
+      s.rpc.maxBlocksPerSecond,
+      s.rpc.identityRecheckMs,
+      s.rpc.demoteMs,
+    ],
+    [7, 30_000, 4, 15_000, 120_000],
+  )
+  assert.equal(s.chain.genesisHash, `0x${'ab'.repeat(32)}`)
+  assert.equal(s.chain.gas.maxGasPerTx, 300_000n)
+  assert.equal(s.chain.gas.maxFeePerTxWei, parseGwei('1500000'))
+  assert.equal(s.chain.gas.feeBudgetWei, parseGwei('20000000'))
+  assert.equal(s.chain.gas.feeBudgetPeriodMs, 3_600_000)
+  assert.equal(s.tx.journalPath, '/var/lib/litgate/j.json')
+  assert.equal(loadChainEnv({}).tx.journalPath, null)
+  assert.match(
+    problemOf({ LITGATE_CHAIN_MAX_TX_FEE_GWEI: '2000', LITGATE_CHAIN_FEE_BUDGET_GWEI: '1000' }),
+    /LITGATE_CHAIN_MAX_TX_FEE_GWEI: must not exceed LITGATE_CHAIN_FEE_BUDGET_GWEI/,
+  )
+  assert.match(
+    problemOf({ LITGATE_CHAIN_GENESIS_HASH: '0x12' }),
+    /LITGATE_CHAIN_GENESIS_HASH: must be a 32-byte/,
+  )
 })
 
 void test('empty values count as unset', () => {
@@ -128,7 +215,11 @@ void test('endpoints print without credentials, path or query', () => {
     assert.ok(!/pw|KEY|K2/.test(text), text)
     assert.match(text, /https:\/\/rpc\.example:8443\/…/)
   }
-  assert.equal(s.chain.rpc[0]?.http, 'https://user:pw@rpc.example:8443/v2/KEY?apikey=K2', 'the real URL is still there to connect')
+  assert.equal(
+    s.chain.rpc[0]?.http,
+    'https://user:pw@rpc.example:8443/v2/KEY?apikey=K2',
+    'the real URL is still there to connect',
+  )
   assert.equal(redactUrl('http://127.0.0.1:8545'), 'http://127.0.0.1:8545')
   assert.equal(redactUrl('not a url'), '[invalid url]')
 })

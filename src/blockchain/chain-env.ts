@@ -21,7 +21,7 @@ import {
 import type { ConfirmationPolicy } from './confirmation.ts'
 import { secretFromEnv, secretFromFile, type Secret } from './secret.ts'
 import type { Address } from './types.ts'
-import type { SignerSpec } from './wallet.ts'
+import { isValidPrivateKeyHex, type SignerSpec } from './wallet.ts'
 
 export interface ChainEnv {
   readonly chain: ChainConfig
@@ -44,6 +44,12 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` })
 
+/** Gwei amounts that may exceed 1e9 gwei (budgets): up to 12 integer digits. */
+const wideGwei = z
+  .string()
+  .regex(/^\d{1,12}(\.\d{1,9})?$/, { message: 'must be a decimal amount of gwei, e.g. 5000000' })
+  .transform((s) => parseGwei(s))
+
 const gwei = z
   .string()
   .regex(GWEI, { message: 'must be a decimal amount of gwei, e.g. 2.5' })
@@ -51,7 +57,10 @@ const gwei = z
 
 function urlList(protocols: readonly string[], label: string) {
   return z.string().transform((raw, ctx): { name: string; url: string }[] => {
-    const entries = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+    const entries = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
     if (entries.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one URL' })
     const out: { name: string; url: string }[] = []
     entries.forEach((entry, i) => {
@@ -63,8 +72,13 @@ function urlList(protocols: readonly string[], label: string) {
       const ok = URL.canParse(url) && protocols.includes(new URL(url).protocol)
       // Never echo the entry: it may hold credentials.
       if (!ok) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not a valid ${label} URL` })
-      if (!NAME.test(name)) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} has an invalid name (use [a-z0-9_-], at most 32)` })
-      if (out.some((o) => o.name === name)) ctx.addIssue({ code: 'custom', message: `endpoint name "${name}" is used twice` })
+      if (!NAME.test(name))
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${i + 1} has an invalid name (use [a-z0-9_-], at most 32)`,
+        })
+      if (out.some((o) => o.name === name))
+        ctx.addIssue({ code: 'custom', message: `endpoint name "${name}" is used twice` })
       out.push({ name, url })
     })
     return out
@@ -113,7 +127,10 @@ const schema = z.object({
   LITGATE_CHAIN: z.enum(['litvm-liteforge', 'anvil', 'custom']).default('litvm-liteforge'),
   LITGATE_CHAIN_ID: int(1, 2 ** 53 - 1).optional(),
   LITGATE_CHAIN_NAME: z.string().min(1).max(64).optional(),
-  LITGATE_CHAIN_CURRENCY_SYMBOL: z.string().regex(/^[A-Za-z0-9]{1,11}$/, { message: 'must be 1-11 letters or digits' }).optional(),
+  LITGATE_CHAIN_CURRENCY_SYMBOL: z
+    .string()
+    .regex(/^[A-Za-z0-9]{1,11}$/, { message: 'must be 1-11 letters or digits' })
+    .optional(),
   LITGATE_CHAIN_CURRENCY_DECIMALS: int(0, 36).optional(),
   LITGATE_CHAIN_RPC_URLS: urlList(['http:', 'https:'], 'http(s)').optional(),
   LITGATE_CHAIN_WS_URLS: urlList(['ws:', 'wss:'], 'ws(s)').optional(),
@@ -130,6 +147,21 @@ const schema = z.object({
   LITGATE_CHAIN_RPC_MAX_ATTEMPTS: int(1, 10).optional(),
   LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS: int(0, 1_000_000).optional(),
   LITGATE_CHAIN_PROBE_INTERVAL_MS: int(100, 3_600_000).optional(),
+  LITGATE_CHAIN_GENESIS_HASH: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, { message: 'must be a 32-byte 0x-prefixed hex block hash' })
+    .transform((h) => h.toLowerCase() as `0x${string}`)
+    .optional(),
+  LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS: int(0, 1_000_000).optional(),
+  LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS: int(0, 86_400_000).optional(),
+  LITGATE_CHAIN_MAX_BLOCKS_PER_SEC: int(1, 100_000).optional(),
+  LITGATE_CHAIN_ID_RECHECK_MS: int(1_000, 86_400_000).optional(),
+  LITGATE_CHAIN_DEMOTE_MS: int(1_000, 86_400_000).optional(),
+  LITGATE_CHAIN_MAX_GAS_PER_TX: int(21_000, 1_000_000_000).optional(),
+  LITGATE_CHAIN_MAX_TX_FEE_GWEI: wideGwei.optional(),
+  LITGATE_CHAIN_FEE_BUDGET_GWEI: wideGwei.optional(),
+  LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS: int(60_000, 31 * 86_400_000).optional(),
+  LITGATE_CHAIN_TX_JOURNAL: z.string().min(1).max(4096).optional(),
   LITGATE_CHAIN_TX_POLL_MS: int(50, 600_000).optional(),
   LITGATE_CHAIN_STUCK_TX_MS: int(1_000, 86_400_000).optional(),
   LITGATE_CHAIN_SEND_TIMEOUT_MS: int(100, 3_600_000).optional(),
@@ -184,15 +216,18 @@ export function loadChainEnv(env: Env): ChainEnv {
   }
   const parsed = schema.safeParse(present)
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${String(issue.path[0] ?? '?')}: ${issue.message}`)
+    for (const issue of parsed.error.issues)
+      problems.push(`${String(issue.path[0] ?? '?')}: ${issue.message}`)
     fail(problems)
   }
   const e = parsed.data
 
   let base: ChainConfig
   if (e.LITGATE_CHAIN === 'custom') {
-    if (e.LITGATE_CHAIN_ID === undefined) problems.push('LITGATE_CHAIN_ID: required when LITGATE_CHAIN=custom')
-    if (e.LITGATE_CHAIN_RPC_URLS === undefined) problems.push('LITGATE_CHAIN_RPC_URLS: required when LITGATE_CHAIN=custom')
+    if (e.LITGATE_CHAIN_ID === undefined)
+      problems.push('LITGATE_CHAIN_ID: required when LITGATE_CHAIN=custom')
+    if (e.LITGATE_CHAIN_RPC_URLS === undefined)
+      problems.push('LITGATE_CHAIN_RPC_URLS: required when LITGATE_CHAIN=custom')
     const id = e.LITGATE_CHAIN_ID ?? 0
     base = {
       ...CHAIN_PRESETS.anvil,
@@ -204,16 +239,20 @@ export function loadChainEnv(env: Env): ChainEnv {
   } else {
     base = CHAIN_PRESETS[e.LITGATE_CHAIN]
     if (e.LITGATE_CHAIN_ID !== undefined && e.LITGATE_CHAIN_ID !== base.id) {
-      problems.push(`LITGATE_CHAIN_ID: ${e.LITGATE_CHAIN_ID} contradicts preset ${e.LITGATE_CHAIN} (${base.id}); use LITGATE_CHAIN=custom`)
+      problems.push(
+        `LITGATE_CHAIN_ID: ${e.LITGATE_CHAIN_ID} contradicts preset ${e.LITGATE_CHAIN} (${base.id}); use LITGATE_CHAIN=custom`,
+      )
     }
   }
 
   const httpList = e.LITGATE_CHAIN_RPC_URLS
-  let rpc: RpcEndpointConfig[] = httpList === undefined ? [...base.rpc] : httpList.map(({ name, url }) => ({ name, http: url }))
+  let rpc: RpcEndpointConfig[] =
+    httpList === undefined ? [...base.rpc] : httpList.map(({ name, url }) => ({ name, http: url }))
   // WebSocket entries pair with HTTP entries of the same name (unnamed entries pair by position: rpc0, rpc1…).
   const wsList = e.LITGATE_CHAIN_WS_URLS ?? []
   for (const w of wsList) {
-    if (!rpc.some((r) => r.name === w.name)) problems.push(`LITGATE_CHAIN_WS_URLS: endpoint "${w.name}" has no HTTP URL of the same name`)
+    if (!rpc.some((r) => r.name === w.name))
+      problems.push(`LITGATE_CHAIN_WS_URLS: endpoint "${w.name}" has no HTTP URL of the same name`)
   }
   if (httpList !== undefined || wsList.length > 0) {
     rpc = rpc.map((r) => {
@@ -225,10 +264,31 @@ export function loadChainEnv(env: Env): ChainEnv {
   const gas = {
     ...base.gas,
     ...(e.LITGATE_CHAIN_MAX_FEE_GWEI === undefined ? {} : { maxFeePerGasWei: e.LITGATE_CHAIN_MAX_FEE_GWEI }),
-    ...(e.LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI === undefined ? {} : { maxPriorityFeePerGasWei: e.LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI }),
+    ...(e.LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI === undefined
+      ? {}
+      : { maxPriorityFeePerGasWei: e.LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI }),
     ...(e.LITGATE_CHAIN_FEE_CAP_POLICY === undefined ? {} : { feeCapPolicy: e.LITGATE_CHAIN_FEE_CAP_POLICY }),
-    ...(e.LITGATE_CHAIN_GAS_MARGIN_PCT === undefined ? {} : { gasLimitMarginPct: e.LITGATE_CHAIN_GAS_MARGIN_PCT }),
+    ...(e.LITGATE_CHAIN_GAS_MARGIN_PCT === undefined
+      ? {}
+      : { gasLimitMarginPct: e.LITGATE_CHAIN_GAS_MARGIN_PCT }),
     ...(e.LITGATE_CHAIN_FEE_BUMP_PCT === undefined ? {} : { bumpPct: e.LITGATE_CHAIN_FEE_BUMP_PCT }),
+    ...(e.LITGATE_CHAIN_MAX_GAS_PER_TX === undefined
+      ? {}
+      : { maxGasPerTx: BigInt(e.LITGATE_CHAIN_MAX_GAS_PER_TX) }),
+    ...(e.LITGATE_CHAIN_MAX_TX_FEE_GWEI === undefined
+      ? {}
+      : { maxFeePerTxWei: e.LITGATE_CHAIN_MAX_TX_FEE_GWEI }),
+    ...(e.LITGATE_CHAIN_FEE_BUDGET_GWEI === undefined
+      ? {}
+      : { feeBudgetWei: e.LITGATE_CHAIN_FEE_BUDGET_GWEI }),
+    ...(e.LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS === undefined
+      ? {}
+      : { feeBudgetPeriodMs: e.LITGATE_CHAIN_FEE_BUDGET_PERIOD_MS }),
+  }
+  if (gas.maxFeePerTxWei > gas.feeBudgetWei) {
+    problems.push(
+      'LITGATE_CHAIN_MAX_TX_FEE_GWEI: must not exceed LITGATE_CHAIN_FEE_BUDGET_GWEI (no transaction could fit the budget)',
+    )
   }
   if (gas.maxPriorityFeePerGasWei > gas.maxFeePerGasWei) {
     problems.push('LITGATE_CHAIN_MAX_PRIORITY_FEE_GWEI: must not exceed LITGATE_CHAIN_MAX_FEE_GWEI')
@@ -243,7 +303,9 @@ export function loadChainEnv(env: Env): ChainEnv {
       ...(e.LITGATE_CHAIN_CURRENCY_SYMBOL === undefined
         ? {}
         : { name: e.LITGATE_CHAIN_CURRENCY_SYMBOL, symbol: e.LITGATE_CHAIN_CURRENCY_SYMBOL }),
-      ...(e.LITGATE_CHAIN_CURRENCY_DECIMALS === undefined ? {} : { decimals: e.LITGATE_CHAIN_CURRENCY_DECIMALS }),
+      ...(e.LITGATE_CHAIN_CURRENCY_DECIMALS === undefined
+        ? {}
+        : { decimals: e.LITGATE_CHAIN_CURRENCY_DECIMALS }),
     },
     rpc: rpc.map(protectEndpoint),
     confirmation: e.LITGATE_CHAIN_CONFIRMATION ?? base.confirmation,
@@ -251,26 +313,52 @@ export function loadChainEnv(env: Env): ChainEnv {
     tokens: e.LITGATE_CHAIN_TOKENS ?? base.tokens,
     contracts: e.LITGATE_CHAIN_CONTRACTS ?? base.contracts,
     ...(explorerUrl === undefined ? {} : { explorerUrl }),
+    ...(e.LITGATE_CHAIN_GENESIS_HASH === undefined ? {} : { genesisHash: e.LITGATE_CHAIN_GENESIS_HASH }),
   }
 
   const rpcTuning: RpcTuning = {
     ...DEFAULT_RPC_TUNING,
     ...(e.LITGATE_CHAIN_RPC_TIMEOUT_MS === undefined ? {} : { timeoutMs: e.LITGATE_CHAIN_RPC_TIMEOUT_MS }),
-    ...(e.LITGATE_CHAIN_RPC_MAX_ATTEMPTS === undefined ? {} : { maxAttempts: e.LITGATE_CHAIN_RPC_MAX_ATTEMPTS }),
-    ...(e.LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS === undefined ? {} : { maxHeadLagBlocks: e.LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS }),
-    ...(e.LITGATE_CHAIN_PROBE_INTERVAL_MS === undefined ? {} : { probeIntervalMs: e.LITGATE_CHAIN_PROBE_INTERVAL_MS }),
+    ...(e.LITGATE_CHAIN_RPC_MAX_ATTEMPTS === undefined
+      ? {}
+      : { maxAttempts: e.LITGATE_CHAIN_RPC_MAX_ATTEMPTS }),
+    ...(e.LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS === undefined
+      ? {}
+      : { maxHeadLagBlocks: e.LITGATE_CHAIN_MAX_HEAD_LAG_BLOCKS }),
+    ...(e.LITGATE_CHAIN_PROBE_INTERVAL_MS === undefined
+      ? {}
+      : { probeIntervalMs: e.LITGATE_CHAIN_PROBE_INTERVAL_MS }),
+    ...(e.LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS === undefined
+      ? {}
+      : { maxHeadSkewBlocks: e.LITGATE_CHAIN_MAX_HEAD_SKEW_BLOCKS }),
+    ...(e.LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS === undefined
+      ? {}
+      : { maxBlockFutureMs: e.LITGATE_CHAIN_MAX_BLOCK_FUTURE_MS }),
+    ...(e.LITGATE_CHAIN_MAX_BLOCKS_PER_SEC === undefined
+      ? {}
+      : { maxBlocksPerSecond: e.LITGATE_CHAIN_MAX_BLOCKS_PER_SEC }),
+    ...(e.LITGATE_CHAIN_ID_RECHECK_MS === undefined
+      ? {}
+      : { identityRecheckMs: e.LITGATE_CHAIN_ID_RECHECK_MS }),
+    ...(e.LITGATE_CHAIN_DEMOTE_MS === undefined ? {} : { demoteMs: e.LITGATE_CHAIN_DEMOTE_MS }),
   }
   const txTuning: TxTuning = {
     ...DEFAULT_TX_TUNING,
     ...(e.LITGATE_CHAIN_TX_POLL_MS === undefined ? {} : { pollIntervalMs: e.LITGATE_CHAIN_TX_POLL_MS }),
     ...(e.LITGATE_CHAIN_STUCK_TX_MS === undefined ? {} : { stuckAfterMs: e.LITGATE_CHAIN_STUCK_TX_MS }),
-    ...(e.LITGATE_CHAIN_SEND_TIMEOUT_MS === undefined ? {} : { sendTimeoutMs: e.LITGATE_CHAIN_SEND_TIMEOUT_MS }),
-    ...(e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS === undefined ? {} : { confirmTimeoutMs: e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS }),
+    ...(e.LITGATE_CHAIN_SEND_TIMEOUT_MS === undefined
+      ? {}
+      : { sendTimeoutMs: e.LITGATE_CHAIN_SEND_TIMEOUT_MS }),
+    ...(e.LITGATE_CHAIN_TX_JOURNAL === undefined ? {} : { journalPath: e.LITGATE_CHAIN_TX_JOURNAL }),
+    ...(e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS === undefined
+      ? {}
+      : { confirmTimeoutMs: e.LITGATE_CHAIN_CONFIRM_TIMEOUT_MS }),
   }
 
   let signer: SignerSpec | null = null
   const kind = e.LITGATE_SIGNER
-  const isSet = (name: string): boolean => (env[name] ?? '').trim() !== '' || (env[`${name}_FILE`] ?? '').trim() !== ''
+  const isSet = (name: string): boolean =>
+    (env[name] ?? '').trim() !== '' || (env[`${name}_FILE`] ?? '').trim() !== ''
   const wanted: Record<typeof kind, readonly string[]> = {
     none: [],
     'private-key': ['LITGATE_SIGNER_PRIVATE_KEY'],
@@ -278,20 +366,26 @@ export function loadChainEnv(env: Env): ChainEnv {
     keystore: ['LITGATE_SIGNER_KEYSTORE_PASSWORD'],
   }
   for (const name of SECRET_VARS) {
-    if (isSet(name) && !wanted[kind].includes(name)) problems.push(`${name}: set, but LITGATE_SIGNER is "${kind}"`)
+    if (isSet(name) && !wanted[kind].includes(name))
+      problems.push(`${name}: set, but LITGATE_SIGNER is "${kind}"`)
   }
   if (kind === 'private-key') {
     const key = secretOf(env, 'LITGATE_SIGNER_PRIVATE_KEY', problems)
     const raw = env.LITGATE_SIGNER_PRIVATE_KEY?.trim()
-    if (raw !== undefined && raw !== '' && !/^(0x)?[0-9a-fA-F]{64}$/.test(raw)) {
-      problems.push('LITGATE_SIGNER_PRIVATE_KEY: must be 32 bytes of hex (64 hex digits, optional 0x)')
+    if (raw !== undefined && raw !== '' && !isValidPrivateKeyHex(raw)) {
+      problems.push(
+        'LITGATE_SIGNER_PRIVATE_KEY: must be 32 bytes of hex (64 hex digits, optional 0x) encoding a secp256k1 key (1 ≤ key < n)',
+      )
     }
     if (key !== undefined) signer = { kind, key }
   } else if (kind === 'mnemonic') {
     const phrase = secretOf(env, 'LITGATE_SIGNER_MNEMONIC', problems)
     if (phrase !== undefined) signer = { kind, phrase, index: e.LITGATE_SIGNER_MNEMONIC_INDEX ?? 0 }
   } else if (kind === 'keystore') {
-    if (e.LITGATE_SIGNER_KEYSTORE === undefined) problems.push('LITGATE_SIGNER_KEYSTORE: required when LITGATE_SIGNER=keystore (path to the keystore file)')
+    if (e.LITGATE_SIGNER_KEYSTORE === undefined)
+      problems.push(
+        'LITGATE_SIGNER_KEYSTORE: required when LITGATE_SIGNER=keystore (path to the keystore file)',
+      )
     const password = secretOf(env, 'LITGATE_SIGNER_KEYSTORE_PASSWORD', problems)
     if (password !== undefined && e.LITGATE_SIGNER_KEYSTORE !== undefined) {
       signer = { kind, path: e.LITGATE_SIGNER_KEYSTORE, password }

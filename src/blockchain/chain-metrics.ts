@@ -14,6 +14,7 @@ export interface ChainMetrics {
   readonly endpointUsable: Gauge<'endpoint'>
   readonly endpointBreaker: Gauge<'endpoint'>
   readonly endpointRefused: Counter<'endpoint' | 'reason'>
+  readonly disagreements: Counter<'check'>
   readonly chainState: Gauge
   readonly feeCapExceeded: Counter<'action'>
   readonly baseFee: Gauge
@@ -69,8 +70,14 @@ export function createChainMetrics(registry: Registry): ChainMetrics {
     }),
     endpointRefused: new Counter({
       name: 'litgate_chain_endpoint_refused_total',
-      help: 'Times an endpoint was refused: wrong_chain (eth_chainId mismatch) or lagging (head too far behind).',
+      help: 'Times an endpoint was refused: wrong_chain, wrong_genesis, lagging, suspect (head not believed) or disagreed (outvoted on a verified read).',
       labelNames: ['endpoint', 'reason'],
+      registers,
+    }),
+    disagreements: new Counter({
+      name: 'litgate_chain_rpc_disagreements_total',
+      help: 'Verified reads on which two endpoints disagreed, by check (receipt, logs, tag, call).',
+      labelNames: ['check'],
       registers,
     }),
     chainState: new Gauge({

@@ -22,7 +22,11 @@ export interface ChainStatus {
   /** Machine-readable reasons for a state other than `up`, e.g. `endpoint-down:backup`, `fee-cap-exceeded`. */
   readonly reasons: readonly string[]
   readonly endpoints: readonly EndpointStatus[]
-  readonly wallet: { readonly address: Address; readonly pendingTxs: number; readonly nextNonce: number | null } | null
+  readonly wallet: {
+    readonly address: Address
+    readonly pendingTxs: number
+    readonly nextNonce: number | null
+  } | null
   readonly feeCap: FeeCapStatus | null
 }
 
@@ -42,13 +46,16 @@ export function summarizeChainStatus(input: {
   for (const e of rpc.endpoints) {
     if (e.chainCheck === 'wrong-chain') reasons.push(`endpoint-wrong-chain:${e.name}`)
     else if (e.usability === 'lagging') reasons.push(`endpoint-lagging:${e.name}`)
+    else if (e.usability === 'suspect') reasons.push(`endpoint-suspect:${e.name}`)
+    else if (e.usability === 'demoted') reasons.push(`endpoint-demoted:${e.name}`)
     else if (e.usability !== 'usable' || e.consecutiveFailures > 0) reasons.push(`endpoint-down:${e.name}`)
     else if (e.chainCheck === 'unverified') reasons.push(`endpoint-unverified:${e.name}`)
   }
   if (rpc.state === 'down') reasons.unshift('no-usable-endpoint')
   const isFeeCapExceeded = sender?.feeCap.isExceeded === true
   if (isFeeCapExceeded) reasons.push('fee-cap-exceeded')
-  const state = rpc.state === 'down' ? 'down' : rpc.state === 'degraded' || isFeeCapExceeded ? 'degraded' : 'up'
+  const state =
+    rpc.state === 'down' ? 'down' : rpc.state === 'degraded' || isFeeCapExceeded ? 'degraded' : 'up'
   return {
     state,
     acceptsPayments: state !== 'down',
@@ -59,7 +66,10 @@ export function summarizeChainStatus(input: {
     confirmation: describePolicy(input.confirmation),
     reasons,
     endpoints: rpc.endpoints,
-    wallet: sender === null ? null : { address: sender.address, pendingTxs: sender.pendingTxs, nextNonce: sender.nextNonce },
+    wallet:
+      sender === null
+        ? null
+        : { address: sender.address, pendingTxs: sender.pendingTxs, nextNonce: sender.nextNonce },
     feeCap: sender?.feeCap ?? null,
   }
 }

@@ -24,6 +24,7 @@ export { CHAIN_ENV_VARIABLES, loadChainEnv, type ChainEnv } from './chain-env.ts
 export { createChainMetrics, type ChainMetrics } from './chain-metrics.ts'
 export { summarizeChainStatus, type ChainStatus } from './chain-status.ts'
 export type { ConfirmationPolicy, SeenReceipt } from './confirmation.ts'
+export type { ChainLog, ChainReceipt, CrossCheckKind, VerifiedBlock } from './cross-check.ts'
 export { decryptKeystore, encryptKeystore, type EncryptKeystoreOptions, type KeystoreV3 } from './keystore.ts'
 export { isValidMnemonic } from './mnemonic.ts'
 export {
@@ -36,6 +37,8 @@ export {
   type RpcRequestOptions,
   type RpcSnapshot,
   type RpcState,
+  type VerifiedCallRequest,
+  type VerifiedLogFilter,
 } from './rpc-client.ts'
 export { JsonRpcError } from './rpc-failure.ts'
 export {
@@ -53,5 +56,20 @@ export {
   type TxSenderSnapshot,
 } from './tx-sender.ts'
 export { secretFromEnv, secretFromFile, type Secret } from './secret.ts'
+export {
+  createFileTxJournal,
+  createMemoryTxJournal,
+  type JournalContents,
+  type JournalTx,
+  type JournalTxState,
+  type TxJournal,
+  type TxJournalOptions,
+} from './tx-journal.ts'
 export type { Address, ChainDeps, Clock, Hex } from './types.ts'
-export { describeSignerSpec, loadSigner, type ChainSigner, type LoadSignerDeps, type SignerSpec } from './wallet.ts'
+export {
+  describeSignerSpec,
+  loadSigner,
+  type ChainSigner,
+  type LoadSignerDeps,
+  type SignerSpec,
+} from './wallet.ts'

@@ -11,7 +11,7 @@ import { GatewayError } from '../errors/index.ts'
 import { decryptKeystore } from './keystore.ts'
 import { accountFromMnemonic, ethereumPath, isValidMnemonic } from './mnemonic.ts'
 import type { Secret } from './secret.ts'
-import type { Address } from './types.ts'
+import type { Address, Hex } from './types.ts'
 
 /** Where the signing key comes from. Every variant holds references, never the secret as a plain field. */
 export type SignerSpec =
@@ -33,6 +33,35 @@ export interface LoadSignerDeps {
 }
 
 const PRIVATE_KEY = /^(0x)?[0-9a-fA-F]{64}$/
+/** Order of the secp256k1 group (SEC 2 §2.4.1): a private key is an integer in [1, n-1]. */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
+/**
+ * Whether `key` is 32 bytes of hex (optional 0x) encoding a valid secp256k1 private key (1 ≤ k < n).
+ * Checked before any library sees the key: their errors print the value.
+ */
+export function isValidPrivateKeyHex(key: string): boolean {
+  if (!PRIVATE_KEY.test(key)) return false
+  const k = BigInt(key.startsWith('0x') ? key : `0x${key}`)
+  return k >= 1n && k < SECP256K1_N
+}
+
+/**
+ * The account of a validated key. Any library error is replaced by one naming `ref` only: noble's
+ * messages include the key as a number ("expected valid private key: … got 0").
+ */
+function accountOf(key: Hex, ref: string): LocalAccount {
+  if (!isValidPrivateKeyHex(key))
+    throw new GatewayError(
+      'CHAIN_KEY_INVALID',
+      `${ref} is not a valid secp256k1 private key (32 bytes of hex, 1 ≤ key < n)`,
+    )
+  try {
+    return privateKeyToAccount(key)
+  } catch {
+    throw new GatewayError('CHAIN_KEY_INVALID', `${ref} could not be turned into an account`)
+  }
+}
 
 /** Describes a spec without revealing anything (for logs and status). */
 export function describeSignerSpec(spec: SignerSpec): string {
@@ -69,13 +98,22 @@ export async function loadSigner(spec: SignerSpec, deps: LoadSignerDeps = {}): P
 
   if (spec.kind === 'private-key') {
     const key = await reveal(spec.key)
-    if (!PRIVATE_KEY.test(key)) throw new GatewayError('CHAIN_KEY_INVALID', `${spec.key.ref} is not a 32-byte hex private key`)
-    return wrap(privateKeyToAccount(key.startsWith('0x') ? (key as `0x${string}`) : `0x${key}`), source)
+    if (!PRIVATE_KEY.test(key))
+      throw new GatewayError('CHAIN_KEY_INVALID', `${spec.key.ref} is not a 32-byte hex private key`)
+    return wrap(accountOf(key.startsWith('0x') ? (key as Hex) : `0x${key}`, spec.key.ref), source)
   }
   if (spec.kind === 'mnemonic') {
     const phrase = await reveal(spec.phrase)
-    if (!isValidMnemonic(phrase)) throw new GatewayError('CHAIN_KEY_INVALID', `${spec.phrase.ref} is not a valid BIP-39 English mnemonic`)
-    return wrap(accountFromMnemonic(phrase, spec.index), source)
+    if (!isValidMnemonic(phrase))
+      throw new GatewayError('CHAIN_KEY_INVALID', `${spec.phrase.ref} is not a valid BIP-39 English mnemonic`)
+    try {
+      return wrap(accountFromMnemonic(phrase, spec.index), source)
+    } catch {
+      throw new GatewayError(
+        'CHAIN_KEY_INVALID',
+        `${spec.phrase.ref} did not derive a valid key at ${ethereumPath(spec.index)}`,
+      )
+    }
   }
   let json: string
   try {
@@ -85,7 +123,7 @@ export async function loadSigner(spec: SignerSpec, deps: LoadSignerDeps = {}): P
   }
   const key = await decryptKeystore(json, await reveal(spec.password))
   try {
-    return wrap(privateKeyToAccount(toHex(key)), source)
+    return wrap(accountOf(toHex(key), `keystore ${spec.path}`), source)
   } finally {
     key.fill(0)
   }

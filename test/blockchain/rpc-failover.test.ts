@@ -12,12 +12,17 @@ import { startTcpFault, type TcpFault } from '../helpers/tcp-fault.ts'
 import { DEV_ADDR0, FAST_RPC, testDeps } from './support.ts'
 
 const CHAIN_ID = 31337
+/** Independent anvils stand in for two providers of one chain: same genesis block (timestamp and state). */
+const SAME_GENESIS = ['--timestamp', String(Math.floor(Date.now() / 1000))]
 let backup: AnvilInstance
 let hole: TcpFault
 const clients: RpcClient[] = []
 
 before(async () => {
-  ;[backup, hole] = await Promise.all([startAnvil({ chainId: CHAIN_ID }), startTcpFault({ mode: 'blackhole' })])
+  ;[backup, hole] = await Promise.all([
+    startAnvil({ chainId: CHAIN_ID, args: SAME_GENESIS }),
+    startTcpFault({ mode: 'blackhole' }),
+  ])
   // Mark the backup: same chain id, different state, so a read tells which endpoint served it.
   await backup.rpc('anvil_setBalance', [DEV_ADDR0, '0x1234'])
 })
@@ -28,19 +33,25 @@ after(async () => {
 
 function client(endpoints: { name: string; http: string }[], tuning = FAST_RPC) {
   const deps = testDeps()
-  const rpc = createRpcClient({ chainId: CHAIN_ID, endpoints, tuning }, { ...deps, metrics: createChainMetrics(deps.registry) })
+  const rpc = createRpcClient(
+    { chainId: CHAIN_ID, endpoints, tuning },
+    { ...deps, metrics: createChainMetrics(deps.registry) },
+  )
   clients.push(rpc)
   return { rpc, ...deps }
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e)
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   assert.ok(isGatewayError(err), `expected a GatewayError, got ${String(err)}`)
   return err.code
 }
 
 void test('fails over to the backup when the primary anvil is killed mid-run, with no failed call', async (t) => {
-  const primary = await startAnvil({ chainId: CHAIN_ID })
+  const primary = await startAnvil({ chainId: CHAIN_ID, args: SAME_GENESIS })
   try {
     const { rpc, captured } = client(
       [
@@ -64,7 +75,8 @@ void test('fails over to the backup when the primary anvil is killed mid-run, wi
     while (served.length < 20) await new Promise((r) => setImmediate(r))
     await primary.kill()
     killedAt = Date.now()
-    while (!served.some((s) => s.by === 'backup' && s.end > killedAt)) await new Promise((r) => setTimeout(r, 5))
+    while (!served.some((s) => s.by === 'backup' && s.end > killedAt))
+      await new Promise((r) => setTimeout(r, 5))
     const afterKill = served.length
     while (served.length < afterKill + 20) await new Promise((r) => setImmediate(r))
     stop = true
@@ -75,7 +87,9 @@ void test('fails over to the backup when the primary anvil is killed mid-run, wi
     const firstBackup = served.find((s) => s.by === 'backup')!
     const failoverMs = firstBackup.end - (firstFailure.time as number)
     t.diagnostic(`failover time (first failed call on primary -> first success on backup): ${failoverMs} ms`)
-    t.diagnostic(`calls served: ${served.length} (primary ${served.filter((s) => s.by === 'primary').length}, backup ${served.filter((s) => s.by === 'backup').length})`)
+    t.diagnostic(
+      `calls served: ${served.length} (primary ${served.filter((s) => s.by === 'primary').length}, backup ${served.filter((s) => s.by === 'backup').length})`,
+    )
     assert.ok(failoverMs >= 0 && failoverMs < 1_000, `failover took ${failoverMs} ms`)
     assert.ok(served.slice(afterKill).every((s) => s.by === 'backup'))
     const primaryStatus = rpc.snapshot().endpoints.find((e) => e.name === 'primary')!
@@ -91,7 +105,10 @@ void test('an endpoint that accepts connections but never answers times out, the
   const t0 = Date.now()
   assert.equal(await codeOf(rpc.request('eth_blockNumber')), 'CHAIN_RPC_TIMEOUT')
   const firstMs = Date.now() - t0
-  assert.ok(firstMs >= FAST_RPC.timeoutMs - 20 && firstMs < FAST_RPC.timeoutMs + 500, `first call took ${firstMs} ms`)
+  assert.ok(
+    firstMs >= FAST_RPC.timeoutMs - 20 && firstMs < FAST_RPC.timeoutMs + 500,
+    `first call took ${firstMs} ms`,
+  )
   assert.equal(await codeOf(rpc.request('eth_blockNumber')), 'CHAIN_RPC_TIMEOUT')
   assert.equal(rpc.snapshot().endpoints[0]?.breaker, 'open')
 
@@ -118,7 +135,8 @@ void test('a black-holed primary costs one timeout; later calls go straight to t
   t.diagnostic(`failover time from a hung primary (timeout ${FAST_RPC.timeoutMs} ms): ${firstMs} ms`)
   const connections = hole.acceptedConnections
   const t1 = Date.now()
-  for (let i = 0; i < 5; i++) assert.equal(await rpc.request('eth_getBalance', [DEV_ADDR0, 'latest']), '0x1234')
+  for (let i = 0; i < 5; i++)
+    assert.equal(await rpc.request('eth_getBalance', [DEV_ADDR0, 'latest']), '0x1234')
   assert.ok(Date.now() - t1 < 200, 'no more timeouts')
   assert.equal(hole.acceptedConnections, connections)
 })
@@ -133,10 +151,14 @@ void test('reconnects with backoff after an outage and re-verifies the chain id'
 
     proxy.setMode('reset')
     proxy.cut()
-    for (let i = 0; i < FAST_RPC.breakerFailureThreshold; i++) assert.equal(await codeOf(rpc.request('eth_blockNumber')), 'CHAIN_UNAVAILABLE')
+    for (let i = 0; i < FAST_RPC.breakerFailureThreshold; i++)
+      assert.equal(await codeOf(rpc.request('eth_blockNumber')), 'CHAIN_UNAVAILABLE')
     assert.equal(rpc.snapshot().state, 'down')
     assert.equal(rpc.snapshot().endpoints[0]?.chainCheck, 'unverified', 'must prove its chain id again')
-    assert.equal(captured.find('chain unavailable: no usable RPC endpoint; payment features degraded').length, 1)
+    assert.equal(
+      captured.find('chain unavailable: no usable RPC endpoint; payment features degraded').length,
+      1,
+    )
 
     // Comes back, but now serving another chain: the reconnect trial refuses it.
     proxy.setTarget(other.port)

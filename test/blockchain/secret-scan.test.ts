@@ -21,7 +21,11 @@ let dead: TcpFault
 let dir: string
 
 before(async () => {
-  ;[anvil, dead, dir] = await Promise.all([startAnvil({ chainId: 31337 }), startTcpFault({ mode: 'reset' }), mkdtemp(join(tmpdir(), 'litgate-secrets-'))])
+  ;[anvil, dead, dir] = await Promise.all([
+    startAnvil({ chainId: 31337 }),
+    startTcpFault({ mode: 'reset' }),
+    mkdtemp(join(tmpdir(), 'litgate-secrets-')),
+  ])
 })
 after(async () => {
   await Promise.all([anvil.stop(), dead.close(), rm(dir, { recursive: true, force: true })])
@@ -42,7 +46,8 @@ void test('no secret appears in any output of a full run', async (t) => {
   const env = {
     PATH: process.env.PATH,
     LITGATE_CHAIN: 'anvil',
-    LITGATE_CHAIN_RPC_URLS: `primary=http://ops:${basicPassword}@127.0.0.1:${dead.port}/v1/${apiKey},backup=http://ops:${basicPassword}@127.0.0.1:${anvil.port}/?apikey=${apiKey}`,
+    // Two live endpoints besides the dead one: verified reads (the sender's confirmations) need two answers.
+    LITGATE_CHAIN_RPC_URLS: `primary=http://ops:${basicPassword}@127.0.0.1:${dead.port}/v1/${apiKey},backup=http://ops:${basicPassword}@127.0.0.1:${anvil.port}/?apikey=${apiKey},backup2=http://ops:${basicPassword}@127.0.0.1:${anvil.port}/?key2=${apiKey}`,
     LITGATE_CHAIN_MAX_FEE_GWEI: '50',
     LITGATE_CHAIN_RPC_TIMEOUT_MS: '500',
     LITGATE_CHAIN_TX_POLL_MS: '50',
@@ -53,7 +58,10 @@ void test('no secret appears in any output of a full run', async (t) => {
     TEST_RAW_KEY: keyHex,
     ANVIL_CONTROL_URL: anvil.url,
   }
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'secret-run.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'secret-run.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr.on('data', (d: Buffer) => (output += d.toString()))
@@ -89,5 +97,8 @@ void test('no secret appears in any output of a full run', async (t) => {
     assert.ok(!lower.includes(secret.toLowerCase()), `${what} leaked into the output`)
   }
   // Also not base64-encoded (e.g. an Authorization header dumped by an HTTP client).
-  assert.ok(!output.includes(Buffer.from(`ops:${basicPassword}`).toString('base64')), 'basic-auth header leaked')
+  assert.ok(
+    !output.includes(Buffer.from(`ops:${basicPassword}`).toString('base64')),
+    'basic-auth header leaked',
+  )
 })

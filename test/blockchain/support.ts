@@ -1,7 +1,12 @@
 /** Shared set-up of the blockchain integration tests: captured logs, a private registry, fast tuning. */
 import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
-import { DEFAULT_RPC_TUNING, DEFAULT_TX_TUNING, type RpcTuning, type TxTuning } from '../../src/blockchain/index.ts'
+import {
+  DEFAULT_RPC_TUNING,
+  DEFAULT_TX_TUNING,
+  type RpcTuning,
+  type TxTuning,
+} from '../../src/blockchain/index.ts'
 
 export interface CapturedLog {
   readonly log: Logger
@@ -38,6 +43,8 @@ export const FAST_RPC: RpcTuning = {
   breakerOpenBaseMs: 200,
   breakerOpenMaxMs: 1_000,
   probeIntervalMs: 60_000, // tests drive probe() themselves
+  identityRecheckMs: 60_000,
+  maxBlocksPerSecond: 1_000, // tests mine blocks in bursts (anvil_mine)
 }
 
 export const FAST_TX: TxTuning = {
@@ -54,7 +61,11 @@ export const DEV_ADDR0 = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'
 export const DEV_ADDR1 = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'
 
 /** Polls `predicate` every 10 ms until it holds or `timeoutMs` passes (integration tests only). */
-export async function eventually(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+export async function eventually(
+  predicate: () => boolean,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!predicate()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)

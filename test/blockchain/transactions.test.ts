@@ -40,9 +40,18 @@ after(async () => {
 
 async function makeChain(
   accountIndex: number,
-  overrides: { gas?: Partial<GasConfig>; confirmation?: ConfirmationPolicy; tx?: Partial<TxTuning>; rpcUrl?: string } = {},
+  overrides: {
+    gas?: Partial<GasConfig>
+    confirmation?: ConfirmationPolicy
+    tx?: Partial<TxTuning>
+    rpcUrl?: string
+  } = {},
 ) {
-  const signer = await loadSigner({ kind: 'mnemonic', phrase: secretFromEnv('TEST_MNEMONIC', ANVIL_MNEMONIC), index: accountIndex })
+  const signer = await loadSigner({
+    kind: 'mnemonic',
+    phrase: secretFromEnv('TEST_MNEMONIC', ANVIL_MNEMONIC),
+    index: accountIndex,
+  })
   const deps = testDeps()
   const events: TxEvent[] = []
   const chain = createChain(
@@ -75,9 +84,13 @@ void test('queries chain state through the viem client over the failover transpo
   assert.equal(await chain.publicClient.getChainId(), 31337)
   assert.equal(await chain.publicClient.getBalance({ address: signer.address }), parseEther('10000'))
   assert.equal(typeof (await chain.publicClient.getBlockNumber()), 'bigint')
-  const err = await chain.publicClient.getTransactionReceipt({ hash: `0x${'ab'.repeat(32)}` }).catch((e: unknown) => e)
+  const err = await chain.publicClient
+    .getTransactionReceipt({ hash: `0x${'ab'.repeat(32)}` })
+    .catch((e: unknown) => e)
   assert.equal((err as Error).name, 'TransactionReceiptNotFoundError')
-  const bad = await chain.publicClient.request({ method: 'eth_call' as 'eth_chainId', params: [{ to: SINK, data: '0xzz' }] as never }).catch((e: unknown) => e)
+  const bad = await chain.publicClient
+    .request({ method: 'eth_call' as 'eth_chainId', params: [{ to: SINK, data: '0xzz' }] as never })
+    .catch((e: unknown) => e)
   assert.equal(toChainError(bad)?.code, 'CHAIN_RPC_ERROR')
   const s = chain.status()
   assert.equal(s.state, 'up')
@@ -103,18 +116,28 @@ void test('50 concurrent sends from one account: consecutive nonces, no gaps, no
   const { chain, sender, signer } = await makeChain(2)
   const start = await chain.publicClient.getTransactionCount({ address: signer.address })
   const t0 = Date.now()
-  const sent = await Promise.all(Array.from({ length: 50 }, (_, i) => sender.send({ to: SINK, value: BigInt(i + 1), gas: 21_000n })))
+  const sent = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => sender.send({ to: SINK, value: BigInt(i + 1), gas: 21_000n })),
+  )
   const sentMs = Date.now() - t0
   const confirmed = await Promise.all(sent.map((s) => s.wait({ timeoutMs: 20_000 })))
   const totalMs = Date.now() - t0
   const nonces = sent.map((s) => s.nonce).sort((a, b) => a - b)
-  assert.deepEqual(nonces, Array.from({ length: 50 }, (_, i) => start + i))
+  assert.deepEqual(
+    nonces,
+    Array.from({ length: 50 }, (_, i) => start + i),
+  )
   assert.equal(new Set(sent.map((s) => s.hash)).size, 50)
   assert.ok(confirmed.every((c) => c.status === 'success'))
   assert.equal(await chain.publicClient.getTransactionCount({ address: signer.address }), start + 50)
   const onChain = await Promise.all(sent.map((s) => chain.publicClient.getTransaction({ hash: s.hash })))
-  assert.deepEqual(onChain.map((x) => x.nonce).sort((a, b) => a - b), nonces)
-  t.diagnostic(`50 concurrent sends: nonces ${start}..${start + 49}, all distinct and mined; broadcast in ${sentMs} ms, all confirmed in ${totalMs} ms`)
+  assert.deepEqual(
+    onChain.map((x) => x.nonce).sort((a, b) => a - b),
+    nonces,
+  )
+  t.diagnostic(
+    `50 concurrent sends: nonces ${start}..${start + 49}, all distinct and mined; broadcast in ${sentMs} ms, all confirmed in ${totalMs} ms`,
+  )
 })
 
 void test('gas-spike protection: refuses while the base fee is above the cap, with a metric and a degraded status', async () => {
@@ -137,10 +160,19 @@ void test('gas-spike protection: refuses while the base fee is above the cap, wi
 })
 
 void test('gas-spike protection, queue policy: waits under the cap, then sends when the base fee drops', async () => {
-  const { sender, registry } = await makeChain(4, { gas: { maxFeePerGasWei: parseGwei('50'), feeCapPolicy: 'queue' } })
+  const { sender, registry } = await makeChain(4, {
+    gas: { maxFeePerGasWei: parseGwei('50'), feeCapPolicy: 'queue' },
+  })
   await setBaseFee(parseGwei('80'))
   const pending = sender.send({ to: SINK, value: 1n }, { deadlineMs: 5_000 })
-  await new Promise((r) => setTimeout(r, 200))
+  // Wait until the send has seen the high base fee and queued (a fixed sleep was too short under load).
+  for (
+    let i = 0;
+    i < 300 && !/fee_cap_exceeded_total\{action="queued"\} 1/.test(await registry.metrics());
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 10))
+  }
   assert.match(await registry.metrics(), /litgate_chain_fee_cap_exceeded_total\{action="queued"\} 1/)
   await setBaseFee(parseGwei('1'))
   const sent = await pending
@@ -157,7 +189,9 @@ void test('gas-spike protection, queue policy: waits under the cap, then sends w
 })
 
 void test('a reorg removing a transaction confirmed at depth 1 is detected, re-broadcast and re-awaited', async () => {
-  const { sender, events, captured } = await makeChain(5, { confirmation: { tag: 'latest', confirmations: 2 } })
+  const { sender, events, captured } = await makeChain(5, {
+    confirmation: { tag: 'latest', confirmations: 2 },
+  })
   const sent = await sender.send({ to: SINK, value: 7n })
   await eventually(has(events, 'included'), 5_000, 'inclusion at depth 1')
   const first = events.find((e) => e.type === 'included')!
@@ -218,7 +252,11 @@ void test('resyncs the nonce from the chain when another sender used the key', a
   assert.equal((await sent.wait({ timeoutMs: 5_000 })).status, 'success')
   assert.equal(sent.nonce, 2)
   assert.ok(!events.some((e) => e.type === 'replaced'))
-  assert.match(await registry.metrics(), /litgate_chain_tx_events_total\{event="nonce_resync"\} 1/, 'went through a nonce-too-low resync')
+  assert.match(
+    await registry.metrics(),
+    /litgate_chain_tx_events_total\{event="nonce_resync"\} 1/,
+    'went through a nonce-too-low resync',
+  )
 })
 
 void test('a nonce consumed by a foreign transaction is reported as CHAIN_NONCE_CONFLICT', async () => {
@@ -245,7 +283,10 @@ void test('a nonce consumed by a foreign transaction is reported as CHAIN_NONCE_
     await anvil.rpc('evm_setAutomine', [true])
   }
   // The sender recovers: the next send uses the chain's nonce.
-  assert.equal((await (await sender.send({ to: SINK, value: 6n })).wait({ timeoutMs: 5_000 })).status, 'success')
+  assert.equal(
+    (await (await sender.send({ to: SINK, value: 6n })).wait({ timeoutMs: 5_000 })).status,
+    'success',
+  )
 })
 
 /** The dev key at `index`, as a viem account outside the sender (plays "another process with the key"). */
@@ -259,7 +300,15 @@ void test('rejects sends from an account without funds, keeping the nonce', asyn
   const deps = testDeps()
   const chain = createChain(
     { chain: { ...ANVIL_LOCAL, rpc: [{ name: 'anvil', http: anvil.url }] }, rpc: FAST_RPC, tx: FAST_TX },
-    { ...deps, signer: { address: empty.address, account: empty, source: 'test', toJSON: () => ({ address: empty.address, source: 'test' }) } },
+    {
+      ...deps,
+      signer: {
+        address: empty.address,
+        account: empty,
+        source: 'test',
+        toJSON: () => ({ address: empty.address, source: 'test' }),
+      },
+    },
   )
   chains.push(chain)
   await chain.start()
@@ -271,7 +320,10 @@ void test('rejects sends from an account without funds, keeping the nonce', asyn
 void test('chain outage: sends fail fast, status is down, and monitoring resumes after reconnection', async () => {
   const proxy = await startTcpFault({ mode: 'proxy', targetPort: anvil.port })
   try {
-    const { sender, chain, captured } = await makeChain(10, { rpcUrl: proxy.url, confirmation: { tag: 'latest', confirmations: 2 } })
+    const { sender, chain, captured } = await makeChain(10, {
+      rpcUrl: proxy.url,
+      confirmation: { tag: 'latest', confirmations: 2 },
+    })
     const sent = await sender.send({ to: SINK, value: 8n })
     proxy.setMode('reset')
     proxy.cut()
