@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import {
   CircuitBreaker,
   RetryBudget,
