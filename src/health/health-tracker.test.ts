@@ -99,6 +99,86 @@ describe('HealthTracker', () => {
     assert.equal(t.state(2, 50), 'recovering')
   })
 
+  test('an ejected backend stays ejected on alternating check results; it needs rise consecutive passes', () => {
+    for (const rise of [2, 3, 5]) {
+      const { t } = tracker(3, { ...policy, active: { rise, fall: 2 } })
+      const at = 1_000_000 // the process has run a while
+      t.onActiveCheck(0, false, at, 'status 500')
+      t.onActiveCheck(0, false, at + 1, 'status 500')
+      assert.equal(t.state(0, at + 1), 'ejected')
+      for (let k = 0; k < 50; k++) {
+        for (let p = 0; p < rise - 1; p++) t.onActiveCheck(0, true, at + 2 + k, 'ok')
+        t.onActiveCheck(0, false, at + 2 + k, 'status 500')
+        assert.equal(
+          t.state(0, at + 2 + k),
+          'ejected',
+          `rise ${rise}: ${rise - 1} passes then a failure, round ${k}`,
+        )
+      }
+      for (let p = 0; p < rise - 1; p++) t.onActiveCheck(0, true, at + 100, 'ok')
+      assert.equal(t.state(0, at + 100), 'ejected', `rise ${rise}: one pass short`)
+      t.onActiveCheck(0, true, at + 100, 'ok')
+      assert.equal(t.state(0, at + 100), 'recovering', `rise ${rise}: the rise-th consecutive pass`)
+    }
+  })
+
+  test('a healthy backend needs fall consecutive failures; a pass in between resets the count', () => {
+    const { t } = tracker(3, { ...policy, active: { rise: 2, fall: 3 } })
+    for (let k = 0; k < 20; k++) {
+      t.onActiveCheck(1, false, k, 'x')
+      t.onActiveCheck(1, false, k, 'x')
+      t.onActiveCheck(1, true, k, 'ok')
+    }
+    assert.equal(t.state(1, 20), 'healthy')
+    for (let k = 0; k < 3; k++) t.onActiveCheck(1, false, 21, 'x')
+    assert.equal(t.state(1, 21), 'ejected')
+  })
+
+  test('slow start is relative to the backend’s return, not to process start (active-check recovery)', () => {
+    for (const at of [0, 5_000, 86_400_000]) {
+      const { t } = tracker(3)
+      t.onActiveCheck(2, false, at, 'x')
+      t.onActiveCheck(2, false, at, 'x')
+      t.onActiveCheck(2, true, at + 10_000, 'ok')
+      t.onActiveCheck(2, true, at + 10_000, 'ok')
+      const back = at + 10_000
+      assert.equal(t.state(2, back), 'recovering', `returned at ${back}`)
+      assert.equal(Math.round(t.weightFactor(2, back) * 100), 10, 'starts at the floor')
+      assert.equal(Math.round(t.weightFactor(2, back + 500) * 100), 55, 'half-way up the ramp')
+      assert.equal(t.state(2, back + 999), 'recovering')
+      assert.equal(t.state(2, back + 1000), 'healthy', 'after windowMs')
+      assert.equal(t.weightFactor(2, back + 1000), 1)
+    }
+  })
+
+  test('slow start is relative to the backend’s return, not to process start (passive ejection expiry)', () => {
+    for (const at of [0, 7_000, 86_400_000]) {
+      const { t } = tracker(4)
+      t.onResponse(3, 'gateway-error', at)
+      t.onResponse(3, 'gateway-error', at)
+      assert.equal(t.state(3, at + 999), 'ejected')
+      const back = at + 5_000 // read late: the ramp starts when the state is next observed
+      assert.equal(t.state(3, back), 'recovering')
+      assert.equal(Math.round(t.weightFactor(3, back) * 100), 10)
+      assert.equal(Math.round(t.weightFactor(3, back + 250) * 100), 33)
+      assert.equal(t.state(3, back + 1000), 'healthy')
+    }
+  })
+
+  test('a recovering backend that fails again is ejected, and slow start restarts on its next return', () => {
+    const { t } = tracker(4)
+    const at = 3_600_000
+    t.onResponse(0, 'gateway-error', at)
+    t.onResponse(0, 'gateway-error', at)
+    assert.equal(t.state(0, at + 1000), 'recovering')
+    t.onResponse(0, 'gateway-error', at + 1100)
+    t.onResponse(0, 'gateway-error', at + 1100)
+    assert.equal(t.state(0, at + 1100), 'ejected')
+    assert.equal(t.state(0, at + 3099), 'ejected', 'second ejection lasts 2 × base')
+    assert.equal(t.state(0, at + 3100), 'recovering')
+    assert.equal(Math.round(t.weightFactor(0, at + 3100) * 100), 10)
+  })
+
   test('an alternating check result never changes state (rise/fall hysteresis)', () => {
     const { t, transitions } = tracker(3)
     for (let i = 0; i < 100; i++) t.onActiveCheck(0, i % 2 === 0, i, 'flap')
