@@ -221,4 +221,210 @@ describe('HealthTracker', () => {
     assert.equal(after.state(0, 0), 'healthy')
     assert.equal(transitions.length, 0, 'inheriting reports no transitions')
   })
+
+  // Found by scripts/mutate.ts: each of these pins a rule that a one-token change broke unnoticed.
+  describe('exact rules', () => {
+    test('one gateway error or one 5xx below the threshold does not eject; a success resets both counts', () => {
+      const { t } = tracker(4)
+      t.onResponse(0, 'gateway-error', 0)
+      assert.equal(t.state(0, 0), 'healthy', '1 of 2 gateway errors')
+      t.onResponse(0, 'success', 0)
+      t.onResponse(0, 'gateway-error', 0)
+      assert.equal(t.state(0, 0), 'healthy', 'the success reset the gateway-error count')
+      t.onResponse(0, '5xx', 0)
+      t.onResponse(0, '5xx', 0)
+      t.onResponse(0, 'success', 0)
+      t.onResponse(0, '5xx', 0)
+      assert.equal(t.state(0, 0), 'healthy', 'the success reset the 5xx count')
+    })
+
+    test('a threshold of 0 disables that detector; a threshold of 1 ejects on the first', () => {
+      const off = tracker(4, {
+        ...policy,
+        outlier: { ...policy.outlier, consecutive5xx: 0, consecutiveGatewayErrors: 0 },
+      }).t
+      for (let k = 0; k < 20; k++) off.onResponse(0, '5xx', 0)
+      for (let k = 0; k < 20; k++) off.onResponse(1, 'gateway-error', 0)
+      assert.equal(off.state(0, 0), 'healthy')
+      assert.equal(off.state(1, 0), 'healthy')
+      const one = tracker(4, {
+        ...policy,
+        outlier: { ...policy.outlier, consecutive5xx: 1, consecutiveGatewayErrors: 1 },
+      }).t
+      one.onResponse(0, '5xx', 0)
+      one.onResponse(1, 'gateway-error', 0)
+      assert.equal(one.state(0, 0), 'ejected')
+      assert.equal(one.state(1, 0), 'ejected')
+    })
+
+    test('the counts restart after an ejection: one more failure after it expires does not re-eject', () => {
+      const { t } = tracker(4, { ...policy, slowStart: { windowMs: 0, floorPercent: 10 } })
+      for (let k = 0; k < 3; k++) t.onResponse(0, '5xx', 0)
+      t.onResponse(1, 'gateway-error', 0)
+      t.onResponse(1, 'gateway-error', 0)
+      assert.equal(t.state(0, 1000), 'healthy')
+      assert.equal(t.state(1, 1000), 'healthy')
+      t.onResponse(0, '5xx', 1000)
+      t.onResponse(1, 'gateway-error', 1000)
+      assert.equal(t.state(0, 1000), 'healthy')
+      assert.equal(t.state(1, 1000), 'healthy')
+    })
+
+    test('without slow start a backend goes straight from ejected to healthy, with full weight', () => {
+      const { t, transitions } = tracker(4, { ...policy, slowStart: { windowMs: 0, floorPercent: 10 } })
+      t.onResponse(0, 'gateway-error', 0)
+      t.onResponse(0, 'gateway-error', 0)
+      t.onActiveCheck(1, false, 0, 'x')
+      t.onActiveCheck(1, false, 0, 'x')
+      t.onActiveCheck(1, true, 5, 'ok')
+      t.onActiveCheck(1, true, 5, 'ok')
+      assert.equal(t.state(0, 1000), 'healthy')
+      assert.equal(t.weightFactor(0, 1000), 1)
+      assert.deepEqual(
+        transitions.map((x) => `${x.backendId}:${x.from}->${x.to}`),
+        ['b0:healthy->ejected', 'b1:healthy->ejected', 'b1:ejected->healthy', 'b0:ejected->healthy'],
+      )
+    })
+
+    test('a slow-start window of 1 ms still ramps', () => {
+      const { t } = tracker(4, { ...policy, slowStart: { windowMs: 1, floorPercent: 10 } })
+      t.onResponse(0, 'gateway-error', 0)
+      t.onResponse(0, 'gateway-error', 0)
+      assert.equal(t.state(0, 1000), 'recovering')
+      t.onActiveCheck(1, false, 0, 'x')
+      t.onActiveCheck(1, false, 0, 'x')
+      t.onActiveCheck(1, true, 5, 'ok')
+      t.onActiveCheck(1, true, 5, 'ok')
+      assert.equal(t.state(1, 5), 'recovering')
+    })
+
+    test('a healthy backend always has weight factor 1, however early', () => {
+      const { t } = tracker(2)
+      for (const now of [0, 1, 500, 999, 10_000]) assert.equal(t.weightFactor(0, now), 1)
+    })
+
+    test('panic: exactly at the threshold is not panic; below it is; draining backends do not count', () => {
+      const p = { ...policy, outlier: { ...policy.outlier, maxEjectionPercent: 100 } }
+      const { t } = tracker(4, p)
+      const ejectActive = (i: number) => {
+        t.onActiveCheck(i, false, 0, 'x')
+        t.onActiveCheck(i, false, 0, 'x')
+      }
+      assert.equal(t.isPanicking(0), false, '4/4 usable')
+      ejectActive(0)
+      ejectActive(1)
+      assert.equal(t.isPanicking(0), false, '2/4 = 50% usable is not below 50%')
+      ejectActive(2)
+      assert.equal(t.isPanicking(0), true, '1/4 usable')
+      t.drain(2)
+      t.drain(3)
+      assert.equal(t.isPanicking(0), true, 'of 2 counted, 0 usable')
+      t.drain(0)
+      t.drain(1)
+      assert.equal(t.isPanicking(0), false, 'nothing counted: no panic')
+      const first = tracker(2, p).t
+      first.onActiveCheck(0, false, 0, 'x')
+      first.onActiveCheck(0, false, 0, 'x')
+      first.onActiveCheck(1, false, 0, 'x')
+      assert.equal(first.isPanicking(0), false, '1/2 usable: the first backend counts too')
+    })
+
+    test('a non-ejected backend is eligible whatever the panic state; an ejected one only in spread panic', () => {
+      const { t } = tracker(2)
+      assert.equal(t.isEligible(0, 0, true), true)
+      assert.equal(t.isEligible(0, 0, false), true)
+      t.onActiveCheck(1, false, 0, 'x')
+      t.onActiveCheck(1, false, 0, 'x')
+      assert.equal(t.isEligible(1, 0, false), false)
+      assert.equal(t.isEligible(1, 0, true), true)
+    })
+
+    test('draining ignores outcomes and checks; without active checks configured, results are ignored', () => {
+      const { t, transitions } = tracker(2)
+      t.drain(0)
+      for (let k = 0; k < 5; k++) t.onResponse(0, '5xx', 0)
+      t.onActiveCheck(0, true, 0, 'ok')
+      t.onActiveCheck(0, true, 0, 'ok')
+      assert.equal(t.state(0, 0), 'draining')
+      assert.deepEqual(
+        transitions.map((x) => x.to),
+        ['draining'],
+      )
+      const passive = tracker(2, { ...policy, active: undefined }).t
+      for (let k = 0; k < 5; k++) passive.onActiveCheck(0, false, 0, 'x')
+      assert.equal(passive.state(0, 0), 'healthy')
+    })
+
+    test('a backend back from an active ejection is ejected again by fall new failures', () => {
+      const { t } = tracker(3)
+      const fail = () => {
+        t.onActiveCheck(0, false, 0, 'x')
+        t.onActiveCheck(0, false, 0, 'x')
+      }
+      fail()
+      t.onActiveCheck(0, true, 0, 'ok')
+      t.onActiveCheck(0, true, 0, 'ok')
+      assert.equal(t.state(0, 0), 'recovering')
+      fail()
+      assert.equal(t.state(0, 0), 'ejected')
+    })
+
+    test('active recovery waits for a passive ejection still running, and applies exactly when it ends', () => {
+      const { t } = tracker(4)
+      t.onResponse(0, 'gateway-error', 0)
+      t.onResponse(0, 'gateway-error', 0) // passive until 1000
+      t.onActiveCheck(0, false, 10, 'x')
+      t.onActiveCheck(0, false, 10, 'x')
+      t.onActiveCheck(0, true, 500, 'ok')
+      t.onActiveCheck(0, true, 500, 'ok')
+      assert.equal(t.state(0, 999), 'ejected')
+      const { t: u } = tracker(4)
+      u.onResponse(0, 'gateway-error', 0)
+      u.onResponse(0, 'gateway-error', 0)
+      u.onActiveCheck(0, false, 10, 'x')
+      u.onActiveCheck(0, false, 10, 'x')
+      u.onActiveCheck(0, true, 1000, 'ok')
+      u.onActiveCheck(0, true, 1000, 'ok')
+      assert.equal(u.state(0, 1000), 'recovering', 'at passiveUntil exactly')
+      assert.equal(Math.round(u.weightFactor(0, 1000) * 100), 10)
+    })
+
+    test('inheritFrom copies the first backend too, and skips ids the previous tracker did not have', () => {
+      const old = tracker(2).t
+      old.onActiveCheck(0, false, 0, 'x')
+      old.onActiveCheck(0, false, 0, 'x')
+      const next = new HealthTracker(['b0', 'new'], policy)
+      next.inheritFrom(old)
+      assert.equal(next.state(0, 0), 'ejected')
+      assert.equal(next.state(1, 0), 'healthy')
+    })
+
+    test('the passive ejection cap ignores draining backends and counts the first backend', () => {
+      const { t } = tracker(4) // maxEjectionPercent 50
+      t.drain(3)
+      t.drain(2) // 2 counted: cap = max(1, floor(2 × 50%)) = 1
+      for (let k = 0; k < 3; k++) t.onResponse(0, '5xx', 0)
+      for (let k = 0; k < 3; k++) t.onResponse(1, '5xx', 0)
+      assert.equal(t.state(0, 0), 'ejected')
+      assert.equal(t.state(1, 0), 'healthy', 'cap of 1 reached')
+      const four = tracker(4).t // cap 2
+      for (const i of [0, 1, 2]) for (let k = 0; k < 3; k++) four.onResponse(i, '5xx', 0)
+      assert.deepEqual(
+        [0, 1, 2].map((i) => four.state(i, 0)),
+        ['ejected', 'ejected', 'healthy'],
+      )
+    })
+
+    test('no transition is reported twice: a passively ejected backend failing checks stays one ejection', () => {
+      const { t, transitions } = tracker(4)
+      t.onResponse(0, 'gateway-error', 0)
+      t.onResponse(0, 'gateway-error', 0)
+      t.onActiveCheck(0, false, 10, 'x')
+      t.onActiveCheck(0, false, 10, 'x')
+      assert.deepEqual(
+        transitions.map((x) => `${x.from}->${x.to}`),
+        ['healthy->ejected'],
+      )
+    })
+  })
 })

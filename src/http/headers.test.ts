@@ -188,3 +188,39 @@ describe('hop-by-hop fields (RFC 9110 §7.6.1)', () => {
     assert.equal(isHopByHop('x-forwarded-for'), false)
   })
 })
+
+describe('exact rules (found by scripts/mutate.ts)', () => {
+  test('the Host field is the host when there is no :authority, whatever pseudo-headers come first', () => {
+    const head = scanRequestHead(
+      [':method', 'GET', ':path', '/', 'host', 'h1.example', 'a', 'b'],
+      'x-request-id',
+    )
+    assert.equal(head.host, 'h1.example')
+    const twice = scanRequestHead(
+      [':authority', 'first', ':authority', 'second', 'host', 'third'],
+      'x-request-id',
+    )
+    assert.equal(twice.host, 'first')
+  })
+
+  test('only Transfer-Encoding marks a body as chunked, not other hop-by-hop fields', () => {
+    const head = scanRequestHead(
+      ['Connection', 'keep-alive', 'Keep-Alive', 't=5', 'TE', 'trailers', 'Upgrade', 'x'],
+      'x-request-id',
+    )
+    assert.equal(head.hasTransferEncoding, false)
+  })
+
+  test('response fields with an undefined value are skipped', () => {
+    const out = buildResponseHeaders({ a: undefined, b: '1' }, 'x-request-id', 'rid')
+    assert.deepEqual(out, ['b', '1', 'x-request-id', 'rid'])
+  })
+
+  test('from a trusted proxy the Forwarded list is extended, from an untrusted client replaced', () => {
+    const raw = ['Host', 'h', 'Forwarded', 'for=198.51.100.1']
+    const trusted = outgoing(raw, '10.0.0.2', ['10.0.0.0/8'])
+    assert.equal(only(trusted, 'forwarded'), 'for=198.51.100.1, for=10.0.0.2;proto=http;host=h')
+    const untrusted = outgoing(raw, '203.0.113.5', ['10.0.0.0/8'])
+    assert.equal(only(untrusted, 'forwarded'), 'for=203.0.113.5;proto=http;host=h')
+  })
+})

@@ -84,3 +84,12 @@ test('a name without a value is kept as is; every occurrence of a repeated name 
   assert.equal(redactQuery('/x?token=a&token=b'), '/x?token=[redacted]&token=[redacted]')
   assert.equal(redactQuery('/x?my+token=a'), '/x?my+token=[redacted]')
 })
+
+test('a path without a query is never rewritten, even when it looks like a parameter', () => {
+  assert.equal(redactQuery('/files/token=abc'), '/files/token=abc')
+  assert.equal(redactQuery('/a&password=b'), '/a&password=b')
+})
+
+test('a malformed percent-encoding does not hide a credential-like name', () => {
+  assert.equal(redactQuery('/x?%E0%A4%Atoken=1&ok=2'), '/x?%E0%A4%Atoken=[redacted]&ok=2')
+})

@@ -206,6 +206,35 @@ describe('CircuitBreaker', () => {
   })
 })
 
+describe('CircuitBreaker (exact rules found by scripts/mutate.ts)', () => {
+  const options = { failureRatio: 0.5, minRequests: 10, windowMs: 10_000, openMs: 5000, halfOpenProbes: 3 }
+  const opened = () => {
+    const b = new CircuitBreaker(options)
+    for (let i = 0; i < 10; i++) b.onResult(false, 0)
+    return b
+  }
+
+  test('closed admits every request without taking a probe slot', () => {
+    const b = new CircuitBreaker(options)
+    for (let i = 0; i < 50; i++) assert.equal(b.tryAcquire(i), true)
+    assert.equal(b.isAvailable(50), true)
+  })
+
+  test('a finished probe frees its slot completely: all halfOpenProbes slots are free again', () => {
+    const b = opened()
+    assert.equal(b.tryAcquire(5000), true)
+    b.onResult(true, 5000)
+    const admitted = Array.from({ length: 5 }, () => b.tryAcquire(5001)).filter(Boolean).length
+    assert.equal(admitted, 3, 'the bound is on probes in flight: none is, so all 3 slots are free')
+  })
+
+  test('a late failure reported while open does not extend the open period', () => {
+    const b = opened()
+    b.onResult(false, 4000) // a request admitted before the breaker opened, finishing late
+    assert.equal(b.state(5000), 'half-open')
+  })
+})
+
 describe('shouldRetry', () => {
   const policy: RetryPolicy = {
     maxRetries: 2,
@@ -302,6 +331,14 @@ describe('shouldRetry', () => {
 })
 
 describe('parseRetryAfter', () => {
+  test('a date in the past or now is 0 ms, never negative or rounded up', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:27:00 GMT', now), 0)
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now), 0)
+    assert.equal(parseRetryAfter('0', now), 0)
+    assert.equal(parseRetryAfter('soon', now), undefined)
+    assert.equal(parseRetryAfter(undefined, now), undefined)
+  })
   test('delta-seconds and HTTP-date', () => {
     assert.equal(parseRetryAfter('2', 0), 2000)
     assert.equal(parseRetryAfter('Thu, 01 Jan 1970 00:00:05 GMT', 1000), 4000)
