@@ -265,8 +265,9 @@ describe('HealthTracker', () => {
       assert.equal(t.state(0, 1000), 'healthy')
       assert.equal(t.state(1, 1000), 'healthy')
       t.onResponse(0, '5xx', 1000)
+      t.onResponse(0, '5xx', 1000)
       t.onResponse(1, 'gateway-error', 1000)
-      assert.equal(t.state(0, 1000), 'healthy')
+      assert.equal(t.state(0, 1000), 'healthy', '2 of 3 5xx since the ejection')
       assert.equal(t.state(1, 1000), 'healthy')
     })
 
@@ -323,8 +324,7 @@ describe('HealthTracker', () => {
       t.drain(1)
       assert.equal(t.isPanicking(0), false, 'nothing counted: no panic')
       const first = tracker(2, p).t
-      first.onActiveCheck(0, false, 0, 'x')
-      first.onActiveCheck(0, false, 0, 'x')
+      first.onActiveCheck(1, false, 0, 'x')
       first.onActiveCheck(1, false, 0, 'x')
       assert.equal(first.isPanicking(0), false, '1/2 usable: the first backend counts too')
     })
@@ -407,6 +407,12 @@ describe('HealthTracker', () => {
       for (let k = 0; k < 3; k++) t.onResponse(1, '5xx', 0)
       assert.equal(t.state(0, 0), 'ejected')
       assert.equal(t.state(1, 0), 'healthy', 'cap of 1 reached')
+      const three = tracker(3).t // cap = floor(3 × 50%) = 1
+      for (const i of [0, 1]) for (let k = 0; k < 3; k++) three.onResponse(i, '5xx', 0)
+      assert.deepEqual(
+        [0, 1].map((i) => three.state(i, 0)),
+        ['ejected', 'healthy'],
+      )
       const four = tracker(4).t // cap 2
       for (const i of [0, 1, 2]) for (let k = 0; k < 3; k++) four.onResponse(i, '5xx', 0)
       assert.deepEqual(
