@@ -135,6 +135,18 @@ function sample<T>(items: readonly T[], max: number): T[] {
   return out
 }
 
+/** Process group of the test run in progress, ended by pid if the check is interrupted. */
+let runningGroup: number | undefined
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return
+  try {
+    process.kill(-pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+
 function runTests(
   cwd: string,
   tests: readonly string[],
@@ -147,16 +159,14 @@ function runTests(
       detached: true, // own process group: a timeout ends the test runner and its children, by pid
       env: { ...process.env, LITGATE_FC_SEED: process.env.LITGATE_FC_SEED ?? '1' },
     })
+    runningGroup = child.pid
     const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL')
-      } catch {
-        // already gone
-      }
+      killGroup(child.pid)
       resolve('timeout')
     }, timeoutMs)
     child.on('exit', (code) => {
       clearTimeout(timer)
+      runningGroup = undefined
       resolve(code === 0 ? 'pass' : 'fail')
     })
   })
@@ -164,6 +174,16 @@ function runTests(
 
 function prepareCopy(rev: string | undefined): string {
   const dir = mkdtempSync(join(tmpdir(), 'litgate-mutate-'))
+  try {
+    fillCopy(dir, rev)
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+  return dir
+}
+
+function fillCopy(dir: string, rev: string | undefined): void {
   if (rev === undefined) {
     for (const part of ['src', 'test', 'docs', 'package.json', 'tsconfig.json']) {
       if (existsSync(part)) cpSync(part, join(dir, part), { recursive: true })
@@ -184,7 +204,6 @@ function prepareCopy(rev: string | undefined): string {
     rmSync(tar)
   }
   symlinkSync(join(process.cwd(), 'node_modules'), join(dir, 'node_modules'))
-  return dir
 }
 
 async function main(): Promise<void> {
@@ -208,6 +227,7 @@ async function main(): Promise<void> {
   process.once('exit', cleanup)
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      killGroup(runningGroup)
       cleanup()
       process.exit(130)
     })
