@@ -6,20 +6,10 @@ import { closeFrame, FrameBoundaryTracker } from './websocket-frames.ts'
 /** One frame encoded per RFC 6455 §5.2 (shortest length form), optionally masked. */
 function encode(payload: Buffer, isMasked: boolean): Buffer {
   const n = payload.length
-  const len =
-    n < 126
-      ? Buffer.from([n])
-      : n < 65536
-        ? Buffer.from([126, n >> 8, n & 255])
-        : Buffer.concat([Buffer.from([127]), Buffer.alloc(8)])
+  const len = n < 126 ? Buffer.from([n]) : n < 65536 ? Buffer.from([126, n >> 8, n & 255]) : Buffer.concat([Buffer.from([127]), Buffer.alloc(8)])
   if (n >= 65536) len.writeBigUInt64BE(BigInt(n), 1)
   len[0] = (len[0] as number) | (isMasked ? 0x80 : 0)
-  return Buffer.concat([
-    Buffer.from([0x82]),
-    len,
-    isMasked ? Buffer.from([1, 2, 3, 4]) : Buffer.alloc(0),
-    payload,
-  ])
+  return Buffer.concat([Buffer.from([0x82]), len, isMasked ? Buffer.from([1, 2, 3, 4]) : Buffer.alloc(0), payload])
 }
 
 /** Binary frames with the given payload sizes, and the offset where each ends. */
@@ -51,10 +41,7 @@ test('the close frame is an unmasked FIN close frame with status 1001 and its re
 test('finds every frame boundary whatever the chunking (7-bit, 16-bit and 64-bit lengths)', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.oneof(fc.integer({ min: 0, max: 125 }), fc.integer({ min: 126, max: 70_000 })), {
-        minLength: 1,
-        maxLength: 6,
-      }),
+      fc.array(fc.oneof(fc.integer({ min: 0, max: 125 }), fc.integer({ min: 126, max: 70_000 })), { minLength: 1, maxLength: 6 }),
       fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 40 }),
       (sizes, cuts) => {
         const { bytes, ends } = frames(sizes)
