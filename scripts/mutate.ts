@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
 /** A module under test and the unit tests that decide its behaviour. */
-interface Target {
+export interface Target {
   readonly name: string
   readonly file: string
   readonly tests: readonly string[]
@@ -53,7 +53,7 @@ const TARGETS: readonly Target[] = [
 ]
 
 /** One mutant: line `line` (0-based) of `target.file` replaced by `mutated`. */
-interface Mutant {
+export interface Mutant {
   readonly target: Target
   readonly line: number
   readonly original: string
@@ -310,4 +310,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main()
+if (import.meta.main) await main()
