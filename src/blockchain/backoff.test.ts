@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { backoffCeilingMs, fullJitterBackoffMs } from './backoff.ts'
 
 const options = { baseMs: 100, maxMs: 5_000 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { bumpFees, decideFees, increaseByPct, withGasMargin } from './fee-policy.ts'
 
 const gwei = (n: number) => BigInt(Math.round(n * 1e9))

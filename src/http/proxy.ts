@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import { Transform, type TransformCallback, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import {
@@ -25,6 +25,7 @@ import {
   scanRequestHead,
   type ScannedRequestHead,
 } from './headers.ts'
+import { BodyLimit } from './body-limit.ts'
 import { sendProblem, type AnyResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
@@ -185,24 +186,6 @@ export class ProxyHandler {
       return
     }
     exchange.acquire()
-  }
-}
-
-/** Counts request body bytes and fails the stream once `limit` is passed (bodies without Content-Length). */
-class BodyLimit extends Transform {
-  #seen = 0
-  get seen(): number {
-    return this.#seen
-  }
-  readonly #limit: number
-  constructor(limit: number) {
-    super()
-    this.#limit = limit
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#seen += chunk.length
-    if (this.#seen > this.#limit) cb(new GatewayError('PAYLOAD_TOO_LARGE'))
-    else cb(null, chunk)
   }
 }
 

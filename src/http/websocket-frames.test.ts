@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { closeFrame, FrameBoundaryTracker } from './websocket-frames.ts'
 
 /** One frame encoded per RFC 6455 §5.2 (shortest length form), optionally masked. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { createLeastConnections } from './least-connections.ts'
 import type { BalancerMember } from './types.ts'
 

@@ -4,8 +4,8 @@ import type { Balancer, BalancerMember, BalancerOptions } from './types.ts'
 /**
  * Smooth weighted round robin, nginx's `ngx_http_upstream_get_peer`: on each pick every eligible member's
  * current weight grows by its effective weight, the largest wins and gives back the total. Deterministic and
- * interleaved (weights 5,1,1 → a a b a c a a), and over any prefix of picks each member is within one pick of
- * its exact share.
+ * interleaved (weights 5,1,1 → a a b a c a a). Over any prefix of picks a member is at most 1 − 1/n picks ahead
+ * of its exact share and at most n/2 − 1 + 1/n behind (not "within one": docs/load-balancing.md).
  *
  * The sum of all current weights is an invariant (0): a pick adds the eligible total and takes it back from
  * the winner, ineligible members keep theirs. `update` keeps each surviving member's current weight, so the

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { analyzeRoutes } from './analyze-routes.ts'
 import { compileRouter } from './compile-router.ts'
 import { tableWithRequestsArb } from './route-arbitraries.ts'

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { compileRouter } from './compile-router.ts'
 import { createNaiveRouter } from './naive-router.ts'
 import { normalizePath } from './normalize-path.ts'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { normalizePath, type NormalizedPath, type PathNormalizationOptions } from './normalize-path.ts'
 
 const ok = (path: string, query = ''): NormalizedPath => ({ ok: true, path, query })

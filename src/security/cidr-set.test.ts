@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { compileCidrs, explainInvalidCidr, isValidCidr } from './cidr-set.ts'
 
 // Naive reference: every address and range as a 128-bit BigInt; IPv4 as its IPv4-mapped IPv6 form.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { compileCidrs, type CidrSet } from './cidr-set.ts'
 import { resolveClientAddress } from './client-address.ts'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { buildForwardedHeaders, type ForwardedHeadersInput } from './forwarded-headers.ts'
 
 const base: ForwardedHeadersInput = {
@@ -127,5 +127,24 @@ describe('buildForwardedHeaders', () => {
         },
       ),
     )
+  })
+
+  it('writes token hosts bare at every tchar boundary and quotes the rest (RFC 9110 §5.6.2)', () => {
+    for (const host of ['a', 'z', 'A', 'Z', '0', '9', '#', "'", 'az.AZ-09', "!#$%&'*+-.^_`|~"]) {
+      assert.ok(buildForwardedHeaders({ ...base, host }).forwarded.endsWith(`;host=${host}`), host)
+    }
+    for (const host of ['', 'a b', 'h:1', '"', '(', '@', '[', '{', '/']) {
+      const { forwarded } = buildForwardedHeaders({ ...base, host })
+      assert.ok(
+        forwarded.endsWith(`;host="${host.replace(/["\\]/g, (c) => `\\${c}`)}"`),
+        `${host}: ${forwarded}`,
+      )
+    }
+  })
+
+  it('writes the all-zero and low IPv4 addresses bare', () => {
+    for (const peer of ['0.0.0.0', '0.0.0.1']) {
+      assert.ok(buildForwardedHeaders({ ...base, peer }).forwarded.startsWith(`for=${peer};`), peer)
+    }
   })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { isIP, SocketAddress } from 'node:net'
 import { describe, it } from 'node:test'
-import fc from 'fast-check'
+import fc from '../../test/helpers/fast-check.ts'
 import { formatIPv6, normalizeIp, parseIp } from './ip-address.ts'
 
 /** Eight 16-bit groups, biased towards zeros so that "::" compression is exercised. */

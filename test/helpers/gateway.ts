@@ -27,7 +27,7 @@ export interface TestGateway {
 /** Starts a gateway in-process on an ephemeral loopback port from a config (defaults filled in). */
 export async function startGateway(
   input: Omit<ConfigInput, 'version' | 'listeners'> & { listeners?: ConfigInput['listeners'] },
-  options: { admission?: AdmissionStage[] } = {},
+  options: { admission?: AdmissionStage[]; now?: () => number } = {},
 ): Promise<TestGateway> {
   const config = configSchema.parse({
     version: 1,
@@ -35,7 +35,11 @@ export async function startGateway(
     ...input,
   })
   const { log, lines } = memoryLogger()
-  const gateway = await Gateway.start(config, { log, ...(options.admission ? { admission: options.admission } : {}) })
+  const gateway = await Gateway.start(config, {
+    log,
+    ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  })
   const first = Object.values(gateway.addresses())[0]
   if (first === undefined) throw new Error('no listener')
   return {
