@@ -381,6 +381,10 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     this.#dispatch(backend)
   }
 
+  onRequeued(upstream: Upstream): void {
+    this.#upstream = upstream
+  }
+
   onUnavailable(code: ErrorCode): void {
     this.#isQueued = false
     if (!this.#isDone) this.fail(code)

@@ -155,7 +155,9 @@ export async function retireRuntime(old: Runtime, current: Runtime | undefined):
   const closing: Promise<void>[] = []
   for (const upstream of old.upstreams.values()) {
     closing.push(upstream.stopHealthChecks())
-    upstream.failQueued(current === undefined ? 'GATEWAY_SHUTTING_DOWN' : 'UPSTREAM_QUEUE_TIMEOUT')
+    const successor = current?.upstreams.get(upstream.id)
+    if (successor !== undefined) upstream.transferQueued(successor)
+    else upstream.failQueued(current === undefined ? 'GATEWAY_SHUTTING_DOWN' : 'UPSTREAM_QUEUE_TIMEOUT')
     for (const backend of upstream.backends) {
       if (kept.has(backend)) continue
       backend.isDraining = true

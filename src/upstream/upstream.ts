@@ -16,6 +16,8 @@ import type { Backend } from './backend.ts'
 export interface AcquireCallback {
   onBackend(backend: Backend): void
   onUnavailable(code: ErrorCode): void
+  /** A reload moved this waiter to `upstream` (the new runtime's upstream of the same id): release there. */
+  onRequeued(upstream: Upstream): void
 }
 
 interface Waiter {
@@ -52,6 +54,8 @@ export class Upstream {
   readonly id: string
   readonly backends: readonly Backend[]
   readonly maxQueue: number
+  /** Set when a reload retired this upstream in favour of another of the same id. */
+  #successor: Upstream | undefined
   readonly queueTimeoutMs: number
   readonly #balancer: Balancer<Backend>
   readonly #health: HealthTracker
@@ -222,6 +226,16 @@ export class Upstream {
   release(backend: Backend): void {
     backend.active--
     this.#balancer.onEnd(backend)
+    // Retired by a reload: the freed slot may belong to a backend the successor shares; its waiters
+    // (including those moved there by transferQueued) are served from it.
+    if (this.#successor === undefined) return this.#serveWaiter()
+    let serving = this.#successor
+    while (serving.#successor !== undefined) serving = serving.#successor
+    serving.#serveWaiter()
+  }
+
+  /** Hands a free slot, if any, to the oldest waiter. */
+  #serveWaiter(): void {
     if (this.queueDepth === 0) return
     this.#beginPick(undefined)
     const next = this.#balancer.pick(this.#hasCapacity)
@@ -243,7 +257,46 @@ export class Upstream {
     return false
   }
 
-  /** Fails every queued request (used when the upstream is retired). */
+  /**
+   * Moves every queued request to `to`, the upstream of the same id in the runtime that replaced this one,
+   * keeping each waiter's deadline: a reload must not fail requests that were only waiting for a slot.
+   * Waiters beyond `to`'s queue bound fail with UPSTREAM_QUEUE_FULL, as they would have on arrival.
+   */
+  transferQueued(to: Upstream): void {
+    this.#successor = to
+    let waiter: Waiter | undefined
+    while ((waiter = this.#shift()) !== undefined) {
+      waiter.callback.onRequeued(to)
+      to.#adopt(waiter)
+    }
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #adopt(waiter: Waiter): void {
+    if (this.queueDepth === 0) {
+      // Capacity may be free right away (the new upstream may allow more connections).
+      this.#beginPick(undefined)
+      const backend = this.#balancer.pick(this.#hasCapacity)
+      if (backend !== undefined) {
+        this.#start(backend)
+        waiter.callback.onBackend(backend)
+        return
+      }
+      if (this.#balancer.pick(this.#isEligible) === undefined) {
+        waiter.callback.onUnavailable('NO_HEALTHY_BACKEND')
+        return
+      }
+    }
+    if (this.queueDepth >= this.maxQueue) {
+      waiter.callback.onUnavailable('UPSTREAM_QUEUE_FULL')
+      return
+    }
+    this.#queue.push(waiter)
+    this.#armTimer()
+  }
+
+  /** Fails every queued request (used when the upstream is retired with no successor). */
   failQueued(code: ErrorCode): void {
     let waiter: Waiter | undefined
     while ((waiter = this.#shift()) !== undefined) waiter.callback.onUnavailable(code)
