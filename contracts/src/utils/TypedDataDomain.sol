@@ -26,10 +26,20 @@ abstract contract TypedDataDomain is IERC5267 {
 
     /// @notice The EIP-712 domain separator for the current chain and this contract (the proxy).
     // solhint-disable-next-line func-name-mixedcase
-    function DOMAIN_SEPARATOR() public view returns (bytes32) {
-        return keccak256(
-            abi.encode(DOMAIN_TYPEHASH, _domainNameHash(), _domainVersionHash(), block.chainid, address(this))
-        );
+    function DOMAIN_SEPARATOR() public view returns (bytes32 separator) {
+        bytes32 typehash = DOMAIN_TYPEHASH;
+        bytes32 nameHash = _domainNameHash();
+        bytes32 versionHash = _domainVersionHash();
+        // keccak256(abi.encode(DOMAIN_TYPEHASH, nameHash, versionHash, block.chainid, address(this))).
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            mstore(add(m, 0x20), nameHash)
+            mstore(add(m, 0x40), versionHash)
+            mstore(add(m, 0x60), chainid())
+            mstore(add(m, 0x80), address())
+            separator := keccak256(m, 0xa0)
+        }
     }
 
     /// @inheritdoc IERC5267
