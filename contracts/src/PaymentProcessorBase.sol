@@ -79,8 +79,7 @@ abstract contract PaymentProcessorBase is IPaymentProcessor {
         uint32 end = sub.end;
         if (end > block.timestamp) {
             end = uint32(block.timestamp);
-            sub.end = end;
-            if (sub.start > end) sub.start = end;
+            sub.end = end; // start <= every block.timestamp it was set at, so start <= end still
         }
         emit SubscriptionRevoked(id, msg.sender, end);
     }

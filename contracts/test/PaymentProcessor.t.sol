@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC3009} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {IPaymentProcessor} from "../src/interfaces/IPaymentProcessor.sol";
 import {LitgateTestBase} from "./Base.t.sol";
 import {Token18} from "./mocks/MaliciousToken.sol";
@@ -36,6 +37,40 @@ contract PaymentProcessorTest is LitgateTestBase {
         assertEq(acct.treasuryOwed, 2 * BASIC_PRICE - acct.operatorOwed);
         assertEq(pp.qosOf(id).requestsPerSecond, 10);
         assertTrue(pp.isPaid(digest));
+        IPaymentProcessor.Record memory rec = pp.paymentOf(digest);
+        assertEq(rec.owner, alice);
+        assertEq(rec.status, uint8(IPaymentProcessor.Status.Live));
+        assertEq(rec.tokenId, 1);
+    }
+
+    function test_domainIsBoundToChainAndProxy() public view {
+        (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            IERC5267(address(pp)).eip712Domain();
+        assertEq(fields, hex"0f");
+        assertEq(name, "litgate PaymentProcessor");
+        assertEq(version, "2");
+        assertEq(chainId, block.chainid);
+        assertEq(verifying, address(pp));
+        assertEq(
+            pp.DOMAIN_SEPARATOR(),
+            keccak256(
+                abi.encode(
+                    keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                    keccak256("litgate PaymentProcessor"),
+                    keccak256("2"),
+                    block.chainid,
+                    address(pp)
+                )
+            )
+        );
+    }
+
+    function test_zeroPayerIsRefusedOnRelayedPaths() public {
+        IPaymentProcessor.Quote memory q = _newQuote(address(0), basic, 1);
+        bytes memory sig = _signQuote(q);
+        vm.prank(relayer);
+        vm.expectRevert(IPaymentProcessor.ZeroAddress.selector);
+        pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, 27, bytes32(0), bytes32(0));
     }
 
     function test_pay_rejectsReplayWrongPayerExpiryForgeryAndPause() public {

@@ -121,9 +121,11 @@ contract RegressionTest is LitgateTestBase {
         pp.refund(q, 4e6, false); // the same refund retried
         assertEq(vm.getRecordedLogs().length, 0, "a retry emits nothing");
         pp.refund(q, 3e6, false); // a stale lower target
-        vm.stopPrank();
         assertEq(pp.refundOwed(alice, address(usdc)), 4e6, "credited once");
-        assertEq(pp.refundedOf(_digest(q)), 4e6);
+        pp.refund(q, 6e6, false); // a raised target credits only the difference
+        vm.stopPrank();
+        assertEq(pp.refundOwed(alice, address(usdc)), 6e6, "raised to the target");
+        assertEq(pp.refundedOf(_digest(q)), 6e6);
         assertTrue(pp.isActive(id), "access kept without endAccess");
     }
 

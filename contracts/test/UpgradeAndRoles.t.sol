@@ -6,6 +6,7 @@ import {IAccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/ex
 import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
+import {ERC1967Utils} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Utils.sol";
 import {PaymentProcessor} from "../src/PaymentProcessor.sol";
 import {PaymentProcessorAdmin} from "../src/PaymentProcessorAdmin.sol";
 import {IPaymentProcessor} from "../src/interfaces/IPaymentProcessor.sol";
@@ -126,7 +127,7 @@ contract UpgradeAndRolesTest is LitgateTestBase {
         }
         NotUpgradeable bad = new NotUpgradeable();
         vm.prank(upgrader);
-        vm.expectRevert();
+        vm.expectRevert(abi.encodeWithSelector(ERC1967Utils.ERC1967InvalidImplementation.selector, address(bad)));
         pp.upgradeToAndCall(address(bad), "");
         vm.prank(upgrader);
         pp.upgradeToAndCall(address(next), "");

@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title TypedDataDomain
 /// @notice EIP-712 domain for contracts behind a proxy: name and version are compile-time constants of the
@@ -16,13 +15,9 @@ abstract contract TypedDataDomain is IERC5267 {
 
     function _domainNameHash() internal pure virtual returns (bytes32);
 
-    function _domainVersion() internal pure virtual returns (string memory) {
-        return "1";
-    }
+    function _domainVersion() internal pure virtual returns (string memory);
 
-    function _domainVersionHash() internal pure virtual returns (bytes32) {
-        return keccak256("1");
-    }
+    function _domainVersionHash() internal pure virtual returns (bytes32);
 
     /// @notice The EIP-712 domain separator for the current chain and this contract (the proxy).
     // solhint-disable-next-line func-name-mixedcase
@@ -57,9 +52,5 @@ abstract contract TypedDataDomain is IERC5267 {
         )
     {
         return (hex"0f", _domainName(), _domainVersion(), block.chainid, address(this), bytes32(0), new uint256[](0));
-    }
-
-    function _hashTypedData(bytes32 structHash) internal view returns (bytes32) {
-        return MessageHashUtils.toTypedDataHash(DOMAIN_SEPARATOR(), structHash);
     }
 }
