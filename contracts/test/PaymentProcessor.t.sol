@@ -594,6 +594,29 @@ contract PaymentProcessorTest is LitgateTestBase {
         pp.setTokenListed(address(t), true);
     }
 
+    /// Any amount at or above the price and any split: the buckets add up to the amount, the operator gets
+    /// floor(amount * bps / 10000), and a quote is payable exactly until its validUntil (inclusive).
+    function testFuzz_pay_feeSplitAndExpiry(uint96 extra, uint16 bps, uint32 delay) public {
+        bps = uint16(bound(bps, 0, 10_000));
+        vm.prank(admin);
+        pp.setFeeSplit(bps);
+        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), uint256(BASIC_PRICE) + extra % 1e12, bytes32(0));
+        bytes memory sig = _signQuote(q);
+        uint256 at = block.timestamp + bound(delay, 0, 10 minutes);
+        vm.warp(at);
+        vm.prank(alice);
+        if (at > q.validUntil) {
+            vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteExpired.selector, q.validUntil));
+            pp.pay(q, sig);
+            return;
+        }
+        pp.pay(q, sig);
+        IPaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
+        assertEq(acct.operatorOwed, q.amount * bps / 10_000);
+        assertEq(uint256(acct.operatorOwed) + acct.treasuryOwed, q.amount);
+        assertEq(usdc.balanceOf(address(pp)), q.amount);
+    }
+
     function test_zeroSignerStopsQuotePayments() public {
         vm.prank(admin);
         pp.setQuoteSigner(address(0));
