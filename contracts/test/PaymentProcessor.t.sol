@@ -2,672 +2,577 @@
 pragma solidity 0.8.30;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {ERC1967Proxy} from "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol";
-import {ERC3009} from "@openzeppelin/contracts/token/ERC20/extensions/draft-ERC3009.sol";
-import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
-import {PaymentProcessor} from "../src/PaymentProcessor.sol";
+import {IERC3009} from "@openzeppelin/contracts/interfaces/draft-IERC3009.sol";
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 import {IPaymentProcessor} from "../src/interfaces/IPaymentProcessor.sol";
-import {ISubscriptionManager} from "../src/interfaces/ISubscriptionManager.sol";
-import {TestUSDT} from "../src/tokens/TestUSDT.sol";
-import {LitgateUpgradeable} from "../src/utils/LitgateUpgradeable.sol";
 import {LitgateTestBase} from "./Base.t.sol";
 import {Token18} from "./mocks/MaliciousToken.sol";
 
 contract PaymentProcessorTest is LitgateTestBase {
-    bytes32 internal constant PP_ROOT = 0x827e1fbbd91937e867f9076acbba2fc1b2a1331b9f1b8e47224216f7259c2c00;
+    bytes32 internal constant NONCE = keccak256("client nonce");
 
-    // ------------------------------------------------------------------ initialisation
+    // ------------------------------------------------------------------ pay
 
-    function test_initialize_setsConfigAndRoles() public view {
-        PaymentProcessor.Config memory cfg = pp.config();
-        assertEq(cfg.subscriptionManager, address(sm));
-        assertEq(cfg.operatorFeeBps, FEE_BPS);
-        assertFalse(cfg.paused);
-        assertEq(cfg.tokenCount, 2);
-        (address op, address tr) = pp.payees();
-        assertEq(op, operatorPayee);
-        assertEq(tr, treasury);
-        assertTrue(pp.hasRole(ADMIN_ROLE, admin));
-        assertTrue(pp.hasRole(UPGRADER_ROLE, upgrader));
-        assertTrue(pp.hasRole(GUARDIAN_ROLE, guardian));
-        assertTrue(pp.hasRole(QUOTE_SIGNER_ROLE, quoteSigner));
-        assertEq(pp.tokenById(1), address(usdc));
-        assertEq(pp.tokenById(2), address(usdt));
-        PaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdt));
-        assertTrue(acct.accepted);
-        assertEq(acct.id, 2);
-        assertTrue(_roleConstantsMatch());
-    }
-
-    function _params() internal view returns (PaymentProcessor.InitParams memory p) {
-        p = PaymentProcessor.InitParams({
-            admin: admin,
-            upgrader: upgrader,
-            guardian: address(0),
-            quoteSigner: address(0),
-            subscriptionManager: address(sm),
-            operatorPayee: operatorPayee,
-            treasury: treasury,
-            operatorFeeBps: 0,
-            acceptedTokens: new address[](0)
-        });
-    }
-
-    function _deploy(PaymentProcessor.InitParams memory p) internal returns (PaymentProcessor) {
-        return PaymentProcessor(address(new ERC1967Proxy(address(ppImpl), abi.encodeCall(PaymentProcessor.initialize, (p)))));
-    }
-
-    function test_initialize_optionalRolesMayBeUnset() public {
-        PaymentProcessor fresh = _deploy(_params());
-        assertFalse(fresh.hasRole(GUARDIAN_ROLE, address(0)));
-        assertFalse(fresh.hasRole(QUOTE_SIGNER_ROLE, address(0)));
-        assertEq(fresh.config().tokenCount, 0);
-    }
-
-    function test_initialize_rejectsBadParams() public {
-        PaymentProcessor.InitParams memory p = _params();
-        p.admin = address(0);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        _deploy(p);
-        p = _params();
-        p.upgrader = address(0);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        _deploy(p);
-        p = _params();
-        p.subscriptionManager = address(0);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        _deploy(p);
-        p = _params();
-        p.treasury = address(0);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        _deploy(p);
-        p = _params();
-        p.operatorPayee = address(0);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        _deploy(p);
-        p = _params();
-        p.operatorFeeBps = 10_001;
-        vm.expectRevert(IPaymentProcessor.InvalidFeeSplit.selector);
-        _deploy(p);
-    }
-
-    function test_initialize_onlyOnce() public {
-        vm.expectRevert(Initializable.InvalidInitialization.selector);
-        pp.initialize(_params());
-        vm.expectRevert(Initializable.InvalidInitialization.selector);
-        ppImpl.initialize(_params());
-    }
-
-    // ------------------------------------------------------------------ pay: new subscription
-
-    function test_pay_createsSubscriptionSplitsFeesAndEmits() public {
+    function test_pay_createsSubscriptionKeyedByDigestAndEmitsEverything() public {
         IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 2);
-        bytes memory sig = _signQuote(q);
-        uint40 end = uint40(block.timestamp) + 2 * MONTH;
-        vm.expectEmit(address(sm));
-        emit ISubscriptionManager.SubscriptionCreated(1, alice, alice, basic, uint40(block.timestamp), end);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PaymentReceived(q.quoteId, alice, 1, address(usdc), 20e6, basic, 2, end);
-        vm.prank(alice);
-        uint256 id = pp.pay(q, sig);
-
-        assertEq(id, 1);
-        assertTrue(sm.isActive(id));
-        assertEq(sm.ownerOf(id), alice);
-        assertEq(usdc.balanceOf(address(pp)), 20e6);
-        assertEq(usdc.balanceOf(alice), 1_000_000e6 - 20e6);
-        PaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
-        assertEq(acct.operatorOwed, 4e6);
-        assertEq(acct.treasuryOwed, 16e6);
-        assertTrue(pp.isQuotePaid(q.quoteId));
-        IPaymentProcessor.Payment memory p = pp.paymentOf(q.quoteId);
-        assertEq(p.payer, alice);
-        assertEq(p.amount, 20e6);
-        assertEq(p.tokenId, 1);
-    }
-
-    function test_pay_withBeneficiaryAndOverpayment() public {
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), BASIC_PRICE + 5, 0);
         q.beneficiary = bob;
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        uint256 id = pp.pay(q, sig);
-        ISubscriptionManager.SubscriptionInfo memory info = sm.getSubscription(id);
+        bytes32 digest = _digest(q);
+        assertEq(pp.hashQuote(q), digest, "hashQuote matches an independent EIP-712 encoding");
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.PaymentReceived(
+            digest, digest, alice, bob, address(usdc), 2 * BASIC_PRICE, basic, uint32(block.timestamp), uint32(block.timestamp + 2 * MONTH)
+        );
+        bytes32 id = _payAs(alice, q);
+        assertEq(id, digest);
+        IPaymentProcessor.SubscriptionInfo memory info = pp.getSubscription(id);
         assertEq(info.owner, alice);
         assertEq(info.beneficiary, bob);
-        assertEq(usdc.balanceOf(address(pp)), BASIC_PRICE + 5);
+        assertEq(info.token, address(usdc));
+        assertEq(info.end - info.start, 2 * MONTH);
+        assertTrue(pp.isActive(id));
+        assertFalse(pp.isActiveAt(id, info.end));
+        assertEq(usdc.balanceOf(address(pp)), 2 * BASIC_PRICE);
+        IPaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
+        assertEq(acct.operatorOwed, 2 * BASIC_PRICE * FEE_BPS / 10_000);
+        assertEq(acct.treasuryOwed, 2 * BASIC_PRICE - acct.operatorOwed);
+        assertEq(pp.qosOf(id).requestsPerSecond, 10);
+        assertTrue(pp.isPaid(digest));
+        IPaymentProcessor.Record memory rec = pp.paymentOf(digest);
+        assertEq(rec.owner, alice);
+        assertEq(rec.status, uint8(IPaymentProcessor.Status.Live));
+        assertEq(rec.tokenId, 1);
     }
 
-    function test_pay_inNonReturningUsdt() public {
-        IPaymentProcessor.Quote memory q = _quote(alice, pro, 1, address(usdt), PRO_PRICE, 0);
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        pp.pay(q, sig);
-        assertEq(usdt.balanceOf(address(pp)), PRO_PRICE);
-        assertEq(pp.paymentOf(q.quoteId).tokenId, 2);
-    }
-
-    function test_pay_failingUsdtTransferReverts() public {
-        IPaymentProcessor.Quote memory q = _quote(bob, pro, 1, address(usdt), PRO_PRICE, 0); // bob never approved USDT
-        bytes memory sig = _signQuote(q);
-        vm.prank(bob);
-        vm.expectRevert(TestUSDT.InsufficientAllowance.selector);
-        pp.pay(q, sig);
-        assertFalse(pp.isQuotePaid(q.quoteId), "the whole payment reverted");
-    }
-
-    // ------------------------------------------------------------------ pay: renew and change plan
-
-    function test_pay_renewsExistingSubscription() public {
-        uint256 id = _buy(alice, basic, 1);
-        uint40 end = sm.getSubscription(id).end;
-        vm.warp(block.timestamp + 20 days);
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 3, address(usdc), 3 * BASIC_PRICE, id);
-        bytes memory sig = _signQuote(q);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PaymentReceived(q.quoteId, alice, id, address(usdc), 30e6, basic, 3, end + 3 * MONTH);
-        vm.prank(alice);
-        assertEq(pp.pay(q, sig), id);
-        assertEq(sm.getSubscription(id).end, end + 3 * MONTH);
-    }
-
-    function test_pay_someoneElseCanRenewAsGift() public {
-        uint256 id = _buy(alice, basic, 1);
-        IPaymentProcessor.Quote memory q = _quote(bob, basic, 1, address(usdc), BASIC_PRICE, id);
-        bytes memory sig = _signQuote(q);
-        vm.prank(bob);
-        pp.pay(q, sig);
-        assertEq(sm.ownerOf(id), alice, "ownership unchanged");
-    }
-
-    function test_pay_upgradeChargesProratedDifference() public {
-        uint256 id = _buy(alice, basic, 1);
-        uint40 end = sm.getSubscription(id).end;
-        vm.warp(block.timestamp + 15 days);
-        (,, uint256 due) = sm.previewChangePlan(id, pro, 0, address(usdc), block.timestamp);
-        assertEq(due, 10e6);
-        IPaymentProcessor.Quote memory low = _quote(alice, pro, 0, address(usdc), due - 1, id);
-        bytes memory lowSig = _signQuote(low);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AmountBelowPrice.selector, due, due - 1));
-        pp.pay(low, lowSig);
-
-        IPaymentProcessor.Quote memory q = _quote(alice, pro, 0, address(usdc), due, id);
-        bytes memory sig = _signQuote(q);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PaymentReceived(q.quoteId, alice, id, address(usdc), due, pro, 0, end);
-        vm.prank(alice);
-        pp.pay(q, sig);
-        assertEq(sm.planOf(id), pro);
-    }
-
-    // ------------------------------------------------------------------ pay: reverts
-
-    function test_pay_revertsForNonPayer() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory sig = _signQuote(q);
-        vm.prank(bob);
-        vm.expectRevert(IPaymentProcessor.PayerMismatch.selector);
-        pp.pay(q, sig);
-    }
-
-    function test_pay_expiredQuote() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory sig = _signQuote(q);
-        vm.warp(q.validUntil); // still valid at validUntil (inclusive)
-        vm.prank(alice);
-        pp.pay(q, sig);
-
-        q = _newQuote(alice, basic, 1);
-        sig = _signQuote(q);
-        vm.warp(q.validUntil + 1);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteExpired.selector, q.validUntil));
-        pp.pay(q, sig);
-    }
-
-    function test_pay_replayedQuote() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        pp.pay(q, sig);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteAlreadyPaid.selector, q.quoteId));
-        pp.pay(q, sig);
-    }
-
-    function test_pay_forgedSignatures() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        // signed by a key without QUOTE_SIGNER_ROLE (the payer itself)
-        bytes memory sig = _sign(alicePk, _quoteDigest(q, block.chainid, address(pp)));
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, sig);
-
-        // valid signature, tampered price
-        sig = _signQuote(q);
-        q.amount = 1;
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, sig);
-
-        // tampered periods and plan
-        q.amount = BASIC_PRICE;
-        q.periods = 12;
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, sig);
-
-        // malformed: wrong length, and a high-s (malleable) variant of a valid signature
-        q.periods = 1;
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, hex"1234");
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(quoteSignerPk, _quoteDigest(q, block.chainid, address(pp)));
-        bytes32 highS = bytes32(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - uint256(s));
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, abi.encodePacked(r, highS, v == 27 ? uint8(28) : uint8(27)));
-    }
-
-    function test_pay_crossChainAndCrossContractSignaturesRejected() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory otherChain = _sign(quoteSignerPk, _quoteDigest(q, 4441, address(pp)));
-        assertTrue(block.chainid != 4441);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, otherChain);
-
-        bytes memory otherContract = _sign(quoteSignerPk, _quoteDigest(q, block.chainid, address(0xbeef)));
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, otherContract);
-
-        // The same signature replayed on a fork with another chain id fails too.
-        bytes memory sig = _signQuote(q);
-        vm.chainId(4441);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, sig);
-    }
-
-    function test_pay_revokedSignerRejected() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory sig = _signQuote(q);
-        vm.prank(admin);
-        pp.revokeRole(QUOTE_SIGNER_ROLE, quoteSigner);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
-        pp.pay(q, sig);
-    }
-
-    function test_pay_amountOutOfRange() public {
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), 0, 0);
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.AmountOutOfRange.selector);
-        pp.pay(q, sig);
-        q = _quote(alice, basic, 1, address(usdc), uint256(type(uint80).max) + 1, 0);
-        sig = _signQuote(q);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.AmountOutOfRange.selector);
-        pp.pay(q, sig);
-    }
-
-    function test_pay_tokenNotAccepted() public {
-        vm.prank(admin);
-        pp.setTokenAccepted(address(usdt), false);
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdt), BASIC_PRICE, 0);
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNotAccepted.selector, address(usdt)));
-        pp.pay(q, sig);
-    }
-
-    function test_pay_underpaymentReverts() public {
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 2, address(usdc), 2 * BASIC_PRICE - 1, 0);
-        bytes memory sig = _signQuote(q);
-        vm.prank(alice);
-        vm.expectRevert(
-            abi.encodeWithSelector(IPaymentProcessor.AmountBelowPrice.selector, 2 * BASIC_PRICE, 2 * BASIC_PRICE - 1)
+    function test_domainIsBoundToChainAndProxy() public view {
+        (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            IERC5267(address(pp)).eip712Domain();
+        assertEq(fields, hex"0f");
+        assertEq(name, "litgate PaymentProcessor");
+        assertEq(version, "2");
+        assertEq(chainId, block.chainid);
+        assertEq(verifying, address(pp));
+        assertEq(
+            pp.DOMAIN_SEPARATOR(),
+            keccak256(
+                abi.encode(
+                    keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                    keccak256("litgate PaymentProcessor"),
+                    keccak256("2"),
+                    block.chainid,
+                    address(pp)
+                )
+            )
         );
-        pp.pay(q, sig);
     }
 
-    function test_pay_whilePausedReverts() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        bytes memory sig = _signQuote(q);
-        vm.prank(guardian);
-        pp.pause();
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
-        pp.pay(q, sig);
-    }
-
-    // ------------------------------------------------------------------ permit (EIP-2612)
-
-    function test_payWithPermit_approvesAndPaysInOneCall() public {
-        (address carol, uint256 carolPk) = makeAddrAndKey("carol");
-        vm.prank(deployer);
-        usdc.mint(carol, 100e6);
-        IPaymentProcessor.Quote memory q = _newQuote(carol, basic, 1);
-        bytes memory sig = _signQuote(q);
-        (uint8 v, bytes32 r, bytes32 s) = _permitSig(carolPk, carol, q.amount, block.timestamp + 1 hours);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PaymentReceived(
-            q.quoteId, carol, 1, address(usdc), q.amount, basic, 1, uint40(block.timestamp) + MONTH
-        );
-        vm.prank(carol);
-        pp.payWithPermit(q, sig, block.timestamp + 1 hours, v, r, s);
-        assertEq(usdc.balanceOf(carol), 90e6);
-        assertEq(usdc.allowance(carol, address(pp)), 0);
-    }
-
-    function test_payWithPermit_frontRunPermitStillPays() public {
-        (address carol, uint256 carolPk) = makeAddrAndKey("carol");
-        vm.prank(deployer);
-        usdc.mint(carol, 100e6);
-        IPaymentProcessor.Quote memory q = _newQuote(carol, basic, 1);
-        bytes memory sig = _signQuote(q);
-        uint256 deadline = block.timestamp + 1 hours;
-        (uint8 v, bytes32 r, bytes32 s) = _permitSig(carolPk, carol, q.amount, deadline);
-        // an observer submits the permit first: the nonce is spent, but the allowance is in place
-        usdc.permit(carol, address(pp), q.amount, deadline, v, r, s);
-        vm.prank(carol);
-        pp.payWithPermit(q, sig, deadline, v, r, s);
-        assertTrue(pp.isQuotePaid(q.quoteId));
-    }
-
-    function test_payWithPermit_reverts() public {
-        (address carol, uint256 carolPk) = makeAddrAndKey("carol");
-        vm.prank(deployer);
-        usdc.mint(carol, 100e6);
-        IPaymentProcessor.Quote memory q = _newQuote(carol, basic, 1);
-        bytes memory sig = _signQuote(q);
-        (uint8 v, bytes32 r, bytes32 s) = _permitSig(carolPk, carol, q.amount, block.timestamp + 1 hours);
-        vm.prank(relayer);
-        vm.expectRevert(IPaymentProcessor.PayerMismatch.selector);
-        pp.payWithPermit(q, sig, block.timestamp + 1 hours, v, r, s);
-        // a bad permit (wrong signer) and no allowance: the transferFrom fails
-        (v, r, s) = _permitSig(alicePk, carol, q.amount, block.timestamp + 1 hours);
-        vm.prank(carol);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(pp), 0, q.amount)
-        );
-        pp.payWithPermit(q, sig, block.timestamp + 1 hours, v, r, s);
-    }
-
-    // ------------------------------------------------------------------ EIP-3009
-
-    function test_payWithAuthorization_relayerSubmitsGasless() public {
-        (address carol, uint256 carolPk) = makeAddrAndKey("carol");
-        vm.prank(deployer);
-        usdc.mint(carol, 100e6);
-        IPaymentProcessor.Quote memory q = _newQuote(carol, pro, 1);
-        bytes memory sig = _signQuote(q);
-        bytes32 digest = pp.hashQuote(q);
-        (uint8 v, bytes32 r, bytes32 s) = _authSig(carolPk, carol, q.amount, block.timestamp + 1 hours, digest);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PaymentReceived(
-            q.quoteId, carol, 1, address(usdc), PRO_PRICE, pro, 1, uint40(block.timestamp) + MONTH
-        );
-        vm.prank(relayer);
-        uint256 id = pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, v, r, s);
-        assertEq(sm.ownerOf(id), carol);
-        assertEq(usdc.balanceOf(carol), 70e6);
-        assertEq(relayer.balance, 0);
-        assertTrue(usdc.authorizationState(carol, digest));
-    }
-
-    function test_payWithAuthorization_authorizationBoundToQuote() public {
-        (address carol, uint256 carolPk) = makeAddrAndKey("carol");
-        vm.prank(deployer);
-        usdc.mint(carol, 100e6);
-        IPaymentProcessor.Quote memory q = _newQuote(carol, basic, 1);
-        bytes memory sig = _signQuote(q);
-        // authorization signed with another nonce cannot pay this quote
-        (uint8 v, bytes32 r, bytes32 s) = _authSig(carolPk, carol, q.amount, block.timestamp + 1 hours, bytes32("x"));
-        vm.prank(relayer);
-        vm.expectRevert(ERC3009.ERC3009InvalidSignature.selector);
-        pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, v, r, s);
-        // replay of a paid quote with its authorization
-        (v, r, s) = _authSig(carolPk, carol, q.amount, block.timestamp + 1 hours, pp.hashQuote(q));
-        vm.prank(relayer);
-        pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, v, r, s);
-        vm.prank(relayer);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteAlreadyPaid.selector, q.quoteId));
-        pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, v, r, s);
-    }
-
-    function test_payWithAuthorization_tokenWithout3009Reverts() public {
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdt), BASIC_PRICE, 0);
+    function test_zeroPayerIsRefusedOnRelayedPaths() public {
+        IPaymentProcessor.Quote memory q = _newQuote(address(0), basic, 1);
         bytes memory sig = _signQuote(q);
         vm.prank(relayer);
-        vm.expectRevert();
+        vm.expectRevert(IPaymentProcessor.ZeroAddress.selector);
         pp.payWithAuthorization(q, sig, 0, block.timestamp + 1 hours, 27, bytes32(0), bytes32(0));
     }
 
-    // ------------------------------------------------------------------ refunds
-
-    function _paid(uint256 amount) internal returns (bytes32 quoteId) {
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), amount, 0);
+    function test_pay_rejectsReplayWrongPayerExpiryForgeryAndPause() public {
+        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
         bytes memory sig = _signQuote(q);
+        vm.prank(bob);
+        vm.expectRevert(IPaymentProcessor.PayerMismatch.selector);
+        pp.pay(q, sig);
         vm.prank(alice);
         pp.pay(q, sig);
-        return q.quoteId;
-    }
-
-    function test_refund_partialThenRestThenBound() public {
-        bytes32 id = _paid(10e6);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.RefundIssued(id, alice, address(usdc), 4e6);
-        vm.prank(admin);
-        pp.refund(id, 4e6);
-        assertEq(pp.refundedOf(id), 4e6);
-        assertEq(pp.refundOwed(alice, address(usdc)), 4e6);
-        // taken from the treasury share (8e6) first
-        PaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
-        assertEq(acct.treasuryOwed, 4e6);
-        assertEq(acct.operatorOwed, 2e6);
-        vm.prank(admin);
-        pp.refund(id, 6e6);
-        acct = pp.tokenAccount(address(usdc));
-        assertEq(acct.treasuryOwed, 0);
-        assertEq(acct.operatorOwed, 0);
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.RefundExceedsPayment.selector, 0));
-        pp.refund(id, 1);
-    }
-
-    function test_refund_reverts() public {
-        bytes32 id = _paid(10e6);
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.RefundExceedsPayment.selector, 10e6));
-        pp.refund(id, 10e6 + 1);
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.RefundExceedsPayment.selector, 10e6));
-        pp.refund(id, 0);
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownPayment.selector, bytes32("nope")));
-        pp.refund(bytes32("nope"), 1);
-        vm.prank(operator);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, ADMIN_ROLE)
-        );
-        pp.refund(id, 1);
-    }
-
-    function test_refund_insufficientFeeBalanceAfterWithdrawals() public {
-        bytes32 id = _paid(10e6);
-        vm.prank(treasury);
-        pp.withdrawFees(address(usdc));
-        vm.prank(admin);
-        pp.refund(id, 1e6); // from the operator's 2e6
-        vm.prank(admin);
-        vm.expectRevert(IPaymentProcessor.InsufficientFeeBalance.selector);
-        pp.refund(id, 2e6);
-    }
-
-    function test_withdrawRefund() public {
-        bytes32 id = _paid(10e6);
-        vm.prank(admin);
-        pp.refund(id, 3e6);
-        uint256 before = usdc.balanceOf(alice);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.RefundWithdrawn(alice, address(usdc), 3e6);
         vm.prank(alice);
-        pp.withdrawRefund(address(usdc));
-        assertEq(usdc.balanceOf(alice), before + 3e6);
-        assertEq(pp.refundOwed(alice, address(usdc)), 0);
-        vm.prank(alice);
-        vm.expectRevert(IPaymentProcessor.NothingToWithdraw.selector);
-        pp.withdrawRefund(address(usdc));
-    }
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteAlreadyPaid.selector, _digest(q)));
+        pp.pay(q, sig);
 
-    function test_withdrawRefund_whilePaused() public {
-        bytes32 id = _paid(10e6);
-        vm.prank(admin);
-        pp.refund(id, 3e6);
+        IPaymentProcessor.Quote memory e = _newQuote(alice, basic, 1);
+        sig = _signQuote(e);
+        vm.warp(e.validUntil + 1);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteExpired.selector, e.validUntil));
+        pp.pay(e, sig);
+
+        IPaymentProcessor.Quote memory f = _newQuote(alice, basic, 1);
+        bytes memory bad = _sign(alicePk, _digest(f));
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
+        pp.pay(f, bad);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
+        pp.pay(f, hex"00");
+        // signed for another chain / another proxy
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
+        pp.pay(f, _sign(quoteSignerPk, _digestOn(f, 1, address(pp))));
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
+        pp.pay(f, _sign(quoteSignerPk, _digestOn(f, block.chainid, address(0xBEEF))));
+
         vm.prank(guardian);
         pp.pause();
+        sig = _signQuote(f);
         vm.prank(alice);
         vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
-        pp.withdrawRefund(address(usdc));
+        pp.pay(f, sig);
     }
 
-    // ------------------------------------------------------------------ fee withdrawals
-
-    function test_withdrawFees_operatorAndTreasury() public {
-        _paid(10e6);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.FeesWithdrawn(operatorPayee, address(usdc), 2e6, 0);
-        vm.prank(operatorPayee);
-        pp.withdrawFees(address(usdc));
-        assertEq(usdc.balanceOf(operatorPayee), 2e6);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.FeesWithdrawn(treasury, address(usdc), 0, 8e6);
-        vm.prank(treasury);
-        pp.withdrawFees(address(usdc));
-        assertEq(usdc.balanceOf(treasury), 8e6);
-        assertEq(usdc.balanceOf(address(pp)), 0);
-        vm.prank(treasury);
-        vm.expectRevert(IPaymentProcessor.NothingToWithdraw.selector);
-        pp.withdrawFees(address(usdc));
-    }
-
-    function test_withdrawFees_samePayeeTakesBoth() public {
-        vm.prank(admin);
-        pp.setPayees(treasury, treasury);
-        _paid(10e6);
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.FeesWithdrawn(treasury, address(usdc), 2e6, 8e6);
-        vm.prank(treasury);
-        pp.withdrawFees(address(usdc));
-        assertEq(usdc.balanceOf(treasury), 10e6);
-    }
-
-    function test_withdrawFees_reverts() public {
-        _paid(10e6);
+    function test_pay_enforcesPriceFloorSaleListingAndPeriods() public {
+        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), BASIC_PRICE - 1, bytes32(0));
+        bytes memory sig = _signQuote(q);
         vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AmountBelowPrice.selector, BASIC_PRICE, BASIC_PRICE - 1));
+        pp.pay(q, sig);
+
+        q = _quote(alice, weekly, 1, address(usdt), 1e6, bytes32(0));
+        sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.NotOnSale.selector, weekly, address(usdt)));
+        pp.pay(q, sig);
+
+        q = _quote(alice, basic, 0, address(usdc), 1e6, bytes32(0));
+        sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.ZeroPeriods.selector);
+        pp.pay(q, sig);
+
+        q = _quote(alice, basic, 1, address(usdc), uint256(type(uint112).max) + 1, bytes32(0));
+        sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.AmountOutOfRange.selector);
+        pp.pay(q, sig);
+
+        q = _quote(alice, basic, type(uint32).max, address(usdc), type(uint112).max, bytes32(0));
+        sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.EndOverflow.selector);
+        pp.pay(q, sig);
+
+        vm.prank(admin);
+        pp.setTokenListed(address(usdt), false);
+        q = _quote(alice, basic, 1, address(usdt), BASIC_PRICE, bytes32(0));
+        sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNotListed.selector, address(usdt)));
+        pp.pay(q, sig);
+    }
+
+    function test_pay_inNonReturningUsdt() public {
+        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdt), BASIC_PRICE, bytes32(0));
+        _payAs(alice, q);
+        assertEq(usdt.balanceOf(address(pp)), BASIC_PRICE);
+    }
+
+    function test_renewal_stacksAndRestartsWhenLapsed() public {
+        bytes32 id = _buy(alice, basic, 1);
+        uint32 end0 = pp.getSubscription(id).end;
+        _payAs(alice, _quote(alice, basic, 1, address(usdc), BASIC_PRICE, id));
+        assertEq(pp.getSubscription(id).end, end0 + MONTH, "stacks");
+        vm.warp(end0 + 2 * MONTH);
+        _payAs(alice, _quote(alice, basic, 1, address(usdc), BASIC_PRICE, id));
+        IPaymentProcessor.SubscriptionInfo memory info = pp.getSubscription(id);
+        assertEq(info.start, block.timestamp, "restarts now");
+        assertEq(info.end, block.timestamp + MONTH);
+
+        IPaymentProcessor.Quote memory z = _quote(alice, basic, 0, address(usdc), BASIC_PRICE, id);
+        bytes memory sig = _signQuote(z);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.ZeroPeriods.selector);
+        pp.pay(z, sig);
+        // a lapsed plan change needs periods too
+        vm.warp(info.end + 1);
+        z = _quote(alice, pro, 0, address(usdc), PRO_PRICE, id);
+        sig = _signQuote(z);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.ZeroPeriods.selector);
+        pp.pay(z, sig);
+        z.periods = 1;
+        _payAs(alice, z);
+        assertEq(pp.getSubscription(id).planId, pro);
+    }
+
+    function test_planChange_upgradeChargesDifferenceDowngradeAddsTime() public {
+        bytes32 id = _buy(alice, basic, 1);
+        vm.warp(block.timestamp + 10 days);
+        IPaymentProcessor.Quote memory up = _quote(alice, pro, 0, address(usdc), 0, id);
+        (uint32 start, uint32 end, uint256 due) = pp.previewQuote(up, block.timestamp);
+        // 20 days left at (30 - 10)/30 days per second, rounded up
+        assertEq(due, (uint256(20 days) * (PRO_PRICE - BASIC_PRICE) + MONTH - 1) / MONTH);
+        assertEq(end, pp.getSubscription(id).end);
+        up.amount = due;
+        _payAs(alice, up);
+        assertEq(pp.getSubscription(id).start, start);
+
+        IPaymentProcessor.Quote memory down = _quote(alice, weekly, 0, address(usdc), 0, id);
+        (, uint32 end2, uint256 due2) = pp.previewQuote(down, block.timestamp);
+        assertEq(due2, 0);
+        // 20 days of pro (1e6/day) buy 20 * 1e6 / (3e6 / 7 days) = 46.67 days of weekly, rounded down
+        assertEq(end2, block.timestamp + uint256(20 days) * PRO_PRICE * 7 days / (uint256(WEEKLY_PRICE) * MONTH));
+        _payAs(alice, down);
+        assertEq(pp.getSubscription(id).end, end2);
+    }
+
+    function test_renewal_requiresLiveSubscription() public {
+        bytes32 id = _buy(alice, basic, 1);
+        IPaymentProcessor.Quote memory r = _quote(alice, basic, 1, address(usdc), BASIC_PRICE, id);
+        bytes32 renewalDigest = _digest(r);
+        _payAs(alice, r);
+        // a payment record is not a subscription
+        IPaymentProcessor.Quote memory x = _quote(alice, basic, 1, address(usdc), BASIC_PRICE, renewalDigest);
+        bytes memory sig = _signQuote(x);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.SubscriptionNotLive.selector, renewalDigest));
+        pp.pay(x, sig);
+        vm.prank(alice);
+        pp.cancel(id);
+        x = _quote(alice, basic, 1, address(usdc), BASIC_PRICE, id);
+        sig = _signQuote(x);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.SubscriptionNotLive.selector, id));
+        pp.pay(x, sig);
+        assertTrue(pp.isActive(id), "cancel runs to the end");
+        assertFalse(pp.isActive(renewalDigest));
+    }
+
+    // ------------------------------------------------------------------ permit and EIP-3009 receive
+
+    function test_payWithPermit_andFrontRunPermitStillPays() public {
+        vm.prank(bob);
+        usdc.approve(address(pp), 0);
+        IPaymentProcessor.Quote memory q = _newQuote(bob, basic, 1);
+        bytes memory sig = _signQuote(q);
+        uint256 deadline = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _permitSig(bobPk, bob, q.amount, deadline);
+        usdc.permit(bob, address(pp), q.amount, deadline, v, r, s); // front-run by someone
+        vm.prank(bob);
+        pp.payWithPermit(q, sig, deadline, v, r, s);
+        assertTrue(pp.isPaid(_digest(q)));
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.PayerMismatch.selector);
+        pp.payWithPermit(q, sig, deadline, v, r, s);
+    }
+
+    function test_payWithAuthorization_relayedAndBoundToTheQuote() public {
+        IPaymentProcessor.Quote memory q = _newQuote(bob, basic, 1);
+        bytes memory sig = _signQuote(q);
+        uint256 vb = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _authSig(RECEIVE_TYPEHASH, bobPk, bob, q.amount, vb, _digest(q));
+        // the same authorization cannot pay a different quote (its nonce is this quote's digest)
+        IPaymentProcessor.Quote memory other = _newQuote(bob, basic, 1);
+        bytes memory otherSig = _signQuote(other);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSignature("ERC3009InvalidSignature()"));
+        pp.payWithAuthorization(other, otherSig, 0, vb, v, r, s);
+        vm.prank(relayer);
+        bytes32 id = pp.payWithAuthorization(q, sig, 0, vb, v, r, s);
+        assertEq(pp.getSubscription(id).owner, bob);
+        assertEq(usdc.balanceOf(address(pp)), q.amount);
+    }
+
+    // ------------------------------------------------------------------ x402 / MPP transferWithAuthorization
+
+    function test_payWithTransferAuthorization_paysOnceAndBindsQuoteId() public {
+        IPaymentProcessor.Quote memory q = _x402Quote(bob, basic, NONCE);
+        bytes memory sig = _signQuote(q);
+        uint256 vb = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _authSig(TRANSFER_TYPEHASH, bobPk, bob, q.amount, vb, NONCE);
+        // a quote id not bound to (token, payer, nonce) is refused
+        IPaymentProcessor.Quote memory unbound = _newQuote(bob, basic, 1);
+        bytes memory unboundSig = _signQuote(unbound);
+        vm.prank(relayer);
+        vm.expectRevert(IPaymentProcessor.AuthorizationMismatch.selector);
+        pp.payWithTransferAuthorization(unbound, unboundSig, 0, vb, NONCE, v, r, s);
+
+        vm.prank(relayer);
+        bytes32 id = pp.payWithTransferAuthorization(q, sig, 0, vb, NONCE, v, r, s);
+        assertEq(pp.getSubscription(id).owner, bob);
+        assertTrue(pp.isAuthorizationSettled(q.quoteId));
+        // a second quote with the same binding (another amount/plan) cannot use the authorization again
+        IPaymentProcessor.Quote memory again = _x402Quote(bob, pro, NONCE);
+        bytes memory againSig = _signQuote(again);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AuthorizationAlreadySettled.selector, q.quoteId));
+        pp.payWithTransferAuthorization(again, againSig, 0, vb, NONCE, v, r, s);
+        vm.prank(quoteSigner);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AuthorizationAlreadySettled.selector, q.quoteId));
+        pp.honourTransferAuthorization(again, NONCE);
+    }
+
+    /// Someone submits the client's authorization to the token first: funds arrive unrecorded; the gateway's
+    /// signer honours it once, and only with the funds there and the nonce used.
+    function test_frontRunTransferAuthorization_isHonouredOnceBySigner() public {
+        IPaymentProcessor.Quote memory q = _x402Quote(bob, basic, NONCE);
+        uint256 vb = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _authSig(TRANSFER_TYPEHASH, bobPk, bob, q.amount, vb, NONCE);
+
+        vm.prank(quoteSigner);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AuthorizationNotUsed.selector, q.quoteId));
+        pp.honourTransferAuthorization(q, NONCE);
+
+        IERC3009(address(usdc)).transferWithAuthorization(bob, address(pp), q.amount, 0, vb, NONCE, v, r, s);
+        assertEq(pp.unrecorded(address(usdc)), q.amount);
+
+        bytes memory sig = _signQuote(q);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSignature("ERC3009UsedAuthorization(address,bytes32)", bob, NONCE));
+        pp.payWithTransferAuthorization(q, sig, 0, vb, NONCE, v, r, s);
+
+        vm.prank(relayer);
+        vm.expectRevert(IPaymentProcessor.NotQuoteSigner.selector);
+        pp.honourTransferAuthorization(q, NONCE);
+
+        IPaymentProcessor.Quote memory tooMuch = _x402Quote(bob, basic, NONCE);
+        tooMuch.amount = q.amount + 1;
+        vm.prank(quoteSigner);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnrecordedFundsTooLow.selector, q.amount, q.amount + 1));
+        pp.honourTransferAuthorization(tooMuch, NONCE);
+
+        vm.prank(quoteSigner);
+        bytes32 id = pp.honourTransferAuthorization(q, NONCE);
+        assertTrue(pp.isActive(id));
+        assertEq(pp.unrecorded(address(usdc)), 0, "now recorded");
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AuthorizationAlreadySettled.selector, q.quoteId));
+        pp.refundUnrecorded(address(usdc), bob, NONCE, q.amount);
+
+        vm.prank(guardian);
+        pp.pause();
+        vm.prank(quoteSigner);
+        vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
+        pp.honourTransferAuthorization(q, NONCE);
+    }
+
+    function test_frontRunTransferAuthorization_canBeRefundedByOperatorInstead() public {
+        uint256 value = 7e6;
+        uint256 vb = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = _authSig(TRANSFER_TYPEHASH, bobPk, bob, value, vb, NONCE);
+        bytes32 quoteId = keccak256(abi.encode(address(usdc), bob, NONCE));
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.AuthorizationNotUsed.selector, quoteId));
+        pp.refundUnrecorded(address(usdc), bob, NONCE, value);
+        IERC3009(address(usdc)).transferWithAuthorization(bob, address(pp), value, 0, vb, NONCE, v, r, s);
+
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, relayer, OPERATOR_ROLE));
+        pp.refundUnrecorded(address(usdc), bob, NONCE, value);
+        vm.startPrank(operator);
+        vm.expectRevert(IPaymentProcessor.AmountOutOfRange.selector);
+        pp.refundUnrecorded(address(usdc), bob, NONCE, 0);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnrecordedFundsTooLow.selector, value, value + 1));
+        pp.refundUnrecorded(address(usdc), bob, NONCE, value + 1);
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.UnrecordedPaymentRefunded(quoteId, bob, address(usdc), NONCE, value);
+        pp.refundUnrecorded(address(usdc), bob, NONCE, value);
+        vm.stopPrank();
+        assertEq(pp.unrecorded(address(usdc)), 0);
+        uint256 before = usdc.balanceOf(bob);
+        vm.prank(bob);
+        pp.withdrawRefund(address(usdc));
+        assertEq(usdc.balanceOf(bob), before + value);
+    }
+
+    // ------------------------------------------------------------------ refunds and withdrawals
+
+    function test_refund_boundsWaterfallAndRoles() public {
+        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
+        _payAs(alice, q);
+        vm.startPrank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.RefundExceedsPayment.selector, BASIC_PRICE));
+        pp.refund(q, BASIC_PRICE + 1, false);
+        IPaymentProcessor.Quote memory unpaid = _newQuote(alice, basic, 1);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownPayment.selector, _digest(unpaid)));
+        pp.refund(unpaid, 1, false);
+        // a tampered quote (another amount) is another digest: unknown
+        IPaymentProcessor.Quote memory tampered = _newQuote(alice, basic, 1);
+        tampered.quoteId = q.quoteId;
+        tampered.validUntil = q.validUntil;
+        tampered.amount = 2 * BASIC_PRICE;
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownPayment.selector, _digest(tampered)));
+        pp.refund(tampered, 2 * BASIC_PRICE, false);
+        vm.stopPrank();
+
+        vm.prank(treasury);
+        pp.withdrawFees(address(usdc)); // treasury's 80 % gone: a full refund now needs the operator's share too
+        vm.prank(operator);
+        vm.expectRevert(IPaymentProcessor.InsufficientFeeBalance.selector);
+        pp.refund(q, BASIC_PRICE, false);
+        vm.prank(operator);
+        pp.refund(q, BASIC_PRICE * FEE_BPS / 10_000, false);
+        assertEq(pp.tokenAccount(address(usdc)).operatorOwed, 0);
+        assertEq(pp.refundsPending(address(usdc)), BASIC_PRICE * FEE_BPS / 10_000);
+
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, OPERATOR_ROLE));
+        pp.refund(q, 1, false);
+    }
+
+    function test_withdrawals() public {
+        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
+        _payAs(alice, q);
+        vm.prank(operator);
+        pp.refund(q, 1e6, false);
+        vm.prank(bob);
+        vm.expectRevert(IPaymentProcessor.NothingToWithdraw.selector);
+        pp.withdrawRefund(address(usdc));
+        vm.prank(bob);
         vm.expectRevert(IPaymentProcessor.NotPayee.selector);
         pp.withdrawFees(address(usdc));
-        vm.prank(operatorPayee);
-        vm.expectRevert(IPaymentProcessor.NothingToWithdraw.selector);
-        pp.withdrawFees(address(usdt));
+
         vm.prank(guardian);
         pp.pause();
-        vm.prank(operatorPayee);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
+        pp.withdrawRefund(address(usdc));
+        vm.prank(treasury);
         vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
         pp.withdrawFees(address(usdc));
-    }
-
-    function test_withdrawFees_delistedTokenStillWithdrawable() public {
-        _paid(10e6);
         vm.prank(admin);
-        pp.setTokenAccepted(address(usdc), false);
+        pp.unpause();
+
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.RefundWithdrawn(alice, address(usdc), 1e6);
+        vm.prank(alice);
+        pp.withdrawRefund(address(usdc));
+        uint256 opShare = BASIC_PRICE * FEE_BPS / 10_000;
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.FeesWithdrawn(operatorPayee, address(usdc), opShare, 0);
+        vm.prank(operatorPayee);
+        pp.withdrawFees(address(usdc));
+        vm.prank(operatorPayee);
+        vm.expectRevert(IPaymentProcessor.NothingToWithdraw.selector);
+        pp.withdrawFees(address(usdc));
+        // one address as both payees takes both buckets
+        vm.prank(admin);
+        pp.setPayees(treasury, treasury);
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.FeesWithdrawn(treasury, address(usdc), 0, BASIC_PRICE - opShare - 1e6);
         vm.prank(treasury);
         pp.withdrawFees(address(usdc));
-        assertEq(usdc.balanceOf(treasury), 8e6);
+        assertEq(usdc.balanceOf(address(pp)), 0);
     }
 
-    // ------------------------------------------------------------------ admin
+    // ------------------------------------------------------------------ subscription management
 
-    function test_setTokenAccepted() public {
-        TestUSDT extra = new TestUSDT(deployer);
+    function test_cancelRevokeBeneficiary() public {
+        bytes32 id = _buy(alice, basic, 1);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.NotSubscriptionOwner.selector, id));
+        pp.cancel(id);
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.NotSubscriptionOwner.selector, id));
+        pp.setBeneficiary(id, bob);
         vm.expectEmit(address(pp));
-        emit IPaymentProcessor.TokenAcceptanceSet(address(extra), 3, true);
-        vm.prank(admin);
-        pp.setTokenAccepted(address(extra), true);
-        assertEq(pp.tokenById(3), address(extra));
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.TokenAcceptanceSet(address(extra), 3, false);
-        vm.prank(admin);
-        pp.setTokenAccepted(address(extra), false);
-        assertFalse(pp.tokenAccount(address(extra)).accepted);
-        vm.prank(admin);
-        pp.setTokenAccepted(address(extra), true); // keeps its id
-        assertEq(pp.tokenAccount(address(extra)).id, 3);
-        assertEq(pp.config().tokenCount, 3);
-    }
+        emit IPaymentProcessor.BeneficiaryChanged(id, bob);
+        vm.prank(alice);
+        pp.setBeneficiary(id, bob);
+        assertEq(pp.getSubscription(id).beneficiary, bob);
+        vm.prank(alice);
+        pp.setBeneficiary(id, alice);
+        assertEq(pp.getSubscription(id).beneficiary, alice);
 
-    function test_setTokenAccepted_reverts() public {
-        Token18 t18 = new Token18();
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNot6Decimals.selector, address(t18)));
-        pp.setTokenAccepted(address(t18), true);
-        vm.prank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNot6Decimals.selector, address(0xabc)));
-        pp.setTokenAccepted(address(0xabc), true); // no code: decimals() fails
         vm.prank(operator);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, operator, ADMIN_ROLE)
-        );
-        pp.setTokenAccepted(address(usdc), false);
+        pp.cancel(id);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.SubscriptionNotLive.selector, id));
+        pp.cancel(id);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.SubscriptionNotLive.selector, id));
+        pp.setBeneficiary(id, bob);
+
+        vm.warp(block.timestamp + 1 days);
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.SubscriptionRevoked(id, operator, uint32(block.timestamp));
+        vm.prank(operator);
+        pp.revoke(id);
+        assertFalse(pp.isActive(id));
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.SubscriptionNotLive.selector, id));
+        pp.revoke(id);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownSubscription.selector, bytes32(uint256(1))));
+        pp.revoke(bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownSubscription.selector, bytes32(uint256(1))));
+        pp.getSubscription(bytes32(uint256(1)));
     }
 
-    function test_setTokenAccepted_idSpaceExhausted() public {
-        // Config: subscriptionManager (160 bits) | operatorFeeBps (16) | paused (8) | tokenCount (16)
-        uint256 word = uint256(vm.load(address(pp), PP_ROOT));
-        word |= uint256(type(uint16).max) << 184;
-        vm.store(address(pp), PP_ROOT, bytes32(word));
-        assertEq(pp.config().tokenCount, type(uint16).max);
-        TestUSDT extra = new TestUSDT(deployer);
-        vm.prank(admin);
-        vm.expectRevert(IPaymentProcessor.TooManyTokens.selector);
-        pp.setTokenAccepted(address(extra), true);
+    function test_revokeOfLapsedKeepsItsEnd() public {
+        bytes32 id = _buy(alice, basic, 1);
+        uint32 end = pp.getSubscription(id).end;
+        vm.warp(end + 5);
+        vm.prank(operator);
+        pp.revoke(id);
+        assertEq(pp.getSubscription(id).end, end);
     }
 
-    function test_setFeeSplit() public {
+    // ------------------------------------------------------------------ plans, sales, configuration
+
+    function test_plansAndSales() public {
+        vm.startPrank(operator);
+        vm.expectRevert(IPaymentProcessor.InvalidPeriod.selector);
+        pp.createPlan(_qos(1, 1), 0);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.UnknownPlan.selector, 99));
+        pp.setPlanQoS(99, _qos(1, 1));
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNotListed.selector, address(0xBEEF)));
+        pp.setSale(basic, address(0xBEEF), 1, true);
+        vm.expectRevert(IPaymentProcessor.InvalidPrice.selector);
+        pp.setSale(basic, address(usdc), 0, true);
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.PlanQoSSet(basic, _qos(20, 2));
+        pp.setPlanQoS(basic, _qos(20, 2));
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.SaleSet(basic, address(usdc), 5e6, MONTH, false);
+        pp.setSale(basic, address(usdc), 5e6, false);
+        vm.stopPrank();
+        assertEq(pp.getPlan(basic).qos.requestsPerSecond, 20);
+        assertEq(pp.sale(basic, address(usdc)).price, 5e6);
+        assertEq(pp.planCount(), 3);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, alice, OPERATOR_ROLE));
+        pp.createPlan(_qos(1, 1), 1);
+    }
+
+    function test_tooManyPlans() public {
+        // slot 2 of the namespace packs treasury (160) | planCount (16) | tokenCount (8)
+        bytes32 slot = bytes32(uint256(0x827e1fbbd91937e867f9076acbba2fc1b2a1331b9f1b8e47224216f7259c2c00) + 2);
+        vm.store(address(pp), slot, vm.load(address(pp), slot) | bytes32(uint256(type(uint16).max) << 160));
+        assertEq(pp.planCount(), type(uint16).max);
+        vm.prank(operator);
+        vm.expectRevert(IPaymentProcessor.TooManyPlans.selector);
+        pp.createPlan(_qos(1, 1), 1);
+    }
+
+    function test_adminConfigurationEmitsEvents() public {
+        vm.startPrank(admin);
+        vm.expectEmit(address(pp));
+        emit IPaymentProcessor.QuoteSignerSet(quoteSigner, bob);
+        pp.setQuoteSigner(bob);
         vm.expectEmit(address(pp));
         emit IPaymentProcessor.FeeSplitSet(10_000);
-        vm.prank(admin);
         pp.setFeeSplit(10_000);
-        assertEq(pp.config().operatorFeeBps, 10_000);
-        _paid(10e6);
-        assertEq(pp.tokenAccount(address(usdc)).operatorOwed, 10e6);
-        vm.prank(admin);
         vm.expectRevert(IPaymentProcessor.InvalidFeeSplit.selector);
         pp.setFeeSplit(10_001);
-    }
-
-    function test_setPayees() public {
+        vm.expectRevert(IPaymentProcessor.ZeroAddress.selector);
+        pp.setPayees(address(0), treasury);
+        vm.expectRevert(IPaymentProcessor.ZeroAddress.selector);
+        pp.setPayees(treasury, address(0));
+        Token18 t18 = new Token18();
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNot6Decimals.selector, address(t18)));
+        pp.setTokenListed(address(t18), true);
+        vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.TokenNot6Decimals.selector, address(0xBEEF)));
+        pp.setTokenListed(address(0xBEEF), true);
         vm.expectEmit(address(pp));
-        emit IPaymentProcessor.PayeesSet(alice, bob);
-        vm.prank(admin);
-        pp.setPayees(alice, bob);
+        emit IPaymentProcessor.TokenListed(address(usdt), 2, false);
+        pp.setTokenListed(address(usdt), false);
+        pp.setTokenListed(address(usdt), true); // keeps its id
+        assertEq(pp.tokenAccount(address(usdt)).id, 2);
+        assertEq(pp.tokenById(2), address(usdt));
+        vm.expectRevert(IPaymentProcessor.ExpectedPause.selector);
+        pp.unpause();
+        vm.stopPrank();
+        assertEq(pp.config().quoteSigner, bob);
         (address op, address tr) = pp.payees();
-        assertEq(op, alice);
-        assertEq(tr, bob);
-        vm.prank(admin);
-        vm.expectRevert(LitgateUpgradeable.ZeroAddress.selector);
-        pp.setPayees(address(0), bob);
-    }
+        assertEq(op, operatorPayee);
+        assertEq(tr, treasury);
 
-    function test_pauseUnpause() public {
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.Paused(guardian);
         vm.prank(guardian);
         pp.pause();
         assertTrue(pp.paused());
@@ -675,87 +580,50 @@ contract PaymentProcessorTest is LitgateTestBase {
         vm.expectRevert(IPaymentProcessor.EnforcedPause.selector);
         pp.pause();
         vm.prank(guardian);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, ADMIN_ROLE)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, guardian, ADMIN_ROLE));
         pp.unpause();
-        vm.expectEmit(address(pp));
-        emit IPaymentProcessor.Unpaused(admin);
-        vm.prank(admin);
-        pp.unpause();
-        assertFalse(pp.paused());
-        vm.prank(admin);
-        vm.expectRevert(IPaymentProcessor.ExpectedPause.selector);
-        pp.unpause();
-        vm.prank(admin);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, admin, GUARDIAN_ROLE)
-        );
-        pp.pause();
     }
 
-    // ------------------------------------------------------------------ EIP-712 surface
-
-    function test_hashQuoteMatchesIndependentEncoding() public {
-        IPaymentProcessor.Quote memory q = _newQuote(alice, pro, 7);
-        q.beneficiary = bob;
-        q.subscriptionId = 99;
-        assertEq(pp.hashQuote(q), _quoteDigest(q, block.chainid, address(pp)));
-        (bytes1 fields, string memory name, string memory version, uint256 chainId, address vc,,) = pp.eip712Domain();
-        assertEq(fields, hex"0f");
-        assertEq(name, "litgate PaymentProcessor");
-        assertEq(version, "1");
-        assertEq(chainId, block.chainid);
-        assertEq(vc, address(pp));
+    function test_tooManyTokens() public {
+        bytes32 slot = bytes32(uint256(0x827e1fbbd91937e867f9076acbba2fc1b2a1331b9f1b8e47224216f7259c2c00) + 2);
+        vm.store(address(pp), slot, vm.load(address(pp), slot) | bytes32(uint256(type(uint8).max) << 176));
+        Token18 t = new Token18();
+        vm.mockCall(address(t), abi.encodeWithSignature("decimals()"), abi.encode(uint8(6)));
+        vm.prank(admin);
+        vm.expectRevert(IPaymentProcessor.TooManyTokens.selector);
+        pp.setTokenListed(address(t), true);
     }
 
-    // ------------------------------------------------------------------ fuzz
-
-    /// @dev Any amount at or above the price pays; the split always sums to the amount.
-    function testFuzz_pay_amountsAndSplit(uint256 amount, uint32 periods, uint16 bps) public {
-        periods = uint32(bound(periods, 1, 120));
+    /// Any amount at or above the price and any split: the buckets add up to the amount, the operator gets
+    /// floor(amount * bps / 10000), and a quote is payable exactly until its validUntil (inclusive).
+    function testFuzz_pay_feeSplitAndExpiry(uint96 extra, uint16 bps, uint32 delay) public {
         bps = uint16(bound(bps, 0, 10_000));
-        amount = bound(amount, uint256(periods) * BASIC_PRICE, 1_000_000e6);
         vm.prank(admin);
         pp.setFeeSplit(bps);
-        IPaymentProcessor.Quote memory q = _quote(alice, basic, periods, address(usdc), amount, 0);
+        IPaymentProcessor.Quote memory q = _quote(alice, basic, 1, address(usdc), uint256(BASIC_PRICE) + extra % 1e12, bytes32(0));
         bytes memory sig = _signQuote(q);
+        uint256 at = block.timestamp + bound(delay, 0, 10 minutes);
+        vm.warp(at);
         vm.prank(alice);
-        uint256 id = pp.pay(q, sig);
-        PaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
-        assertEq(uint256(acct.operatorOwed) + acct.treasuryOwed, amount);
-        assertEq(acct.operatorOwed, amount * bps / 10_000);
-        assertEq(usdc.balanceOf(address(pp)), amount);
-        assertEq(sm.getSubscription(id).end, block.timestamp + uint256(periods) * MONTH);
-    }
-
-    /// @dev Quotes are rejected strictly after validUntil and accepted up to it.
-    function testFuzz_pay_expiry(uint64 validFor, uint64 waited) public {
-        validFor = uint64(bound(validFor, 0, 1 days));
-        waited = uint64(bound(waited, 0, 2 days));
-        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
-        q.validUntil = uint64(block.timestamp) + validFor;
-        bytes memory sig = _signQuote(q);
-        vm.warp(block.timestamp + waited);
-        if (waited > validFor) vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteExpired.selector, q.validUntil));
-        vm.prank(alice);
-        pp.pay(q, sig);
-    }
-
-    /// @dev Refunds never exceed what a payment paid, however they are split.
-    function testFuzz_refund_bounded(uint80 amount, uint80 first, uint80 second) public {
-        amount = uint80(bound(amount, BASIC_PRICE, 1_000_000e6));
-        bytes32 id = _paid(amount);
-        first = uint80(bound(first, 1, amount));
-        vm.prank(admin);
-        pp.refund(id, first);
-        second = uint80(bound(second, 1, type(uint80).max));
-        if (uint256(first) + second > amount) {
-            vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.RefundExceedsPayment.selector, amount - first));
+        if (at > q.validUntil) {
+            vm.expectRevert(abi.encodeWithSelector(IPaymentProcessor.QuoteExpired.selector, q.validUntil));
+            pp.pay(q, sig);
+            return;
         }
+        pp.pay(q, sig);
+        IPaymentProcessor.TokenAccount memory acct = pp.tokenAccount(address(usdc));
+        assertEq(acct.operatorOwed, q.amount * bps / 10_000);
+        assertEq(uint256(acct.operatorOwed) + acct.treasuryOwed, q.amount);
+        assertEq(usdc.balanceOf(address(pp)), q.amount);
+    }
+
+    function test_zeroSignerStopsQuotePayments() public {
         vm.prank(admin);
-        pp.refund(id, second);
-        assertLe(pp.refundedOf(id), amount);
-        assertEq(usdc.balanceOf(address(pp)), amount);
+        pp.setQuoteSigner(address(0));
+        IPaymentProcessor.Quote memory q = _newQuote(alice, basic, 1);
+        bytes memory sig = _signQuote(q);
+        vm.prank(alice);
+        vm.expectRevert(IPaymentProcessor.InvalidQuoteSignature.selector);
+        pp.pay(q, sig);
     }
 }

@@ -3,8 +3,7 @@ pragma solidity 0.8.30;
 
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IPaymentProcessor} from "../src/interfaces/IPaymentProcessor.sol";
-import {PaymentProcessor} from "../src/PaymentProcessor.sol";
-import {LitgateTestBase} from "./Base.t.sol";
+import {ILitgate, LitgateTestBase} from "./Base.t.sol";
 import {HookToken, MaliciousReceiver, MaliciousToken} from "./mocks/MaliciousToken.sol";
 
 /// @dev Attacks through a malicious ERC-20 (re-enters from inside transferFrom/transfer) and through a
@@ -22,12 +21,12 @@ contract ReentrancyTest is LitgateTestBase {
         hook = new HookToken();
         receiver = new MaliciousReceiver();
         vm.startPrank(admin);
-        pp.setTokenAccepted(address(evil), true);
-        pp.setTokenAccepted(address(hook), true);
+        pp.setTokenListed(address(evil), true);
+        pp.setTokenListed(address(hook), true);
         vm.stopPrank();
         vm.startPrank(operator);
-        sm.setPlanPrice(basic, address(evil), BASIC_PRICE);
-        sm.setPlanPrice(basic, address(hook), BASIC_PRICE);
+        pp.setSale(basic, address(evil), BASIC_PRICE, true);
+        pp.setSale(basic, address(hook), BASIC_PRICE, true);
         vm.stopPrank();
         evil.mint(alice, 1_000e6);
         hook.mint(address(receiver), 1_000e6);
@@ -37,20 +36,20 @@ contract ReentrancyTest is LitgateTestBase {
     }
 
     function _evilQuote() internal returns (IPaymentProcessor.Quote memory q, bytes memory sig) {
-        q = _quote(alice, basic, 1, address(evil), BASIC_PRICE, 0);
+        q = _quote(alice, basic, 1, address(evil), BASIC_PRICE, bytes32(0));
         sig = _signQuote(q);
     }
 
     function test_maliciousToken_cannotReenterPayDuringTransferFrom() public {
         (IPaymentProcessor.Quote memory second, bytes memory secondSig) = _evilQuote();
-        evil.arm(address(pp), abi.encodeCall(PaymentProcessor.pay, (second, secondSig)));
+        evil.arm(address(pp), abi.encodeCall(ILitgate.pay, (second, secondSig)));
         (IPaymentProcessor.Quote memory q, bytes memory sig) = _evilQuote();
         vm.prank(alice);
         pp.pay(q, sig);
         assertTrue(evil.attacked());
         assertFalse(evil.reentrySucceeded());
         assertEq(evil.reentryResult(), REENTRANT);
-        assertFalse(pp.isQuotePaid(second.quoteId));
+        assertFalse(pp.isPaid(_digest(second)));
         assertEq(evil.balanceOf(address(pp)), BASIC_PRICE);
     }
 
@@ -60,7 +59,7 @@ contract ReentrancyTest is LitgateTestBase {
         (IPaymentProcessor.Quote memory q0, bytes memory s0) = _evilQuote();
         vm.prank(alice);
         pp.pay(q0, s0);
-        evil.arm(address(pp), abi.encodeCall(PaymentProcessor.withdrawFees, (address(evil))));
+        evil.arm(address(pp), abi.encodeCall(ILitgate.withdrawFees, (address(evil))));
         (IPaymentProcessor.Quote memory q, bytes memory sig) = _evilQuote();
         vm.prank(alice);
         pp.pay(q, sig);
@@ -74,9 +73,9 @@ contract ReentrancyTest is LitgateTestBase {
         (IPaymentProcessor.Quote memory q, bytes memory sig) = _evilQuote();
         vm.prank(alice);
         pp.pay(q, sig);
-        vm.prank(admin);
-        pp.refund(q.quoteId, BASIC_PRICE);
-        evil.arm(address(pp), abi.encodeCall(PaymentProcessor.withdrawRefund, (address(evil))));
+        vm.prank(operator);
+        pp.refund(q, BASIC_PRICE, false);
+        evil.arm(address(pp), abi.encodeCall(ILitgate.withdrawRefund, (address(evil))));
         vm.prank(alice);
         pp.withdrawRefund(address(evil));
         assertFalse(evil.reentrySucceeded());
@@ -85,19 +84,18 @@ contract ReentrancyTest is LitgateTestBase {
         assertEq(evil.balanceOf(address(pp)), 0);
     }
 
-    function _receiverPays() internal returns (bytes32 quoteId) {
-        IPaymentProcessor.Quote memory q = _quote(address(receiver), basic, 1, address(hook), BASIC_PRICE, 0);
+    function _receiverPays() internal returns (IPaymentProcessor.Quote memory q) {
+        q = _quote(address(receiver), basic, 1, address(hook), BASIC_PRICE, bytes32(0));
         bytes memory sig = _signQuote(q);
-        receiver.call(address(pp), abi.encodeCall(PaymentProcessor.pay, (q, sig)));
-        return q.quoteId;
+        receiver.call(address(pp), abi.encodeCall(ILitgate.pay, (q, sig)));
     }
 
     function test_maliciousReceiver_cannotDoubleWithdrawRefund() public {
-        bytes32 quoteId = _receiverPays();
-        vm.prank(admin);
-        pp.refund(quoteId, BASIC_PRICE);
-        receiver.arm(address(pp), abi.encodeCall(PaymentProcessor.withdrawRefund, (address(hook))));
-        receiver.call(address(pp), abi.encodeCall(PaymentProcessor.withdrawRefund, (address(hook))));
+        IPaymentProcessor.Quote memory q = _receiverPays();
+        vm.prank(operator);
+        pp.refund(q, BASIC_PRICE, false);
+        receiver.arm(address(pp), abi.encodeCall(ILitgate.withdrawRefund, (address(hook))));
+        receiver.call(address(pp), abi.encodeCall(ILitgate.withdrawRefund, (address(hook))));
         assertEq(receiver.hits(), 1);
         assertFalse(receiver.reentrySucceeded());
         assertEq(receiver.reentryResult(), REENTRANT);
@@ -109,8 +107,8 @@ contract ReentrancyTest is LitgateTestBase {
         _receiverPays();
         vm.prank(admin);
         pp.setPayees(operatorPayee, address(receiver));
-        receiver.arm(address(pp), abi.encodeCall(PaymentProcessor.withdrawFees, (address(hook))));
-        receiver.call(address(pp), abi.encodeCall(PaymentProcessor.withdrawFees, (address(hook))));
+        receiver.arm(address(pp), abi.encodeCall(ILitgate.withdrawFees, (address(hook))));
+        receiver.call(address(pp), abi.encodeCall(ILitgate.withdrawFees, (address(hook))));
         assertFalse(receiver.reentrySucceeded());
         assertEq(receiver.reentryResult(), REENTRANT);
         uint256 treasuryShare = BASIC_PRICE - BASIC_PRICE * FEE_BPS / 10_000;
@@ -119,15 +117,15 @@ contract ReentrancyTest is LitgateTestBase {
     }
 
     function test_maliciousReceiver_cannotPayFromWithinWithdrawal() public {
-        bytes32 quoteId = _receiverPays();
-        vm.prank(admin);
-        pp.refund(quoteId, BASIC_PRICE);
-        IPaymentProcessor.Quote memory q = _quote(address(receiver), basic, 1, address(hook), BASIC_PRICE, 0);
+        IPaymentProcessor.Quote memory paid = _receiverPays();
+        vm.prank(operator);
+        pp.refund(paid, BASIC_PRICE, false);
+        IPaymentProcessor.Quote memory q = _quote(address(receiver), basic, 1, address(hook), BASIC_PRICE, bytes32(0));
         bytes memory sig = _signQuote(q);
-        receiver.arm(address(pp), abi.encodeCall(PaymentProcessor.pay, (q, sig)));
-        receiver.call(address(pp), abi.encodeCall(PaymentProcessor.withdrawRefund, (address(hook))));
+        receiver.arm(address(pp), abi.encodeCall(ILitgate.pay, (q, sig)));
+        receiver.call(address(pp), abi.encodeCall(ILitgate.withdrawRefund, (address(hook))));
         assertFalse(receiver.reentrySucceeded());
         assertEq(receiver.reentryResult(), REENTRANT);
-        assertFalse(pp.isQuotePaid(q.quoteId));
+        assertFalse(pp.isPaid(_digest(q)));
     }
 }

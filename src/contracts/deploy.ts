@@ -1,7 +1,8 @@
 /**
- * Deploys the litgate contracts with viem: implementations, ERC-1967 (UUPS) proxies initialised in their
- * constructor call, roles granted at initialisation to explicit addresses (never implicitly to the deployer),
- * and optionally the 6-decimal test stablecoins. Same result and deployments-file format as
+ * Deploys the litgate contracts with viem: the PaymentProcessorAdmin extension, the PaymentProcessor
+ * implementation and its ERC-1967 (UUPS) proxy initialised in the constructor call, roles granted at
+ * initialisation to explicit addresses (never implicitly to the deployer), and optionally the 6-decimal test
+ * stablecoins. Out-of-range options are refused before any transaction is sent, never truncated. Same result and deployments-file format as
  * contracts/script/Deploy.s.sol. Clients are parameters; nothing here holds state.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -9,7 +10,6 @@ import { join } from 'node:path'
 import {
   encodeFunctionData,
   getAddress,
-  getContractAddress,
   type Abi,
   type Account,
   type Address,
@@ -20,18 +20,17 @@ import {
   type WalletClient,
 } from 'viem'
 import {
-  accessTokenAbi,
   erc1967ProxyAbi,
   paymentProcessorAbi,
-  subscriptionManagerAbi,
+  paymentProcessorAdminAbi,
+  paymentProcessorImplAbi,
   testUsdcAbi,
   testUsdtAbi,
 } from './abis.ts'
 import {
-  accessTokenBytecode,
   erc1967ProxyBytecode,
-  paymentProcessorBytecode,
-  subscriptionManagerBytecode,
+  paymentProcessorAdminBytecode,
+  paymentProcessorImplBytecode,
   testUsdcBytecode,
   testUsdtBytecode,
 } from './bytecode.ts'
@@ -49,8 +48,13 @@ export interface LitgateRoles {
 
 export interface DeployLitgateOptions {
   readonly roles: LitgateRoles
-  /** Operator share of each payment in basis points (default 0: all to the treasury). */
+  /** Operator share of each payment in basis points, an integer 0..10000 (default 0: all to the treasury). */
   readonly operatorFeeBps?: number
+  /**
+   * Delay of a default-admin transfer and of an upgrader grant by the admin, in seconds (integer below 2^48;
+   * default 2 days).
+   */
+  readonly adminDelaySeconds?: number
   /** Stablecoins (6 decimals) accepted from the start. */
   readonly acceptedTokens?: readonly Address[]
   /** Deploy and accept TestUSDC (permit + EIP-3009) and TestUSDT (neither); the deployer is their minter. */
@@ -67,13 +71,11 @@ export interface DeployLitgateDeps {
 export interface LitgateDeployment {
   readonly chainId: number
   readonly deployer: Address
-  readonly subscriptionManager: Address
+  /** The proxy: the one address the gateway, the monitor and clients use. */
   readonly paymentProcessor: Address
-  readonly accessToken: Address
   readonly implementations: {
-    readonly subscriptionManager: Address
     readonly paymentProcessor: Address
-    readonly accessToken: Address
+    readonly paymentProcessorAdmin: Address
   }
   readonly tokens: { readonly usdc?: Address; readonly usdt?: Address }
   readonly roles: LitgateRoles
@@ -81,9 +83,20 @@ export interface LitgateDeployment {
   readonly startBlock: number
 }
 
-/** Thrown when the deployment cannot complete as planned (a transaction failed or an address moved). */
+/** Thrown when the deployment cannot complete as planned (an option out of range, a transaction failed). */
 export class DeployError extends Error {
   override readonly name = 'DeployError'
+}
+
+const MAX_UINT48 = 2 ** 48 - 1
+
+/** An integer option within [0, max] (default when undefined); anything else is refused, never truncated. */
+function bounded(field: string, value: number | undefined, fallback: number, max: number): number {
+  const v = value ?? fallback
+  if (!Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new DeployError(`${field} must be an integer from 0 to ${max}, got ${String(v)}`)
+  }
+  return v
 }
 
 async function deploy(
@@ -91,13 +104,11 @@ async function deploy(
   abi: Abi,
   bytecode: Hex,
   args: readonly unknown[],
-  nonce?: number,
 ): Promise<Address> {
   const hash = await deps.walletClient.deployContract({
     abi,
     bytecode,
     args,
-    ...(nonce === undefined ? {} : { nonce }),
   } as Parameters<typeof deps.walletClient.deployContract>[0])
   const receipt = await deps.publicClient.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success' || receipt.contractAddress == null) {
@@ -107,7 +118,14 @@ async function deploy(
 }
 
 /** Deploys and wires the litgate contracts; resolves once every transaction is mined. */
-export async function deployLitgate(deps: DeployLitgateDeps, options: DeployLitgateOptions): Promise<LitgateDeployment> {
+export async function deployLitgate(
+  deps: DeployLitgateDeps,
+  options: DeployLitgateOptions,
+): Promise<LitgateDeployment> {
+  const operatorFeeBps = bounded('operatorFeeBps', options.operatorFeeBps, 0, 10_000)
+  const adminDelay = bounded('adminDelaySeconds', options.adminDelaySeconds, 2 * 86_400, MAX_UINT48)
+  const tokenCount = (options.acceptedTokens?.length ?? 0) + (options.testTokens === true ? 2 : 0)
+  bounded('acceptedTokens.length', tokenCount, 0, 255)
   const { walletClient, publicClient } = deps
   const deployer = walletClient.account.address
   const chainId = await publicClient.getChainId()
@@ -121,69 +139,40 @@ export async function deployLitgate(deps: DeployLitgateDeps, options: DeployLitg
     tokens.usdt = await deploy(deps, testUsdtAbi, testUsdtBytecode, [deployer])
     accepted.push(tokens.usdc, tokens.usdt)
   }
-  const implementations = {
-    subscriptionManager: await deploy(deps, subscriptionManagerAbi, subscriptionManagerBytecode, []),
-    paymentProcessor: await deploy(deps, paymentProcessorAbi, paymentProcessorBytecode, []),
-    accessToken: await deploy(deps, accessTokenAbi, accessTokenBytecode, []),
-  }
-
-  // The manager grants ISSUER_ROLE to the PaymentProcessor proxy in its initializer: that proxy is the
-  // deployer's next creation after the manager's, so its address is known in advance (explicit nonces).
-  const nonce = await publicClient.getTransactionCount({ address: deployer, blockTag: 'pending' })
-  const predicted = getContractAddress({ from: deployer, nonce: BigInt(nonce + 1) })
-  const smInit = encodeFunctionData({
-    abi: subscriptionManagerAbi,
-    functionName: 'initialize',
-    args: [roles.admin, roles.upgrader, roles.operator, predicted],
-  })
-  const subscriptionManager = await deploy(
+  const paymentProcessorAdmin = await deploy(
     deps,
-    erc1967ProxyAbi,
-    erc1967ProxyBytecode,
-    [implementations.subscriptionManager, smInit],
-    nonce,
+    paymentProcessorAdminAbi,
+    paymentProcessorAdminBytecode,
+    [],
   )
-  const ppInit = encodeFunctionData({
+  const implementation = await deploy(deps, paymentProcessorImplAbi, paymentProcessorImplBytecode, [
+    paymentProcessorAdmin,
+  ])
+  const init = encodeFunctionData({
     abi: paymentProcessorAbi,
     functionName: 'initialize',
     args: [
       {
         admin: roles.admin,
+        adminDelay,
         upgrader: roles.upgrader,
+        operator: roles.operator,
         guardian: roles.guardian,
         quoteSigner: roles.quoteSigner,
-        subscriptionManager,
         operatorPayee: roles.operatorPayee,
         treasury: roles.treasury,
-        operatorFeeBps: options.operatorFeeBps ?? 0,
-        acceptedTokens: accepted,
+        operatorFeeBps,
+        tokens: accepted,
       },
     ],
   })
-  const paymentProcessor = await deploy(
-    deps,
-    erc1967ProxyAbi,
-    erc1967ProxyBytecode,
-    [implementations.paymentProcessor, ppInit],
-    nonce + 1,
-  )
-  if (paymentProcessor !== predicted) {
-    throw new DeployError('PaymentProcessor proxy address differs from the predicted issuer address')
-  }
-  const atInit = encodeFunctionData({
-    abi: accessTokenAbi,
-    functionName: 'initialize',
-    args: [roles.admin, roles.upgrader, roles.operator, subscriptionManager],
-  })
-  const accessToken = await deploy(deps, erc1967ProxyAbi, erc1967ProxyBytecode, [implementations.accessToken, atInit])
+  const paymentProcessor = await deploy(deps, erc1967ProxyAbi, erc1967ProxyBytecode, [implementation, init])
 
   return {
     chainId,
     deployer,
-    subscriptionManager,
     paymentProcessor,
-    accessToken,
-    implementations,
+    implementations: { paymentProcessor: implementation, paymentProcessorAdmin },
     tokens,
     roles,
     startBlock,

@@ -3,10 +3,10 @@
  * Foundry build, the viem deploy path, deployments-file helpers, and the EIP-712 types the gateway signs.
  */
 export {
-  accessTokenAbi,
   erc1967ProxyAbi,
   paymentProcessorAbi,
-  subscriptionManagerAbi,
+  paymentProcessorAdminAbi,
+  paymentProcessorImplAbi,
   testUsdcAbi,
   testUsdtAbi,
 } from './abis.ts'
@@ -22,11 +22,11 @@ export {
   type LitgateRoles,
 } from './deploy.ts'
 export {
-  accessProofDomain,
-  accessProofTypes,
   permitTypes,
   quoteDomain,
   quoteTypes,
   receiveWithAuthorizationTypes,
   roleIds,
+  transferAuthorizationQuoteId,
+  transferWithAuthorizationTypes,
 } from './typed-data.ts'

@@ -2,7 +2,6 @@
 pragma solidity 0.8.30;
 
 import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
-import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title TypedDataDomain
 /// @notice EIP-712 domain for contracts behind a proxy: name and version are compile-time constants of the
@@ -16,20 +15,26 @@ abstract contract TypedDataDomain is IERC5267 {
 
     function _domainNameHash() internal pure virtual returns (bytes32);
 
-    function _domainVersion() internal pure virtual returns (string memory) {
-        return "1";
-    }
+    function _domainVersion() internal pure virtual returns (string memory);
 
-    function _domainVersionHash() internal pure virtual returns (bytes32) {
-        return keccak256("1");
-    }
+    function _domainVersionHash() internal pure virtual returns (bytes32);
 
     /// @notice The EIP-712 domain separator for the current chain and this contract (the proxy).
     // solhint-disable-next-line func-name-mixedcase
-    function DOMAIN_SEPARATOR() public view returns (bytes32) {
-        return keccak256(
-            abi.encode(DOMAIN_TYPEHASH, _domainNameHash(), _domainVersionHash(), block.chainid, address(this))
-        );
+    function DOMAIN_SEPARATOR() public view returns (bytes32 separator) {
+        bytes32 typehash = DOMAIN_TYPEHASH;
+        bytes32 nameHash = _domainNameHash();
+        bytes32 versionHash = _domainVersionHash();
+        // keccak256(abi.encode(DOMAIN_TYPEHASH, nameHash, versionHash, block.chainid, address(this))).
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            mstore(add(m, 0x20), nameHash)
+            mstore(add(m, 0x40), versionHash)
+            mstore(add(m, 0x60), chainid())
+            mstore(add(m, 0x80), address())
+            separator := keccak256(m, 0xa0)
+        }
     }
 
     /// @inheritdoc IERC5267
@@ -47,9 +52,5 @@ abstract contract TypedDataDomain is IERC5267 {
         )
     {
         return (hex"0f", _domainName(), _domainVersion(), block.chainid, address(this), bytes32(0), new uint256[](0));
-    }
-
-    function _hashTypedData(bytes32 structHash) internal view returns (bytes32) {
-        return MessageHashUtils.toTypedDataHash(DOMAIN_SEPARATOR(), structHash);
     }
 }
