@@ -107,7 +107,17 @@ const FOREIGN_UPPER_NAMES = new Set([
   'CAP_NET_BIND_SERVICE',
 ])
 
-/** Environment variables the code reads or CI sets, found in the sources (not in tests). */
+function solidityFiles(dir: string): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) out.push(...solidityFiles(path))
+    else if (name.endsWith('.sol')) out.push(path)
+  }
+  return out
+}
+
+/** Environment variables the code reads or CI sets, and Solidity constants, found in the sources (not in tests). */
 function environmentNames(): Set<string> {
   const names = new Set<string>(CHAIN_ENV_VARIABLES)
   const read = /\benv(?:\[['"]|\.)([A-Z][A-Z0-9_]*)/g
@@ -122,6 +132,10 @@ function environmentNames(): Set<string> {
     names.add(m[1] as string)
   for (const m of readFileSync(join(ROOT, '.env.example'), 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm))
     names.add(m[1] as string)
+  // Solidity constants (role ids such as UPGRADER_ROLE) declared in the contracts.
+  for (const f of solidityFiles(join(ROOT, 'contracts/src')))
+    for (const m of readFileSync(f, 'utf8').matchAll(/\bconstant\s+([A-Z][A-Z0-9_]*)\s*=/g))
+      names.add(m[1] as string)
   return names
 }
 
