@@ -19,6 +19,10 @@ export const APPLIED_ON_RELOAD = [
   'server.headersTimeoutMs',
   'server.requestBodyTimeoutMs',
   'server.maxHeaderBytes',
+  'server.requestBodyIdleTimeoutMs',
+  'server.tlsHandshakeTimeoutMs',
+  'server.http2IdleTimeoutMs',
+  'server.http2PingIntervalMs',
   // Part of the runtime snapshot: every request reads the snapshot it started with.
   'server.maxUrlBytes',
   'server.maxBodyBytes',
