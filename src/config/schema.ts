@@ -93,6 +93,13 @@ export const serverSchema = z
         description:
           'Every HTTP/2 session is PINGed at this interval; one whose PING is still unanswered at the next is closed (dead peer).',
       }),
+    underscoresInHeaders: z
+      .enum(['drop', 'reject', 'allow'])
+      .default('drop')
+      .meta({
+        description:
+          'Request header names containing `_`: `drop` them (like nginx), `reject` the request (400), or `allow` (forward them).',
+      }),
     maxHeaderBytes: z
       .int()
       .min(1024)

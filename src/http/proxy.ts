@@ -26,6 +26,7 @@ import {
   type ScannedRequestHead,
 } from './headers.ts'
 import { sendProblem, type AnyResponse } from './problem-response.ts'
+import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
 import {
@@ -112,6 +113,8 @@ export interface AttemptRecord {
 /** Longest Retry-After (or backoff) the gateway waits out itself on a route without a deadline. */
 const MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS = 2000
 
+const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'close' })
+
 // RFC 9110 §9.2.2: idempotent methods.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
@@ -139,18 +142,31 @@ export class ProxyHandler {
   /** `request` listener for node:http / node:https / node:http2 (compat) servers. */
   readonly handle = (req: AnyRequest, res: AnyResponse): void => {
     const runtime = this.#deps.runtime()
-    const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader, runtime.underscoresInHeaders)
     const requestId =
       head.requestId !== undefined && isValidRequestId(head.requestId)
         ? head.requestId
         : this.#deps.requestIds.next()
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
 
-    const url = req.url ?? ''
+    let url = req.url ?? ''
     const method = req.method ?? 'GET'
     exchange.rawPath = url
     exchange.host = head.host
+    const refusal = checkRequestHead(head, req.httpVersionMajor, runtime.underscoresInHeaders)
+    // A malformed head says the client is broken or hostile: answer, then close an HTTP/1.1 connection.
+    if (refusal !== undefined) return exchange.fail(refusal, req.httpVersionMajor === 1 ? CLOSE : undefined)
     if (url.length > runtime.maxUrlBytes) return exchange.fail('URI_TOO_LONG')
+    // Not origin-form: absolute-form (RFC 9112 §3.2.2) carries the host; anything else fails normalisation.
+    if (url.charCodeAt(0) !== 47 /* / */ && head.authority === undefined) {
+      const absolute = splitAbsoluteForm(url)
+      if (absolute === 'invalid') return exchange.fail('INVALID_HOST', CLOSE)
+      if (absolute !== undefined) {
+        head.host = absolute.authority
+        exchange.host = absolute.authority
+        url = absolute.target
+      }
+    }
     const target = normalizePath(url)
     if (!target.ok) return exchange.fail('INVALID_PATH')
     // Unchanged by normalisation (the common case): reuse the received string instead of concatenating.

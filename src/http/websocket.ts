@@ -10,6 +10,7 @@ import type { ExchangeSummary } from './proxy.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
+import { checkRequestHead } from './request-checks.ts'
 import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
 import { rawProblemBodyBytes, rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
@@ -98,7 +99,7 @@ export function createUpgradeHandler(
       }
     }
     const runtime = deps.runtime()
-    const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader, runtime.underscoresInHeaders)
     const requestId =
       scanned.requestId !== undefined && isValidRequestId(scanned.requestId)
         ? scanned.requestId
@@ -129,6 +130,8 @@ export function createUpgradeHandler(
     }
     socket.on('error', () => socket.destroy())
     if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
+    const headRefusal = checkRequestHead(scanned, req.httpVersionMajor, runtime.underscoresInHeaders)
+    if (headRefusal !== undefined) return refuse(headRefusal)
 
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
     const target = normalizePath(req.url)

@@ -28,6 +28,7 @@ export const APPLIED_ON_RELOAD = [
   'server.maxBodyBytes',
   'server.trustedProxies',
   'server.requestIdHeader',
+  'server.underscoresInHeaders',
   // Read when the drain starts (SIGTERM/SIGINT), from the config serving at that moment.
   'server.shutdownTimeoutMs',
   // Upstreams and routes are compiled only by buildRuntime, which runs on every reload; backends whose

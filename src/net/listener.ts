@@ -79,6 +79,8 @@ function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | undefined {
   const code = err.code ?? ''
   if (code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE'
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_HEADER_TIMEOUT'
+  // Control bytes (CR, LF, NUL, DEL, …) or spaces inside the request-target.
+  if (code === 'HPE_INVALID_URL') return 'INVALID_PATH'
   return code.startsWith('HPE_') ? 'BAD_REQUEST' : undefined
 }
 

@@ -48,6 +48,7 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'server.maxBodyBytes': 'snapshot server fields apply to the next request',
   'server.trustedProxies': 'snapshot server fields apply to the next request',
   'server.requestIdHeader': 'snapshot server fields apply to the next request',
+  'server.underscoresInHeaders': 'snapshot server fields apply to the next request',
   'server.shutdownTimeoutMs': 'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   upstreams: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
   routes: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
@@ -457,6 +458,7 @@ describe('fields applied on reload', () => {
     try {
       const longUrl = `/${'u'.repeat(100)}`
       assert.equal((await send(`${gw.url}${longUrl}`)).status, 200)
+      assert.equal((await send(`${gw.url}/u`, { headers: { x_under: '1' } })).status, 200)
       await reloadTo(
         gw,
         withServer(up.url, {
@@ -464,8 +466,12 @@ describe('fields applied on reload', () => {
           maxBodyBytes: 10,
           requestIdHeader: 'x-correlation-id',
           trustedProxies: ['127.0.0.1/32'],
+          underscoresInHeaders: 'reject',
         }),
       )
+      const underscored = await send(`${gw.url}/u`, { headers: { x_under: '1' } })
+      assert.equal(underscored.status, 400)
+      assert.equal(underscored.json<{ code: string }>().code, 'INVALID_HEADER_NAME')
       assert.equal((await send(`${gw.url}${longUrl}`)).status, 414)
       assert.equal((await send(`${gw.url}/b`, { method: 'POST', body: 'x'.repeat(20) })).status, 413)
       const before = accessLines(gw.lines).length
