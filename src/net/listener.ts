@@ -66,6 +66,9 @@ export interface Listener {
   applyServerOptions(server: ServerConfig, maxConnections: number): void
 }
 
+/** Longest wait for the client's FIN after a parser-level refusal (lingering close, like nginx). */
+const CLIENT_ERROR_LINGER_MS = 1000
+
 // The HTTP/2 connection preface (RFC 9113 §3.4) starts with this: enough to tell h2c from HTTP/1.x.
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 
@@ -216,6 +219,13 @@ export async function startListener(
       return
     }
     socket.end(handlers.clientError(code, socket, err))
+    // HTTP/1.1 sockets are half-open capable: end() only sends our FIN, and a client that never sends
+    // its own would keep the socket (and its slot under the cap). Keep reading (so the answer is not
+    // lost to a reset), close on its FIN, destroy at a fixed deadline at the latest.
+    socket.resume()
+    const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
   }
   const wire1 = (s: HttpServer): void => {
     s.on('request', onRequest)

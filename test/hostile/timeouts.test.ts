@@ -10,7 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { eventually, startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { makeSelfSignedCert, type TestCert } from '../helpers/tls.ts'
 import { parseRaw } from '../helpers/client.ts'
 
@@ -76,6 +76,7 @@ function readOneResponse(socket: Socket): Promise<number> {
     }
     socket.on('data', onData)
     socket.once('error', reject)
+    socket.once('close', () => reject(new Error(`closed before a complete response: ${JSON.stringify(buf)}`)))
   })
 }
 
@@ -170,6 +171,70 @@ describe('client timeouts on every listener kind', () => {
         assert.equal(await readOneResponse(s), 200)
         const { ms } = await untilClosed(s, TIMEOUT_MS + SLACK_MS)
         assert.notEqual(ms, 'open', 'still open after the keep-alive timeout')
+      })
+
+      test('silent sockets filling the connection cap are refused and counted, then freed by the timeout', async () => {
+        const CAP = 4
+        const capped = await startGateway({
+          listeners: [
+            {
+              name: 'capped',
+              host: '127.0.0.1',
+              port: 0,
+              http2: kind.isH2,
+              ...(kind.isTls ? { tls: { certFile: cert.certFile, keyFile: cert.keyFile } } : {}),
+            },
+          ],
+          server: { maxConnections: CAP, headersTimeoutMs: TIMEOUT_MS, tlsHandshakeTimeoutMs: TIMEOUT_MS },
+          upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
+          routes: [{ id: 'r', match: {}, upstream: 'u' }],
+        })
+        const held: Socket[] = []
+        try {
+          for (let i = 0; i < CAP; i++) {
+            held.push(
+              await new Promise<Socket>((resolve, reject) => {
+                // Half-open allowed: the client never answers our FIN (it must not keep its slot).
+                const c = netConnect({ port: capped.port, host: '127.0.0.1', allowHalfOpen: true }, () =>
+                  resolve(c),
+                )
+                c.once('error', reject)
+              }),
+            )
+          }
+          // The server's FIN (or reset) on each; the client side stays open (never ends, never destroys).
+          const ended = held.map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                s.once('end', resolve).once('close', resolve).once('error', resolve)
+                s.resume()
+              }),
+          )
+          await new Promise((r) => setTimeout(r, 50))
+          // One more while the cap is full: closed at once, and counted.
+          const extra = await new Promise<Socket>((resolve, reject) => {
+            const c = netConnect(capped.port, '127.0.0.1', () => resolve(c))
+            c.once('error', reject)
+          })
+          const refused = await untilClosed(extra, TIMEOUT_MS)
+          assert.notEqual(refused.ms, 'open', 'a connection above the cap was accepted')
+          assert.ok(capped.gateway.connections().rejected >= 1, 'the refusal was not counted')
+          await Promise.all(ended)
+          // Closed on the server side, half-open clients included: no open connection is counted.
+          await eventually(
+            () => capped.gateway.connections().open === 0,
+            3000,
+            'the silent sockets to be closed',
+          )
+          // The slots are free again: a normal client is served.
+          const s = await open(kind, capped.port)
+          s.write('GET /after HTTP/1.1\r\nHost: a.test\r\n\r\n')
+          assert.equal(await readOneResponse(s), 200)
+          s.destroy()
+        } finally {
+          for (const s of held) s.destroy()
+          await capped.stop()
+        }
       })
 
       if (kind.isH2) {
