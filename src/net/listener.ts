@@ -6,11 +6,13 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import {
+  constants as h2constants,
   createSecureServer as createH2SecureServer,
   createServer as createH2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type ServerHttp2Stream,
 } from 'node:http2'
 import {
   createServer as createNetServer,
@@ -122,6 +124,15 @@ function onSocketTimeout(socket: Socket | Http2Session): void {
   const req = (socket as RequestSocket)[kCurrentRequest]
   // undefined: no request yet, the head timeout (408) owns the connection; null: between requests.
   if (req === null || (req !== undefined && !req.complete)) socket.destroy()
+}
+
+/**
+ * HTTP/2 counterpart of the body idle timeout: armed only on streams that carry a request body. A
+ * stream whose body is still arriving is reset (CANCEL); one whose body is complete (waiting for its
+ * upstream, or streaming the response) is left alone.
+ */
+function onStreamBodyTimeout(this: ServerHttp2Stream): void {
+  if (!this.readableEnded && !this.destroyed) this.close(h2constants.NGHTTP2_CANCEL)
 }
 
 function onSniffTimeout(this: Socket): void {
@@ -237,10 +248,14 @@ export async function startListener(
     http1Servers.push(s)
     h1Parsers.push(s)
   }
+  const onStreamBody = (stream: ServerHttp2Stream): void => {
+    if (!stream.endAfterHeaders) stream.setTimeout(current.requestBodyIdleTimeoutMs, onStreamBodyTimeout)
+  }
   const wire2 = (s: NetServer & { updateSettings(settings: { maxHeaderListSize: number }): void }): void => {
     s.on('request', onRequest)
     s.on('session', onSession)
     s.on('stream', sessions.onStream)
+    s.on('stream', onStreamBody)
     h2Servers.push(s)
   }
 

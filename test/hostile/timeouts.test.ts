@@ -10,7 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { eventually, startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { eventually, respondAfter, startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { makeSelfSignedCert, type TestCert } from '../helpers/tls.ts'
 import { parseRaw } from '../helpers/client.ts'
 
@@ -93,7 +93,10 @@ describe('client timeouts on every listener kind', () => {
   before(async () => {
     up = await startUpstream((req, res) => {
       req.resume()
-      req.once('end', () => res.end('ok'))
+      // /slow answers after twice the timeouts: a request waiting for its upstream is not idle.
+      req.once('end', () =>
+        req.url === '/slow' ? respondAfter(res, TIMEOUT_MS * 2, () => res.end('ok')) : res.end('ok'),
+      )
     })
     cert = await makeSelfSignedCert()
     for (const kind of KINDS) {
@@ -247,17 +250,15 @@ describe('client timeouts on every listener kind', () => {
               goawayAt = performance.now()
             })
             session.on('error', () => undefined)
-            // A request whose body stays open longer than the idle timeout: the session is not idle.
+            // A request whose response takes twice the idle timeout: the session is not idle meanwhile.
             const started = performance.now()
-            const stream = session.request({ ':method': 'POST', ':path': '/slow-body' })
-            stream.write('x')
-            await new Promise((r) => setTimeout(r, TIMEOUT_MS * 2))
-            assert.equal(goawayAt, undefined, 'GOAWAY while a stream was open')
-            stream.end()
+            const stream = session.request({ ':method': 'GET', ':path': '/slow' })
             stream.resume()
             const status = await new Promise<number>((resolve) =>
               stream.once('response', (h) => resolve(Number(h[':status']))),
             )
+            assert.equal(goawayAt, undefined, 'GOAWAY while a stream was open')
+            assert.ok(performance.now() - started >= TIMEOUT_MS * 2 * 0.9)
             assert.equal(status, 200)
             const isClosed = await new Promise<boolean>((resolve) => {
               const timer = setTimeout(() => resolve(false), TIMEOUT_MS + SLACK_MS)
@@ -269,6 +270,36 @@ describe('client timeouts on every listener kind', () => {
             assert.ok(isClosed, 'the idle session is still open')
             assert.ok(goawayAt !== undefined, 'closed without GOAWAY')
             assert.ok(goawayAt - started < TIMEOUT_MS * 3 + SLACK_MS)
+          } finally {
+            session.destroy()
+          }
+        })
+
+        test('a stalled HTTP/2 request body resets the stream; the session lives on', async () => {
+          const session = h2session(kind, portOf(kind))
+          try {
+            session.on('error', () => undefined)
+            const stream = session.request({ ':method': 'POST', ':path': '/upload' })
+            stream.on('error', () => undefined)
+            stream.write('0123456789')
+            const started = performance.now()
+            const code = await new Promise<number | 'open'>((resolve) => {
+              const timer = setTimeout(() => resolve('open'), TIMEOUT_MS + SLACK_MS)
+              stream.once('close', () => {
+                clearTimeout(timer)
+                resolve(stream.rstCode ?? -1)
+              })
+            })
+            assert.notEqual(code, 'open', 'the stalled stream is still open')
+            assert.equal(code, 8, 'RST_STREAM CANCEL')
+            assert.ok(performance.now() - started >= TIMEOUT_MS * 0.8)
+            // Another stream on the same session is served.
+            const next = session.request({ ':method': 'GET', ':path': '/after' })
+            next.resume()
+            const status = await new Promise<number>((resolve) =>
+              next.once('response', (h) => resolve(Number(h[':status']))),
+            )
+            assert.equal(status, 200)
           } finally {
             session.destroy()
           }
