@@ -61,9 +61,10 @@ export interface Listener {
   /** Replaces the TLS certificate/key for new handshakes (hot reload). */
   setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
   /**
-   * Applies reloadable `server` settings to the running servers (hot reload): the connection cap and
-   * head size for new connections; keep-alive, header and request timeouts also for open connections
-   * (Node reads them at the next response end and on its periodic connection check).
+   * Applies reloadable `server` settings to the running servers (hot reload): the connection cap, head
+   * size, TLS handshake and body idle timeouts for new connections (HTTP/2: new streams); keep-alive,
+   * header and request timeouts also for open connections (Node reads them at the next response end
+   * and on its periodic connection check); HTTP/2 idle and PING intervals for open sessions too.
    */
   applyServerOptions(server: ServerConfig, maxConnections: number): void
 }
