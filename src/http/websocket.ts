@@ -10,7 +10,7 @@ import type { ExchangeSummary } from './proxy.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
-import { checkRequestHead } from './request-checks.ts'
+import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
 import { rawProblemBodyBytes, rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
@@ -134,7 +134,13 @@ export function createUpgradeHandler(
     if (headRefusal !== undefined) return refuse(headRefusal)
 
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
-    const target = normalizePath(req.url)
+    // Absolute-form (RFC 9112 §3.2.2): the target's authority is the host, as on the request path.
+    const absolute = req.url.charCodeAt(0) === 47 /* / */ ? undefined : splitAbsoluteForm(req.url)
+    if (absolute === 'invalid') return refuse('INVALID_HOST')
+    if (absolute !== undefined) {
+      scanned.host = absolute.authority
+    }
+    const target = normalizePath(absolute === undefined ? req.url : absolute.target)
     if (!target.ok) return refuse('INVALID_PATH')
     record.path = target.path + target.query
     if (scanned.host === undefined) return refuse('INVALID_HOST')

@@ -11,6 +11,7 @@ import { connect as h2connect, type ClientHttp2Session, type OutgoingHttpHeaders
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { parseRaw, rawExchange, send } from '../helpers/client.ts'
+import { startWsBackend, type WsBackend } from '../helpers/ws-backend.ts'
 
 interface Echo {
   method: string
@@ -150,15 +151,23 @@ function h2get(
 
 describe('strict input, fail closed', () => {
   let up: TestUpstream
+  let wsUp: WsBackend
   let gw: TestGateway
   let h2: TestGateway
   const echoOf = (body: string): Echo => JSON.parse(body) as Echo
   before(async () => {
     up = await startUpstream()
+    wsUp = await startWsBackend()
     const common = {
-      upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
-      // Only b.test is routed: a request routed by another host gets 404.
-      routes: [{ id: 'b', match: { hosts: ['b.test'] }, upstream: 'u' }],
+      upstreams: [
+        { id: 'u', backends: [{ url: up.url }] },
+        { id: 'ws', backends: [{ url: wsUp.url }] },
+      ],
+      // Only b.test (and ws.test for WebSocket) are routed: a request routed by another host gets 404.
+      routes: [
+        { id: 'b', match: { hosts: ['b.test'] }, upstream: 'u' },
+        { id: 'ws', match: { hosts: ['ws.test'] }, upstream: 'ws' },
+      ],
     }
     gw = await startGateway(common)
     h2 = await startGateway({
@@ -170,6 +179,7 @@ describe('strict input, fail closed', () => {
     await gw.stop()
     await h2.stop()
     await up.close()
+    await wsUp.close()
   })
 
   describe('HTTP/1.1 request line and target', () => {
@@ -243,6 +253,27 @@ describe('strict input, fail closed', () => {
       )
       assert.equal(bare.status, 200, bare.body)
       assert.equal(echoOf(bare.body).url, '/')
+    })
+  })
+
+  describe('WebSocket upgrades get the same checks', () => {
+    const upgrade = (target: string, hostLines: string): string =>
+      `GET ${target} HTTP/1.1\r\n${hostLines}Upgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+
+    test('two Host fields: 400 DUPLICATE_HOST, no tunnel', async () => {
+      const before = wsUp.sessions.length
+      const res = await rawWhileServing(gw, upgrade('/chat', 'Host: ws.test\r\nHost: b.test\r\n'))
+      assertProblem(res, 400, 'DUPLICATE_HOST')
+      assert.equal(wsUp.sessions.length, before)
+    })
+
+    test('an absolute-form target is routed by its authority', async () => {
+      const raw = await rawExchange(gw.port, upgrade('http://ws.test/chat?room=1', 'Host: b.test\r\n'), 500)
+      assert.equal(parseRaw(raw).status, 101, raw)
+      const session = wsUp.sessions.at(-1)
+      assert.equal(session?.path, '/chat?room=1')
+      assert.equal(session?.headers.host, 'ws.test')
     })
   })
 
