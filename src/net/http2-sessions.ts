@@ -23,7 +23,33 @@ export interface Http2SessionTimeouts {
 }
 
 /** How long a session asked to GOAWAY may take to finish before it is destroyed. */
-const CLOSE_GRACE_MS = 1000
+export const CLOSE_GRACE_MS = 1000
+
+/** What the sweep knows about one session (times from the same monotonic clock as `now`). */
+export interface SessionClock {
+  readonly openStreams: number
+  /** When the last stream closed (or the session opened). */
+  readonly idleSince: number
+  readonly pingSentAt: number
+  readonly isPingPending: boolean
+  /** When GOAWAY was sent or received; 0 while open. */
+  readonly closingAt: number
+}
+
+/** What the sweep does with a session now. */
+export type SessionAction = 'none' | 'goaway' | 'destroy' | 'ping'
+
+/**
+ * The sweep's decision for one session: a closing one is destroyed once its grace has passed; one with
+ * no open stream for `idleTimeoutMs` gets GOAWAY; one whose PING is still unanswered a whole interval
+ * later is destroyed (dead peer); otherwise it is PINGed once per interval.
+ */
+export function sessionAction(s: SessionClock, now: number, timeouts: Http2SessionTimeouts): SessionAction {
+  if (s.closingAt !== 0) return now - s.closingAt >= CLOSE_GRACE_MS ? 'destroy' : 'none'
+  if (s.openStreams === 0 && now - s.idleSince >= timeouts.idleTimeoutMs) return 'goaway'
+  if (now - s.pingSentAt >= timeouts.pingIntervalMs) return s.isPingPending ? 'destroy' : 'ping'
+  return 'none'
+}
 
 function onStreamClose(this: TrackedStream): void {
   const session = this[kOwner]
@@ -43,7 +69,6 @@ export class Http2Sessions {
   readonly #sessions = new Set<TrackedSession>()
   #timeouts: Http2SessionTimeouts
   #timer: NodeJS.Timeout | undefined
-
   constructor(timeouts: Http2SessionTimeouts) {
     this.#timeouts = timeouts
   }
@@ -110,24 +135,27 @@ export class Http2Sessions {
       return
     }
     const now = performance.now()
-    const { idleTimeoutMs, pingIntervalMs } = this.#timeouts
+    const timeouts = this.#timeouts
     for (const s of this.#sessions) {
       if (s.destroyed) continue
       if (s.closed && s[kClosingAt] === 0) s[kClosingAt] = now
-      if (s[kClosingAt] !== 0) {
-        if (now - s[kClosingAt] >= CLOSE_GRACE_MS) s.destroy()
-        continue
-      }
-      if (s[kOpenStreams] === 0 && now - s[kIdleSince] >= idleTimeoutMs) {
+      const action = sessionAction(
+        {
+          openStreams: s[kOpenStreams],
+          idleSince: s[kIdleSince],
+          pingSentAt: s[kPingSentAt],
+          isPingPending: s[kIsPingPending],
+          closingAt: s[kClosingAt],
+        },
+        now,
+        timeouts,
+      )
+      if (action === 'goaway') {
         s[kClosingAt] = now
         s.close()
-        continue
-      }
-      if (now - s[kPingSentAt] >= pingIntervalMs) {
-        if (s[kIsPingPending]) {
-          s.destroy()
-          continue
-        }
+      } else if (action === 'destroy') {
+        s.destroy()
+      } else if (action === 'ping') {
         s[kPingSentAt] = now
         try {
           s[kIsPingPending] = s.ping(() => {
