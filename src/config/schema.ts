@@ -76,7 +76,7 @@ export const serverSchema = z
       .default(60_000)
       .meta({
         description:
-          'Longest pause in receiving a request body (slow-body protection): HTTP/1.1 closes the connection, HTTP/2 resets the stream.',
+          'Longest pause in receiving a request body (slow-body protection): 408, then HTTP/1.1 closes the connection, HTTP/2 ends the stream.',
       }),
     tlsHandshakeTimeoutMs: durationMs(100, 600_000)
       .default(10_000)

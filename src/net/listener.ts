@@ -47,6 +47,12 @@ export interface ListenerHandlers {
     socket: Duplex,
     err: NodeJS.ErrnoException & { rawPacket?: Buffer },
   ) => string
+  /**
+   * A request's body stalled longer than `server.requestBodyIdleTimeoutMs`: answers it (408) and
+   * returns true, or returns false when the request is not being handled (the listener then closes
+   * the connection, HTTP/2: resets the stream).
+   */
+  readonly bodyTimeout?: (owner: IncomingMessage | ServerHttp2Stream) => boolean
 }
 
 /** A bound listener. */
@@ -112,28 +118,8 @@ function h2Timeouts(server: ServerConfig): Http2SessionTimeouts {
 const kCurrentRequest = Symbol('litgate.currentRequest')
 type RequestSocket = Socket & { [kCurrentRequest]?: IncomingMessage | null }
 
-/**
- * The socket inactivity timeout of HTTP/1.1 connections (`server.timeout`, set to
- * `requestBodyIdleTimeoutMs`) lands here. Node would destroy the socket whenever it is quiet; we only
- * close it while a request body is still arriving (slow-body protection) or when no request is in
- * flight (keep-alive idle, where Node arms `keepAliveTimeout` on the same timer). A complete request
- * waiting for its upstream is left to the route's deadline. HTTP/2 sessions (the secure server's
- * `timeout` also reaches here for them) are handled by Http2Sessions.
- */
-function onSocketTimeout(socket: Socket | Http2Session): void {
-  if (!(socket instanceof NetSocket)) return
-  const req = (socket as RequestSocket)[kCurrentRequest]
-  // undefined: no request yet, the head timeout (408) owns the connection; null: between requests.
-  if (req === null || (req !== undefined && !req.complete)) socket.destroy()
-}
-
-/**
- * HTTP/2 counterpart of the body idle timeout: armed only on streams that carry a request body. A
- * stream whose body is still arriving is reset (CANCEL); one whose body is complete (waiting for its
- * upstream, or streaming the response) is left alone.
- */
-function onStreamBodyTimeout(this: ServerHttp2Stream): void {
-  if (!this.readableEnded && !this.destroyed) this.close(h2constants.NGHTTP2_CANCEL)
+function closeStreamNoError(this: ServerHttp2Stream): void {
+  if (!this.destroyed) this.close(h2constants.NGHTTP2_NO_ERROR)
 }
 
 function onSniffTimeout(this: Socket): void {
@@ -248,6 +234,34 @@ export async function startListener(
     idleTimed.push(s)
     http1Servers.push(s)
     h1Parsers.push(s)
+  }
+  /**
+   * The socket inactivity timeout of HTTP/1.1 connections (`server.timeout`, set to
+   * `requestBodyIdleTimeoutMs`) lands here. Node would destroy the socket whenever it is quiet; we act
+   * only while a request body is still arriving (slow-body protection: 408 through the request path,
+   * or close) or when no request is in flight (keep-alive idle, where Node arms `keepAliveTimeout` on
+   * the same timer: close). A complete request waiting for its upstream is left to the route's
+   * deadline. HTTP/2 sessions (the secure server's `timeout` also reaches here for them) are handled
+   * by Http2Sessions.
+   */
+  const onSocketTimeout = (socket: Socket | Http2Session): void => {
+    if (!(socket instanceof NetSocket)) return
+    const req = (socket as RequestSocket)[kCurrentRequest]
+    // undefined: no request yet, the head timeout (408) owns the connection; null: between requests.
+    if (req === null) socket.destroy()
+    else if (req !== undefined && !req.complete && handlers.bodyTimeout?.(req) !== true) socket.destroy()
+  }
+  /**
+   * HTTP/2 counterpart, armed only on streams that carry a request body: a stream whose body is still
+   * arriving gets 408 (or is reset, CANCEL); one whose body is complete is left alone.
+   */
+  const onStreamBodyTimeout = function (this: ServerHttp2Stream): void {
+    if (this.readableEnded || this.destroyed) return
+    if (handlers.bodyTimeout?.(this) !== true) this.close(h2constants.NGHTTP2_CANCEL)
+    // RFC 9113 §8.1: a complete response before the request is complete, then RST_STREAM NO_ERROR
+    // so the client stops sending (and the stream does not linger half-closed).
+    else if (this.writableFinished) this.close(h2constants.NGHTTP2_NO_ERROR)
+    else this.once('finish', closeStreamNoError)
   }
   const onStreamBody = (stream: ServerHttp2Stream): void => {
     if (!stream.endAfterHeaders) stream.setTimeout(current.requestBodyIdleTimeoutMs, onStreamBodyTimeout)
