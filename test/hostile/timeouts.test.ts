@@ -315,6 +315,51 @@ describe('client timeouts on every listener kind', () => {
           }
         })
 
+        test('a peer that never answers PING is closed; one that answers keeps its session', async () => {
+          const pinging = await startGateway({
+            listeners: [
+              {
+                name: 'ping',
+                host: '127.0.0.1',
+                port: 0,
+                http2: true,
+                ...(kind.isTls ? { tls: { certFile: cert.certFile, keyFile: cert.keyFile } } : {}),
+              },
+            ],
+            server: { http2IdleTimeoutMs: 60_000, http2PingIntervalMs: TIMEOUT_MS },
+            upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
+            routes: [{ id: 'r', match: {}, upstream: 'u' }],
+          })
+          const live = h2session(kind, pinging.port)
+          live.on('error', () => undefined)
+          const deaf = await new Promise<Socket>((resolve, reject) => {
+            const c = kind.isTls
+              ? tlsConnect(
+                  { port: pinging.port, host: '127.0.0.1', rejectUnauthorized: false, ALPNProtocols: ['h2'] },
+                  () => resolve(c),
+                )
+              : netConnect(pinging.port, '127.0.0.1', () => resolve(c))
+            c.once('error', reject)
+          })
+          try {
+            // Preface and an empty SETTINGS, then it reads everything and answers nothing.
+            deaf.write(
+              Buffer.concat([
+                Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+                Buffer.from('000000040000000000', 'hex'),
+              ]),
+            )
+            const { ms } = await untilClosed(deaf, TIMEOUT_MS * 3 + SLACK_MS)
+            assert.notEqual(ms, 'open', 'a peer ignoring PINGs kept its session')
+            assert.ok((ms as number) >= TIMEOUT_MS, `closed too early (${String(ms)} ms)`)
+            assert.equal(live.closed || live.destroyed, false, 'a peer answering PINGs lost its session')
+          } finally {
+            deaf.destroy()
+            live.destroy()
+            await pinging.stop()
+          }
+        })
+
         test('an h2 connection that sends only part of the preface is closed', async () => {
           const s = await new Promise<Socket>((resolve, reject) => {
             const c = kind.isTls
