@@ -65,10 +65,41 @@ export const serverSchema = z
       .meta({ description: 'Idle time after which a keep-alive client connection is closed.' }),
     headersTimeoutMs: durationMs(100, 600_000)
       .default(15_000)
-      .meta({ description: 'Time allowed to receive the complete request head (408 when exceeded).' }),
+      .meta({
+        description:
+          'Time allowed to receive the complete request head (408 when exceeded); also bounds a connection that sends nothing.',
+      }),
     requestBodyTimeoutMs: durationMs(100, 3_600_000)
       .default(300_000)
       .meta({ description: 'Time allowed to receive the complete request, body included (408 when exceeded).' }),
+    requestBodyIdleTimeoutMs: durationMs(100, 3_600_000)
+      .default(60_000)
+      .meta({
+        description:
+          'Longest pause in receiving a request body (slow-body protection): 408, then HTTP/1.1 closes the connection, HTTP/2 ends the stream.',
+      }),
+    tlsHandshakeTimeoutMs: durationMs(100, 600_000)
+      .default(10_000)
+      .meta({
+        description:
+          'TLS listeners: time allowed from accept to a completed handshake; connections that send nothing are closed too.',
+      }),
+    http2IdleTimeoutMs: durationMs(100, 3_600_000)
+      .default(60_000)
+      .meta({ description: 'An HTTP/2 session with no open stream for this long gets GOAWAY and is closed.' }),
+    http2PingIntervalMs: durationMs(100, 3_600_000)
+      .default(60_000)
+      .meta({
+        description:
+          'Every HTTP/2 session is PINGed at this interval; one whose PING is still unanswered at the next is closed (dead peer).',
+      }),
+    underscoresInHeaders: z
+      .enum(['drop', 'reject', 'allow'])
+      .default('drop')
+      .meta({
+        description:
+          'Request header names containing `_`: `drop` them (like nginx), `reject` the request (400), or `allow` (forward them).',
+      }),
     maxHeaderBytes: z
       .int()
       .min(1024)

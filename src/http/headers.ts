@@ -33,6 +33,14 @@ export interface ScannedRequestHead {
   forwarded: string | undefined
   contentLength: string | undefined
   hasTransferEncoding: boolean
+  /** Number of Host fields (RFC 9112 §3.2: more than one is a 400). */
+  hostFields: number
+  /** The first Host field's value (on HTTP/2 compared with `:authority`). */
+  hostField: string | undefined
+  /** HTTP/2 `:authority`, if sent. */
+  authority: string | undefined
+  /** A field name containing `_` was seen (dropped from `forward` unless the policy is `allow`). */
+  hasUnderscoreName: boolean
   /** Flat [name, value, …] list of end-to-end fields to forward (original case kept). */
   forward: string[]
 }
@@ -50,7 +58,11 @@ function connectionTokens(value: string): Set<string> {
  * One pass over `rawHeaders` ([name, value, …] as received): picks out what routing and forwarding
  * need and collects the end-to-end fields. HTTP/2 pseudo-headers are skipped (`:authority` → host).
  */
-export function scanRequestHead(rawHeaders: readonly string[], requestIdHeader: string): ScannedRequestHead {
+export function scanRequestHead(
+  rawHeaders: readonly string[],
+  requestIdHeader: string,
+  underscores: 'drop' | 'reject' | 'allow' = 'drop',
+): ScannedRequestHead {
   const head: ScannedRequestHead = {
     host: undefined,
     requestId: undefined,
@@ -60,6 +72,10 @@ export function scanRequestHead(rawHeaders: readonly string[], requestIdHeader: 
     forwarded: undefined,
     contentLength: undefined,
     hasTransferEncoding: false,
+    hostFields: 0,
+    hostField: undefined,
+    authority: undefined,
+    hasUnderscoreName: false,
     forward: [],
   }
   let nominated: Set<string> | undefined
@@ -71,12 +87,22 @@ export function scanRequestHead(rawHeaders: readonly string[], requestIdHeader: 
     const value = rawHeaders[i + 1] as string
     const lower = name.toLowerCase()
     if (lower.charCodeAt(0) === 58 /* ':' */) {
-      if (lower === ':authority' && head.host === undefined) head.host = value
+      if (lower === ':authority' && head.authority === undefined) {
+        head.authority = value
+        head.host ??= value
+      }
       continue
     }
     if (lower === 'host') {
-      if (head.host === undefined) head.host = value
+      if (head.hostFields++ === 0) head.hostField = value
+      head.host ??= value
       continue
+    }
+    // CGI/WSGI-style backends map `_` and `-` to the same variable: `X_Forwarded_For` would pass for
+    // the field we set, `Content_Length` for framing. nginx drops such fields by default; so do we.
+    if (name.indexOf('_') !== -1) {
+      head.hasUnderscoreName = true
+      if (underscores !== 'allow') continue
     }
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'connection') nominated = connectionTokens(value)

@@ -27,6 +27,7 @@ import {
 } from './headers.ts'
 import { BodyLimit } from './body-limit.ts'
 import { sendProblem, type AnyResponse } from './problem-response.ts'
+import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
 import {
@@ -113,6 +114,12 @@ export interface AttemptRecord {
 /** Longest Retry-After (or backoff) the gateway waits out itself on a route without a deadline. */
 const MAX_RETRY_AFTER_WITHOUT_DEADLINE_MS = 2000
 
+const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'close' })
+
+/** The exchange a request belongs to (set once per request; read only when its body times out). */
+const kExchange = Symbol('litgate.exchange')
+type ExchangeOwner = { [kExchange]?: Exchange }
+
 // RFC 9110 §9.2.2: idempotent methods.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
@@ -137,21 +144,49 @@ export class ProxyHandler {
     this.#deps = deps
   }
 
+  /**
+   * The listener found the body of a request (HTTP/1.1: its IncomingMessage, HTTP/2: its stream) stalled (`server.requestBodyIdleTimeoutMs`): answers 408
+   * REQUEST_BODY_TIMEOUT if no response was started (the connection is closed after it), else breaks
+   * the response. Returns false when `req` is not an exchange of ours still running (the caller then
+   * closes the connection itself).
+   */
+  readonly timeOutBody = (owner: object): boolean => {
+    const exchange = (owner as ExchangeOwner)[kExchange]
+    if (exchange === undefined || exchange.isDone) return false
+    exchange.timeOutBody()
+    return true
+  }
+
   /** `request` listener for node:http / node:https / node:http2 (compat) servers. */
   readonly handle = (req: AnyRequest, res: AnyResponse): void => {
     const runtime = this.#deps.runtime()
-    const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const head = scanRequestHead(req.rawHeaders, runtime.requestIdHeader, runtime.underscoresInHeaders)
     const requestId =
       head.requestId !== undefined && isValidRequestId(head.requestId)
         ? head.requestId
         : this.#deps.requestIds.next()
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
+    // HTTP/1.1: on the request; HTTP/2: on its stream (what the listener's timeout sees).
+    ;(('stream' in req ? req.stream : req) as object as ExchangeOwner)[kExchange] = exchange
 
-    const url = req.url ?? ''
+    let url = req.url ?? ''
     const method = req.method ?? 'GET'
     exchange.rawPath = url
     exchange.host = head.host
+    const refusal = checkRequestHead(head, req.httpVersionMajor, runtime.underscoresInHeaders)
+    // A malformed head says the client is broken or hostile: answer, then close an HTTP/1.1 connection.
+    if (refusal !== undefined) return exchange.fail(refusal, req.httpVersionMajor === 1 ? CLOSE : undefined)
     if (url.length > runtime.maxUrlBytes) return exchange.fail('URI_TOO_LONG')
+    // Not origin-form: absolute-form (RFC 9112 §3.2.2) carries the host; anything else fails normalisation.
+    if (url.charCodeAt(0) !== 47 /* / */ && head.authority === undefined) {
+      const absolute = splitAbsoluteForm(url)
+      if (absolute === 'invalid') return exchange.fail('INVALID_HOST', CLOSE)
+      if (absolute !== undefined) {
+        head.host = absolute.authority
+        exchange.host = absolute.authority
+        url = absolute.target
+      }
+    }
     const target = normalizePath(url)
     if (!target.ok) return exchange.fail('INVALID_PATH')
     // Unchanged by normalisation (the common case): reuse the received string instead of concatenating.
@@ -273,6 +308,28 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       if (!req.readableEnded) req.resume()
     }
     this.#finish(this.#res.statusCode)
+  }
+
+  get isDone(): boolean {
+    return this.#isDone
+  }
+
+  /**
+   * The client stopped sending its body: answer 408 (or break a started response) and drop the
+   * upstream attempt without counting it against the backend (the client is at fault).
+   */
+  timeOutBody(): void {
+    if (this.#isDone) return
+    if (this.#isQueued) {
+      ;(this.#upstream as Upstream).cancel(this)
+      this.#isQueued = false
+    }
+    const controller = this.#controller
+    // Its error is expected: onResponseError only returns the backend slot.
+    if (controller !== undefined) this.#isAbandoning = true
+    clearTimeout(this.#retryTimer)
+    this.fail('REQUEST_BODY_TIMEOUT')
+    controller?.abort(new GatewayError('REQUEST_BODY_TIMEOUT'))
   }
 
   /** Runs the admission stages in order; the first refusal answers. */

@@ -10,6 +10,7 @@ import type { ExchangeSummary } from './proxy.ts'
 import type { RouteContext, Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
+import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
 import { rawProblemBodyBytes, rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
@@ -98,7 +99,7 @@ export function createUpgradeHandler(
       }
     }
     const runtime = deps.runtime()
-    const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader)
+    const scanned = scanRequestHead(req.rawHeaders, runtime.requestIdHeader, runtime.underscoresInHeaders)
     const requestId =
       scanned.requestId !== undefined && isValidRequestId(scanned.requestId)
         ? scanned.requestId
@@ -129,9 +130,17 @@ export function createUpgradeHandler(
     }
     socket.on('error', () => socket.destroy())
     if (!isWebSocket) return refuse('UPGRADE_NOT_ALLOWED')
+    const headRefusal = checkRequestHead(scanned, req.httpVersionMajor, runtime.underscoresInHeaders)
+    if (headRefusal !== undefined) return refuse(headRefusal)
 
     if (req.url === undefined || req.url.length > runtime.maxUrlBytes) return refuse('URI_TOO_LONG')
-    const target = normalizePath(req.url)
+    // Absolute-form (RFC 9112 §3.2.2): the target's authority is the host, as on the request path.
+    const absolute = req.url.charCodeAt(0) === 47 /* / */ ? undefined : splitAbsoluteForm(req.url)
+    if (absolute === 'invalid') return refuse('INVALID_HOST')
+    if (absolute !== undefined) {
+      scanned.host = absolute.authority
+    }
+    const target = normalizePath(absolute === undefined ? req.url : absolute.target)
     if (!target.ok) return refuse('INVALID_PATH')
     record.path = target.path + target.query
     if (scanned.host === undefined) return refuse('INVALID_HOST')

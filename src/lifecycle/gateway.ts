@@ -176,6 +176,7 @@ export class Gateway {
       upgrade,
       clientError: (code, socket, err) =>
         answerClientError(refusals, code, { socket: socket as Socket, rawPacket: err.rawPacket }),
+      bodyTimeout: proxy.timeOutBody,
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))

@@ -19,11 +19,16 @@ export const APPLIED_ON_RELOAD = [
   'server.headersTimeoutMs',
   'server.requestBodyTimeoutMs',
   'server.maxHeaderBytes',
+  'server.requestBodyIdleTimeoutMs',
+  'server.tlsHandshakeTimeoutMs',
+  'server.http2IdleTimeoutMs',
+  'server.http2PingIntervalMs',
   // Part of the runtime snapshot: every request reads the snapshot it started with.
   'server.maxUrlBytes',
   'server.maxBodyBytes',
   'server.trustedProxies',
   'server.requestIdHeader',
+  'server.underscoresInHeaders',
   // Read when the drain starts (SIGTERM/SIGINT), from the config serving at that moment.
   'server.shutdownTimeoutMs',
   // Upstreams and routes are compiled only by buildRuntime, which runs on every reload; backends whose

@@ -6,14 +6,17 @@ import {
 } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import {
+  constants as h2constants,
   createSecureServer as createH2SecureServer,
   createServer as createH2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type ServerHttp2Stream,
 } from 'node:http2'
 import {
   createServer as createNetServer,
+  Socket as NetSocket,
   type AddressInfo,
   type Server as NetServer,
   type Socket,
@@ -23,6 +26,7 @@ import type { ErrorCode } from '../errors/index.ts'
 import type { ListenerConfig, ServerConfig } from '../config/index.ts'
 import type { ConnectionTracker } from './connection-tracker.ts'
 import { bindError } from './bind-error.ts'
+import { Http2Sessions, type Http2SessionTimeouts } from './http2-sessions.ts'
 import { loadTlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
@@ -44,6 +48,12 @@ export interface ListenerHandlers {
     socket: Duplex,
     err: NodeJS.ErrnoException & { rawPacket?: Buffer },
   ) => string
+  /**
+   * A request's body stalled longer than `server.requestBodyIdleTimeoutMs`: answers it (408) and
+   * returns true, or returns false when the request is not being handled (the listener then closes
+   * the connection, HTTP/2: resets the stream).
+   */
+  readonly bodyTimeout?: (owner: IncomingMessage | ServerHttp2Stream) => boolean
 }
 
 /** A bound listener. */
@@ -58,29 +68,33 @@ export interface Listener {
   /** Replaces the TLS certificate/key for new handshakes (hot reload). */
   setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
   /**
-   * Applies reloadable `server` settings to the running servers (hot reload): the connection cap and
-   * head size for new connections; keep-alive, header and request timeouts also for open connections
-   * (Node reads them at the next response end and on its periodic connection check).
+   * Applies reloadable `server` settings to the running servers (hot reload): the connection cap, head
+   * size, TLS handshake and body idle timeouts for new connections (HTTP/2: new streams); keep-alive,
+   * header and request timeouts also for open connections (Node reads them at the next response end
+   * and on its periodic connection check); HTTP/2 idle and PING intervals for open sessions too.
    */
   applyServerOptions(server: ServerConfig, maxConnections: number): void
 }
 
+/** Longest wait for the client's FIN after a parser-level refusal (lingering close, like nginx). */
+const CLIENT_ERROR_LINGER_MS = 1000
+
 // The HTTP/2 connection preface (RFC 9113 §3.4) starts with this: enough to tell h2c from HTTP/1.x.
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 
-/** Maps Node's parser errors to our codes (RFC 9110 statuses). */
+/**
+ * Maps Node's parser errors to our codes (RFC 9110 statuses). Anything that is not an HTTP parser
+ * error or Node's head timeout (a TLS handshake failure or timeout, a reset) gets no answer: there is
+ * no HTTP exchange to answer on, and writing to a TLS socket that never finished its handshake would
+ * keep it open.
+ */
 function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | undefined {
-  switch (err.code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return 'HEADERS_TOO_LARGE'
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return 'REQUEST_HEADER_TIMEOUT'
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return undefined
-    default:
-      return 'BAD_REQUEST'
-  }
+  const code = err.code ?? ''
+  if (code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE'
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_HEADER_TIMEOUT'
+  // Control bytes (CR, LF, NUL, DEL, …) or spaces inside the request-target.
+  if (code === 'HPE_INVALID_URL') return 'INVALID_PATH'
+  return code.startsWith('HPE_') ? 'BAD_REQUEST' : undefined
 }
 
 function httpOptions(server: ServerConfig) {
@@ -98,6 +112,28 @@ function httpOptions(server: ServerConfig) {
   }
 }
 
+function h2Timeouts(server: ServerConfig): Http2SessionTimeouts {
+  return { idleTimeoutMs: server.http2IdleTimeoutMs, pingIntervalMs: server.http2PingIntervalMs }
+}
+
+const kCurrentRequest = Symbol('litgate.currentRequest')
+type RequestSocket = Socket & { [kCurrentRequest]?: IncomingMessage | null }
+
+function closeStreamNoError(this: ServerHttp2Stream): void {
+  if (!this.destroyed) this.close(h2constants.NGHTTP2_NO_ERROR)
+}
+
+function onSniffTimeout(this: Socket): void {
+  this.destroy()
+}
+
+/** Node keeps the TLS handshake timeout under this symbol (read per connection); set for reload. */
+function setHandshakeTimeout(server: NetServer, ms: number): void {
+  for (const sym of Object.getOwnPropertySymbols(server)) {
+    if (sym.description === 'handshake-timeout') (server as unknown as Record<symbol, number>)[sym] = ms
+  }
+}
+
 function h2Options(server: ServerConfig) {
   return {
     maxSessionMemory: 32,
@@ -107,8 +143,17 @@ function h2Options(server: ServerConfig) {
   }
 }
 
-function tlsOptions(name: string, tls: NonNullable<ListenerConfig['tls']>, alpn: string[]) {
-  return { ...loadTlsMaterial(tls, `listener ${name}`), ALPNProtocols: alpn }
+function tlsOptions(
+  name: string,
+  tls: NonNullable<ListenerConfig['tls']>,
+  alpn: string[],
+  handshakeTimeoutMs?: number,
+) {
+  return {
+    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: handshakeTimeoutMs }),
+    ...loadTlsMaterial(tls, `listener ${name}`),
+    ALPNProtocols: alpn,
+  }
 }
 
 /**
@@ -123,14 +168,12 @@ export async function startListener(
   handlers: ListenerHandlers,
   tracker: ConnectionTracker,
 ): Promise<Listener> {
-  const sessions = new Set<Http2Session>()
+  const sessions = new Http2Sessions(h2Timeouts(server))
+  let current = server
   const onSession = (session: Http2Session): void => {
     sessions.add(session)
     tracker.sessionOpened()
-    session.once('close', () => {
-      sessions.delete(session)
-      tracker.sessionClosed()
-    })
+    session.once('close', () => tracker.sessionClosed())
   }
   const http1Servers: HttpServer[] = []
   // Servers that parse HTTP/1.1 (including the h2 secure server's HTTP/1.1 fallback) and HTTP/2 servers,
@@ -142,6 +185,9 @@ export async function startListener(
     maxHeaderSize?: number
   }> = []
   const h2Servers: Array<{ updateSettings(settings: { maxHeaderListSize: number }): void }> = []
+  // Servers whose `timeout` is the HTTP/1.1 socket inactivity timeout (see onSocketTimeout).
+  const idleTimed: Array<{ timeout: number }> = []
+  const tlsServers: NetServer[] = []
   // While draining, HTTP/1.1 responses carry `Connection: close` so keep-alive clients move away.
   let isDraining = false
 
@@ -151,13 +197,15 @@ export async function startListener(
   const onRequest: RequestListener = (req, res) => {
     if (isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false
     if (req.httpVersionMajor === 1) {
-      const socket = req.socket
+      const socket = req.socket as RequestSocket
       const res1 = res as ServerResponse
       tracker.requestStarted(socket)
+      socket[kCurrentRequest] = req as IncomingMessage
       inflight1.add(res1)
       res.once('close', () => {
         inflight1.delete(res1)
         tracker.requestFinished(socket)
+        if (socket[kCurrentRequest] === req) socket[kCurrentRequest] = null
       })
     }
     handlers.request(req, res)
@@ -173,16 +221,66 @@ export async function startListener(
       return
     }
     socket.end(handlers.clientError(code, socket, err))
+    // HTTP/1.1 sockets are half-open capable: end() only sends our FIN, and a client that never sends
+    // its own would keep the socket (and its slot under the cap). Keep reading (so the answer is not
+    // lost to a reset), close on its FIN, destroy at a fixed deadline at the latest.
+    socket.resume()
+    const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
   }
   const wire1 = (s: HttpServer): void => {
     s.on('request', onRequest)
     s.on('upgrade', handlers.upgrade)
     s.on('clientError', onClientError)
+    s.on('timeout', onSocketTimeout)
+    s.timeout = server.requestBodyIdleTimeoutMs
+    idleTimed.push(s)
     http1Servers.push(s)
     h1Parsers.push(s)
   }
+  /**
+   * The socket inactivity timeout of HTTP/1.1 connections (`server.timeout`, set to
+   * `requestBodyIdleTimeoutMs`) lands here. Node would destroy the socket whenever it is quiet; we act
+   * only while a request body is still arriving (slow-body protection: 408 through the request path,
+   * or close) or when no request is in flight (keep-alive idle, where Node arms `keepAliveTimeout` on
+   * the same timer: close). A complete request waiting for its upstream is left to the route's
+   * deadline. HTTP/2 sessions (the secure server's `timeout` also reaches here for them) are handled
+   * by Http2Sessions.
+   */
+  const onSocketTimeout = (socket: Socket | Http2Session): void => {
+    if (!(socket instanceof NetSocket)) return
+    const req = (socket as RequestSocket)[kCurrentRequest]
+    // undefined: no request yet, the head timeout (408) owns the connection; null: between requests.
+    if (req === null) socket.destroy()
+    else if (req !== undefined && !req.complete && handlers.bodyTimeout?.(req) !== true) socket.destroy()
+  }
+  /**
+   * HTTP/2 counterpart, armed only on streams that carry a request body: a stream whose body is still
+   * arriving gets 408 (or is reset, CANCEL); one whose body is complete is left alone.
+   */
+  const onStreamBodyTimeout = function (this: ServerHttp2Stream): void {
+    if (this.readableEnded || this.destroyed) return
+    if (handlers.bodyTimeout?.(this) !== true) this.close(h2constants.NGHTTP2_CANCEL)
+    // RFC 9113 §8.1: a complete response before the request is complete, then RST_STREAM NO_ERROR
+    // so the client stops sending (and the stream does not linger half-closed).
+    else if (this.writableFinished) this.close(h2constants.NGHTTP2_NO_ERROR)
+    else this.once('finish', closeStreamNoError)
+  }
+  const onStreamBody = (stream: ServerHttp2Stream): void => {
+    if (!stream.endAfterHeaders) stream.setTimeout(current.requestBodyIdleTimeoutMs, onStreamBodyTimeout)
+  }
+  const wire2 = (s: NetServer & { updateSettings(settings: { maxHeaderListSize: number }): void }): void => {
+    s.on('request', onRequest)
+    s.on('session', onSession)
+    s.on('stream', sessions.onStream)
+    s.on('stream', onStreamBody)
+    h2Servers.push(s)
+  }
 
   let outer: NetServer
+  // The sniffing listener's HTTP/1.1 server: it never listens itself (see below).
+  let inner: HttpServer | undefined
   let setSecureContext: Listener['setSecureContext']
   if (config.tls === undefined) {
     const h1 = createHttpServer(httpOptions(server))
@@ -191,11 +289,12 @@ export async function startListener(
       outer = h1
     } else {
       const h2 = createH2Server(h2Options(server))
-      h2Servers.push(h2)
-      h2.on('request', onRequest)
-      h2.on('session', onSession)
+      wire2(h2)
+      inner = h1
       // One net server in front: route each connection by its first bytes.
       outer = createNetServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+        // A connection that sends nothing is closed after the head timeout (it has not even started one).
+        socket.setTimeout(current.headersTimeoutMs, onSniffTimeout)
         // Peek without consuming: read what arrived, put it back, then hand the socket over. Both
         // node:http and node:http2 pick up data left in the socket's buffer.
         socket.once('readable', () => {
@@ -204,6 +303,8 @@ export async function startListener(
             socket.destroy()
             return
           }
+          socket.setTimeout(0)
+          socket.off('timeout', onSniffTimeout)
           socket.unshift(chunk)
           const n = Math.min(chunk.length, H2_PREFACE.length)
           const isH2 = chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))
@@ -215,23 +316,32 @@ export async function startListener(
   } else {
     const tls = config.tls
     if (!config.http2) {
-      const s = createHttpsServer({ ...httpOptions(server), ...tlsOptions(config.name, tls, ['http/1.1']) })
+      const s = createHttpsServer({
+        ...httpOptions(server),
+        ...tlsOptions(config.name, tls, ['http/1.1'], server.tlsHandshakeTimeoutMs),
+      })
       wire1(s)
+      tlsServers.push(s)
       outer = s
       setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['http/1.1']))
     } else {
       const s = createH2SecureServer({
         ...h2Options(server),
         ...httpOptions(server),
-        ...tlsOptions(config.name, tls, ['h2', 'http/1.1']),
+        ...tlsOptions(config.name, tls, ['h2', 'http/1.1'], server.tlsHandshakeTimeoutMs),
         allowHTTP1: true,
       })
-      s.on('request', onRequest)
-      s.on('session', onSession)
+      wire2(s)
       s.on('upgrade', handlers.upgrade)
       s.on('clientError', onClientError)
+      s.on('timeout', onSocketTimeout)
+      ;(s as unknown as { timeout: number }).timeout = server.requestBodyIdleTimeoutMs
+      // Node's HTTP/1.1 fallback checks head/request timeouts on this interval (it defaults to 30 s).
+      ;(s as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+        httpOptions(server).connectionsCheckingInterval
+      idleTimed.push(s as unknown as { timeout: number })
+      tlsServers.push(s)
       h1Parsers.push(s as unknown as (typeof h1Parsers)[number])
-      h2Servers.push(s)
       outer = s
       setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['h2', 'http/1.1']))
     }
@@ -253,6 +363,9 @@ export async function startListener(
       resolve()
     })
   })
+  // Node arms its head/request timeout checker when an http.Server starts listening; the sniffing
+  // listener's HTTP/1.1 server never listens (sockets are handed to it), so arm it here.
+  inner?.emit('listening')
 
   const listener: Listener = {
     name: config.name,
@@ -263,16 +376,24 @@ export async function startListener(
         isDraining = true
         for (const res of inflight1) if (!res.headersSent) res.shouldKeepAlive = false
         outer.close(() => resolve())
+        // Clears the inner server's timeout checker (and closes its idle connections, as outer.close
+        // does for the other listener kinds).
+        inner?.close()
+        sessions.stop()
         // close() waits for all connections; resolve as soon as the port is released instead.
         setImmediate(resolve)
       }),
     closeIdle: () => {
       for (const s of http1Servers) s.closeIdleConnections()
-      for (const session of sessions) session.close()
+      for (const session of sessions.values()) session.close()
     },
     ...(setSecureContext === undefined ? {} : { setSecureContext }),
     applyServerOptions: (next, maxConnections) => {
+      current = next
       outer.maxConnections = maxConnections
+      for (const s of idleTimed) s.timeout = next.requestBodyIdleTimeoutMs
+      for (const s of tlsServers) setHandshakeTimeout(s, next.tlsHandshakeTimeoutMs)
+      sessions.configure(h2Timeouts(next))
       for (const s of h1Parsers) {
         s.keepAliveTimeout = next.keepAliveTimeoutMs
         s.headersTimeout = next.headersTimeoutMs

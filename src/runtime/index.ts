@@ -5,5 +5,6 @@ export {
   type Runtime,
   type RouteContext,
   type RuntimeDeps,
+  type UnderscorePolicy,
 } from './runtime.ts'
 export type { AdmissionStage, AdmissionRequest, AdmissionRefusal } from './admission.ts'

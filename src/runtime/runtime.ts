@@ -12,6 +12,9 @@ import {
   type UpstreamDeps,
 } from '../upstream/index.ts'
 import type { AdmissionStage } from './admission.ts'
+
+/** What happens to request header names containing `_` (`server.underscoresInHeaders`). */
+export type UnderscorePolicy = Config['server']['underscoresInHeaders']
 import { RetryBudget, type RetryPolicy } from '../resilience/index.ts'
 
 /** Everything the request path needs about one route, compiled once per config. */
@@ -45,6 +48,8 @@ export interface Runtime {
   readonly trustedProxies: CidrSet
   readonly requestIdHeader: string
   readonly maxUrlBytes: number
+  /** `server.underscoresInHeaders`: what happens to request header names containing `_`. */
+  readonly underscoresInHeaders: UnderscorePolicy
   /** Ordered admission stages run after routing, before a backend is chosen (rate limit, auth, quota). */
   readonly admission: readonly AdmissionStage[]
 }
@@ -135,6 +140,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
       trustedProxies: compileCidrs(config.server.trustedProxies),
       requestIdHeader: config.server.requestIdHeader,
       maxUrlBytes: config.server.maxUrlBytes,
+      underscoresInHeaders: config.server.underscoresInHeaders,
       admission: deps.admission ?? [],
     })
   } catch (err) {

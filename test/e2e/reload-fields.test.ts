@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
+import { connect as h2connect } from 'node:http2'
 import { X509Certificate } from 'node:crypto'
 import type { z } from 'zod'
 import { configSchema } from '../../src/config/index.ts'
@@ -35,10 +36,19 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'server.headersTimeoutMs': 'server.headersTimeoutMs: a slow request head gets 408 after the new timeout',
   'server.requestBodyTimeoutMs': 'server.requestBodyTimeoutMs: a stalled body is cut after the new timeout',
   'server.maxHeaderBytes': 'server.maxHeaderBytes: a head above the new limit gets 431',
+  'server.requestBodyIdleTimeoutMs':
+    'server.requestBodyIdleTimeoutMs: a stalled body on a new connection is cut after the new idle timeout',
+  'server.tlsHandshakeTimeoutMs':
+    'server.tlsHandshakeTimeoutMs: a connection that never handshakes is closed after the new timeout',
+  'server.http2IdleTimeoutMs':
+    'server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval',
+  'server.http2PingIntervalMs':
+    'server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval',
   'server.maxUrlBytes': 'snapshot server fields apply to the next request',
   'server.maxBodyBytes': 'snapshot server fields apply to the next request',
   'server.trustedProxies': 'snapshot server fields apply to the next request',
   'server.requestIdHeader': 'snapshot server fields apply to the next request',
+  'server.underscoresInHeaders': 'snapshot server fields apply to the next request',
   'server.shutdownTimeoutMs': 'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   upstreams: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
   routes: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
@@ -335,12 +345,120 @@ describe('fields applied on reload', () => {
     }
   })
 
+  test('server.requestBodyIdleTimeoutMs: a stalled body on a new connection is cut after the new idle timeout', async () => {
+    const up = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => res.end('ok'))
+    })
+    const gw = await startOperated(withServer(up.url))
+    const port = Number(new URL(gw.url).port)
+    const before = await connectRaw(port)
+    let after: Socket | undefined
+    try {
+      before.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab')
+      await reloadTo(gw, withServer(up.url, { requestBodyIdleTimeoutMs: 200 }))
+      after = await connectRaw(port)
+      after.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab')
+      assert.notEqual(await closedWithin(after, 3000), 'open', 'the stalled body kept its connection')
+      // The socket timeout is set when a connection is accepted: one accepted before keeps the old one.
+      assert.equal(before.destroyed, false)
+    } finally {
+      before.destroy()
+      after?.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.tlsHandshakeTimeoutMs: a connection that never handshakes is closed after the new timeout', async () => {
+    const cert = await makeSelfSignedCert()
+    const up = await startUpstream()
+    const config = (server: PartialConfig['server']): PartialConfig => ({
+      ...withServer(up.url, server),
+      listeners: [
+        { name: 'main', host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
+      ],
+    })
+    const gw = await startOperated(config({}))
+    const port = Number(new URL(gw.url).port)
+    let s: Socket | undefined
+    try {
+      await reloadTo(gw, config({ tlsHandshakeTimeoutMs: 200 }))
+      s = await connectRaw(port)
+      assert.notEqual(await closedWithin(s, 3000), 'open', 'the silent connection is still open')
+    } finally {
+      s?.destroy()
+      await gw.stop()
+      await up.close()
+      await cert.remove()
+    }
+  })
+
+  test('server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval', async () => {
+    const up = await startUpstream()
+    const config = (server: PartialConfig['server']): PartialConfig => ({
+      ...withServer(up.url, server),
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2: true }],
+    })
+    const gw = await startOperated(config({}))
+    const port = Number(new URL(gw.url).port)
+    const session = h2connect(`http://127.0.0.1:${port}`)
+    session.on('error', () => undefined)
+    // A peer that sends the preface and SETTINGS, then never reads a frame (never answers a PING).
+    const deaf = await connectRaw(port)
+    try {
+      deaf.write(
+        Buffer.concat([
+          Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+          Buffer.from('000000040000000000', 'hex'),
+        ]),
+      )
+      if (session.connecting) await new Promise<void>((resolve) => session.once('connect', () => resolve()))
+      const closed = new Promise<void>((resolve) => session.once('close', () => resolve()))
+      let goaways = 0
+      session.on('goaway', () => goaways++)
+      await reloadTo(gw, config({ http2IdleTimeoutMs: 200 }))
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))])
+      assert.ok(
+        session.closed || session.destroyed,
+        'the idle session opened before the reload is still open',
+      )
+      assert.ok(goaways >= 1, 'closed without GOAWAY')
+      assert.notEqual(await closedWithin(deaf, 2000), 'open', 'the silent raw session is idle too')
+
+      // Idle timeout long again, PING interval short: only a peer that does not answer PINGs is closed.
+      await reloadTo(gw, config({ http2IdleTimeoutMs: 60_000, http2PingIntervalMs: 200 }))
+      const live = h2connect(`http://127.0.0.1:${port}`)
+      live.on('error', () => undefined)
+      const deaf2 = await connectRaw(port)
+      try {
+        deaf2.write(
+          Buffer.concat([
+            Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+            Buffer.from('000000040000000000', 'hex'),
+          ]),
+        )
+        assert.notEqual(await closedWithin(deaf2, 3000), 'open', 'a peer ignoring PINGs kept its session')
+        assert.equal(live.closed || live.destroyed, false, 'a peer answering PINGs lost its session')
+      } finally {
+        deaf2.destroy()
+        live.destroy()
+      }
+    } finally {
+      deaf.destroy()
+      session.destroy()
+      await gw.stop()
+      await up.close()
+    }
+  })
+
   test('snapshot server fields apply to the next request', async () => {
     const up = await startUpstream()
     const gw = await startOperated(withServer(up.url))
     try {
       const longUrl = `/${'u'.repeat(100)}`
       assert.equal((await send(`${gw.url}${longUrl}`)).status, 200)
+      assert.equal((await send(`${gw.url}/u`, { headers: { x_under: '1' } })).status, 200)
       await reloadTo(
         gw,
         withServer(up.url, {
@@ -348,8 +466,12 @@ describe('fields applied on reload', () => {
           maxBodyBytes: 10,
           requestIdHeader: 'x-correlation-id',
           trustedProxies: ['127.0.0.1/32'],
+          underscoresInHeaders: 'reject',
         }),
       )
+      const underscored = await send(`${gw.url}/u`, { headers: { x_under: '1' } })
+      assert.equal(underscored.status, 400)
+      assert.equal(underscored.json<{ code: string }>().code, 'INVALID_HEADER_NAME')
       assert.equal((await send(`${gw.url}${longUrl}`)).status, 414)
       assert.equal((await send(`${gw.url}/b`, { method: 'POST', body: 'x'.repeat(20) })).status, 413)
       const before = accessLines(gw.lines).length
