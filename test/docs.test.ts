@@ -103,6 +103,13 @@ const FOREIGN_UPPER_NAMES = new Set([
   // HTTP/2 (RFC 9113 §6.5.2) setting names
   'SETTINGS_MAX_HEADER_LIST_SIZE',
   'SETTINGS_MAX_CONCURRENT_STREAMS',
+  // HTTP/2 frame types and error codes (RFC 9113 §6, §7)
+  'RST_STREAM',
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'GOAWAY',
+  'FRAME_SIZE_ERROR',
+  'ENHANCE_YOUR_CALM',
   // Linux capabilities
   'CAP_NET_BIND_SERVICE',
 ])

@@ -82,7 +82,7 @@ export interface DocMentions {
 const METHODS = 'GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS'
 const ENDPOINT_SPAN = new RegExp(`^(${METHODS}) (/[^\\s]*)$`)
 const ADMIN_URL = /https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\]):9901(\/[^\s`'")]*)/g
-const UPPER_NAME = /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]*)+\*?/g
+const UPPER_NAME = /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]*)+\*?(?![A-Za-z0-9])/g
 const SEGMENT = '[a-z][A-Za-z0-9]*(?:\\[\\])?'
 const CONFIG_SPAN = new RegExp(`^(config\\.)?(${SEGMENT}(?:\\.${SEGMENT})+)(?:\\s*:\\s+(\\S.*))?$`)
 const INLINE_YAML_SPAN = /^[a-z][A-Za-z0-9]*:\s*\{.*\}$/
