@@ -177,12 +177,33 @@ export function createPaymentMonitor(
 
   const loadState = async (): Promise<MonitorState> => (state = await store.load(options.chainId))
 
+  /** Highest block at or below `start` whose hash is the recorded one (the window's first block if none). */
+  async function findAncestor(current: MonitorState, start: number): Promise<number> {
+    const windowStart = current.blocks[0]?.number ?? 0
+    for (let hi = start; hi >= windowStart; hi -= 8) {
+      const lo = Math.max(windowStart, hi - 7)
+      const headers = await source.blocks(lo, hi)
+      for (let i = headers.length - 1; i >= 0; i--) {
+        const h = headers[i]!
+        if (current.blocks[h.number - windowStart]?.hash === h.hash) return h.number
+      }
+    }
+    // None matches: re-reading the window's first block makes the core halt.
+    return windowStart - 1
+  }
+
   async function poll(): Promise<PollOutcome> {
     if (halted !== null) return { type: 'halted', reason: halted }
     const current = state ?? (await loadState())
     const heads = await source.heads()
     const cursor = current.cursor
-    let from = cursor === null ? options.startBlock : Math.min(cursor.number, heads.latest.number)
+    let from = cursor === null ? options.startBlock : cursor.number + 1
+    if (cursor !== null && heads.latest.number <= cursor.number) {
+      // No new block: re-read the head block when it is not the one recorded (the chain reorganised shorter).
+      const w = current.blocks[0]?.number ?? 0
+      const recorded = current.blocks[heads.latest.number - w]
+      if (recorded === undefined || recorded.hash !== heads.latest.hash) from = heads.latest.number
+    }
     for (let attempt = 0; attempt < 64; attempt++) {
       const to = Math.min(from + range - 1, heads.latest.number)
       let blocks: ObservedBlock[] = []
@@ -226,11 +247,14 @@ export function createPaymentMonitor(
         digests.length === 0 ? new Map() : await quotes.byDigests(digests)
       const result: StepResult = stepMonitor(current, { blocks, heads, quotes: found }, options)
       if (result.type === 'rewind') {
+        // The first block does not link to the stored one below it: walk the headers back to the common
+        // ancestor, then re-read logs from just above it (a header alone never grants: logs are verified).
+        const ancestor = await findAncestor(current, from - 1)
         log.warn(
-          { cursor, from: result.from },
-          'chain reorganised below the fetched range; reading further back',
+          { cursor, ancestor },
+          'chain reorganised below the fetched range; re-reading from the common ancestor',
         )
-        from = result.from
+        from = ancestor + 1
         continue
       }
       if (result.type === 'retry') return { type: 'retry', reason: result.reason }

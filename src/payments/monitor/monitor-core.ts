@@ -76,7 +76,7 @@ export function classifyPayment(payment: PaymentLog, quote: ExpectedQuote | null
 /**
  * The highest block number at which a log counts as confirmed under the policy, given the heads and the
  * processed chain (its tip and the hashes recorded for it). A tag whose block is not on the processed chain
- * (another branch) confirms nothing this step.
+ * (another branch), or is above its tip (not yet linked to it), confirms nothing this step.
  */
 export function confirmedHeight(
   policy: MonitorConfirmationPolicy,
@@ -87,12 +87,10 @@ export function confirmedHeight(
   if (tip === null) return -1
   const onChain = (p: BlockPointer | null): number => {
     if (p === null) return -1
-    const n = Math.min(p.number, tip.number)
-    if (p.number <= tip.number) {
-      const h = hashAt(p.number)
-      if (h !== undefined && h !== p.hash) return -1
-    }
-    return n
+    // A tag above the tip cannot be checked to descend from it: nothing confirms until the tip reaches it.
+    if (p.number > tip.number) return -1
+    const h = hashAt(p.number)
+    return h !== undefined && h !== p.hash ? -1 : p.number
   }
   switch (policy.kind) {
     case 'latest': {
