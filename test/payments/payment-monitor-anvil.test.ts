@@ -1,7 +1,7 @@
 // Integration: the payment monitor against a real anvil running the v2 PaymentProcessor (deploy set-up of
 // src/contracts/deploy.test.ts), through the chain client's cross-checked reads (two endpoint entries, so
 // logs and tags are compared). Quotes are signed by the quote signer with viem's signTypedData and the
-// typed data of src/contracts/typed-data.ts. Covers: activation within one block of a `latest+2` policy
+// typed data of src/contracts/typed-data.ts. Covers: activation within one block of a `latest` policy of 3 confirmations (the payment block + 2)
 // (detection latency printed), anvil_reorg removing an activated payment (deactivated, audited) and
 // re-including it in another block, a restart mid-stream and a crash before commit (one activation), two
 // monitors on one store (one activation), hostile payments recorded and never activated, the `finalized`
@@ -309,7 +309,7 @@ after(async () => {
 })
 
 describe('payment monitor on anvil', () => {
-  test('quote → pay → active within one block of latest+2; then a reorg removes it and re-includes it elsewhere', async () => {
+  test('quote → pay → active within one block of a latest policy of 3 confirmations; then a reorg removes it and re-includes it elsewhere', async () => {
     const store = createMemoryMonitorStore()
     const q = await newQuote()
     const digest = digestOf(q)
@@ -317,7 +317,7 @@ describe('payment monitor on anvil', () => {
     const captured = captureLog()
     const h = await monitorOn(
       store,
-      { kind: 'latest', confirmations: 2 },
+      { tag: 'latest', confirmations: 3 },
       lookupOf(new Map([[digest, expected(q)]])),
       start,
       {
@@ -336,7 +336,7 @@ describe('payment monitor on anvil', () => {
       const b = Number(receipt.blockNumber)
       await node.rpc('anvil_mine', ['0x1'])
       await new Promise((r) => setTimeout(r, 150))
-      assert.equal(h.activations.length, 0, 'one confirmation is not enough under latest+2')
+      assert.equal(h.activations.length, 0, 'two confirmations are not enough')
       assert.equal(ofDigest(store, digest, 'record-payment').length, 1, 'seen before confirmation')
       await node.rpc('anvil_mine', ['0x1']) // block b+2: the policy is met now
       const met = performance.now()
@@ -350,7 +350,7 @@ describe('payment monitor on anvil', () => {
         'activated before any further block: within one block of the policy',
       )
       process.stdout.write(
-        `# detection latency after latest+2 met: ${latencyMs.toFixed(1)} ms (poll interval 5 ms)\n`,
+        `# detection latency after latest (3 confirmations) met: ${latencyMs.toFixed(1)} ms (poll interval 5 ms)\n`,
       )
       const act = h.activations[0]!.effect
       assert.equal(act.blockNumber, b)
@@ -405,7 +405,7 @@ describe('payment monitor on anvil', () => {
     const digest = digestOf(q)
     const quotes = lookupOf(new Map([[digest, expected(q)]]))
     const start = await latestNumber()
-    const policy = { kind: 'latest' as const, confirmations: 2 }
+    const policy = { tag: 'latest' as const, confirmations: 3 }
     const a = await monitorOn(store, policy, quotes, start)
     await pay(q)
     await a.monitor.pollUntilCaughtUp()
@@ -446,7 +446,7 @@ describe('payment monitor on anvil', () => {
     const quotes: Hex[] = []
     const entries = new Map<Hex, ExpectedQuote>()
     const start = await latestNumber()
-    const policy = { kind: 'latest' as const, confirmations: 1 }
+    const policy = { tag: 'latest' as const, confirmations: 2 }
     const client2 = await newRpc(node.url)
     const a = await monitorOn(store, policy, lookupOf(entries), start)
     const b = await monitorOn(store, policy, lookupOf(entries), start, { client: client2 })
@@ -505,7 +505,7 @@ describe('payment monitor on anvil', () => {
       }),
       /AmountBelowPrice/,
     )
-    const h = await monitorOn(store, { kind: 'latest', confirmations: 0 }, lookupOf(entries), start)
+    const h = await monitorOn(store, { tag: 'latest', confirmations: 1 }, lookupOf(entries), start)
     for (const q of [unknown, otherPayer, underpaid]) await pay(q)
     await node.rpc('anvil_mine', ['0x1'])
     await h.monitor.pollUntilCaughtUp()
@@ -529,7 +529,7 @@ describe('payment monitor on anvil', () => {
     const q = await newQuote()
     const digest = digestOf(q)
     const start = await latestNumber()
-    const h = await monitorOn(store, { kind: 'finalized' }, lookupOf(new Map([[digest, expected(q)]])), start)
+    const h = await monitorOn(store, { tag: 'finalized' }, lookupOf(new Map([[digest, expected(q)]])), start)
     const { receipt } = await pay(q)
     const b = Number(receipt.blockNumber)
     await node.rpc('anvil_mine', [`0x${(63).toString(16)}`])
@@ -569,7 +569,7 @@ describe('payment monitor on anvil', () => {
       const m = createPaymentMonitor(
         {
           chainId: 31337,
-          policy: { kind: 'safe' },
+          policy: { tag: 'safe' },
           maxTrackedBlocks: 100,
           contract: contract(),
           startBlock: 0,

@@ -331,7 +331,7 @@ export function createPaymentMonitor(
         finalized.hash === latest.hash
       ) {
         log.warn(
-          { block: latest.number, policy: options.policy.kind },
+          { block: latest.number, policy: options.policy.tag },
           'rpc answers the same block for latest, safe and finalized: those tags give no reorg protection on this chain',
         )
       }

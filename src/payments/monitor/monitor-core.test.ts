@@ -12,7 +12,7 @@ const h = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`
 const a = (n: number): Address => `0x${n.toString(16).padStart(40, '0')}`
 const opts: MonitorCoreOptions = {
   chainId: 1,
-  policy: { kind: 'latest', confirmations: 1 },
+  policy: { tag: 'latest', confirmations: 2 },
   maxTrackedBlocks: 3,
 }
 
@@ -93,7 +93,7 @@ describe('monitor core', () => {
   })
 
   it('a safe tag on another branch confirms nothing', () => {
-    const policy = { kind: 'safe' as const }
+    const policy = { tag: 'safe' as const }
     const blocks = chainOf(0, 3)
     blocks[1] = { ...blocks[1]!, logs: [payment] }
     const quotes = new Map([[payment.digest, { payer: a(1), amount: 100n, planId: 3, token: a(2) }]])
@@ -131,7 +131,7 @@ describe('memory monitor store', () => {
     const r = stepMonitor(
       initialMonitorState(),
       { blocks, heads: heads(blocks[1]!), quotes },
-      { ...opts, policy: { kind: 'latest', confirmations: 0 } },
+      { ...opts, policy: { tag: 'latest', confirmations: 1 } },
     )
     assert.equal(r.type, 'applied')
     if (r.type !== 'applied') return

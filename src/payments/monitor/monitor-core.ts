@@ -92,10 +92,11 @@ export function confirmedHeight(
     const h = hashAt(p.number)
     return h !== undefined && h !== p.hash ? -1 : p.number
   }
-  switch (policy.kind) {
+  switch (policy.tag) {
     case 'latest': {
       const latest = onChain(heads.latest)
-      return latest < 0 ? -1 : latest - policy.confirmations
+      // `confirmations` counts the payment's own block (1 = confirmed at inclusion), as the chain client does.
+      return latest < 0 ? -1 : latest - Math.max(1, policy.confirmations) + 1
     }
     case 'safe':
       return onChain(heads.safe)
@@ -279,7 +280,7 @@ export function stepMonitor(state: MonitorState, obs: Observation, options: Moni
 
   // 3. Confirm and finalize against the heads.
   const confirmAt = confirmedHeight(options.policy, obs.heads, cursor, chainHash)
-  const finalAt = confirmedHeight({ kind: 'finalized' }, obs.heads, cursor, chainHash)
+  const finalAt = confirmedHeight({ tag: 'finalized' }, obs.heads, cursor, chainHash)
   const ordered = [...records.values()].sort(
     (a, b) => a.blockNumber - b.blockNumber || a.log.logIndex - b.log.logIndex,
   )

@@ -239,9 +239,9 @@ const quotes: QuoteLookup = {
 
 function policyHeight(policy: MonitorConfirmationPolicy, w: World): number {
   const base =
-    policy.kind === 'latest'
-      ? w.latest.number - policy.confirmations
-      : policy.kind === 'safe'
+    policy.tag === 'latest'
+      ? w.latest.number - policy.confirmations + 1
+      : policy.tag === 'safe'
         ? w.safe
         : w.finalized
   return Math.max(base, w.finalized)
@@ -405,9 +405,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 )
 
 const policyArb: fc.Arbitrary<MonitorConfirmationPolicy> = fc.oneof(
-  fc.record({ kind: fc.constant('latest' as const), confirmations: fc.nat({ max: 3 }) }),
-  fc.constant({ kind: 'safe' as const }),
-  fc.constant({ kind: 'finalized' as const }),
+  fc.record({ tag: fc.constant('latest' as const), confirmations: fc.integer({ min: 1, max: 4 }) }),
+  fc.constant({ tag: 'safe' as const }),
+  fc.constant({ tag: 'finalized' as const }),
 )
 
 const stats = {

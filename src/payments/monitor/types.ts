@@ -3,6 +3,7 @@
  * function of these values; the chain follower (chain-follower.ts) fills them from the chain and persists
  * the result through a {@link MonitorStore}. Addresses and hashes are lower-case hex.
  */
+import type { ConfirmationPolicy } from '../../blockchain/index.ts'
 
 export type Hex = `0x${string}`
 export type Address = `0x${string}`
@@ -73,13 +74,11 @@ export interface ChainHeads {
 }
 
 /**
- * When a payment counts as confirmed (and activates): `latest` with `confirmations` blocks on top of the
- * payment's block (0 = at inclusion), or the chain's `safe` or `finalized` tag at or above it.
+ * When a payment counts as confirmed (and activates): the chain client's {@link ConfirmationPolicy} —
+ * `latest` with `confirmations` blocks counting the payment's own (1 = at inclusion), or the chain's `safe`
+ * or `finalized` tag at or above the payment's block.
  */
-export type MonitorConfirmationPolicy =
-  | { readonly kind: 'latest'; readonly confirmations: number }
-  | { readonly kind: 'safe' }
-  | { readonly kind: 'finalized' }
+export type MonitorConfirmationPolicy = ConfirmationPolicy
 
 /** What the gateway expects of a payment, from the quote it signed. */
 export interface ExpectedQuote {
