@@ -371,7 +371,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant('reorg' as const),
-      depth: fc.integer({ min: 1, max: 8 }),
+      depth: fc.integer({ min: 1, max: 12 }),
       newCount: fc.integer({ min: 0, max: 6 }),
       reinclude: fc.boolean(),
       take: fc.integer({ min: 0, max: 3 }),
@@ -383,7 +383,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('tags' as const),
       safeUp: fc.nat({ max: 4 }),
-      finalUp: fc.nat({ max: 3 }),
+      finalUp: fc.nat({ max: 2 }),
     }),
   },
   {
@@ -405,9 +405,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 )
 
 const policyArb: fc.Arbitrary<MonitorConfirmationPolicy> = fc.oneof(
-  fc.record({ tag: fc.constant('latest' as const), confirmations: fc.integer({ min: 1, max: 4 }) }),
-  fc.constant({ tag: 'safe' as const }),
-  fc.constant({ tag: 'finalized' as const }),
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      tag: fc.constant('latest' as const),
+      confirmations: fc.integer({ min: 1, max: 4 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ tag: 'safe' as const }) },
+  { weight: 1, arbitrary: fc.constant({ tag: 'finalized' as const }) },
 )
 
 const stats = {
@@ -417,6 +423,7 @@ const stats = {
   restarts: 0,
   activations: 0,
   deactivations: 0,
+  reactivations: 0,
   conflicts: 0,
   refusals: 0,
 }
@@ -505,6 +512,8 @@ async function runModel(
   const all = store.effects(CHAIN_ID)
   stats.activations += all.filter((e) => e.type === 'activate-subscription').length
   stats.deactivations += all.filter((e) => e.type === 'deactivate-subscription').length
+  const activatedRecords = all.filter((e) => e.type === 'activate-subscription').map((e) => e.recordKey)
+  stats.reactivations += activatedRecords.length - new Set(activatedRecords).size
   stats.refusals += w.refusals
   stats.runs++
 }
@@ -526,5 +535,39 @@ describe('payment monitor model', () => {
       stats.reorgs > 0 && stats.deactivations > 0 && stats.restarts > 0 && stats.conflicts > 0,
       JSON.stringify(stats),
     )
+  })
+  it('deactivates what a reorg removes after activation and converges when it comes back (latest policy)', async () => {
+    const before = { ...stats }
+    // Every run starts with confirmed payments, then reorgs of any depth above the finalized block.
+    const prefix: Op[] = [
+      { t: 'submit', kind: 0, quote: 0 },
+      { t: 'submit', kind: 0, quote: 2 },
+      { t: 'submit', kind: 4, quote: 0 },
+      { t: 'mine', count: 1, take: 3, rotate: 0 },
+      { t: 'mine', count: 4, take: 0, rotate: 0 },
+      { t: 'poll', which: 0 },
+    ]
+    const reorgArb = fc.record({
+      t: fc.constant('reorg' as const),
+      depth: fc.integer({ min: 1, max: 8 }),
+      newCount: fc.integer({ min: 0, max: 6 }),
+      reinclude: fc.boolean(),
+      take: fc.integer({ min: 0, max: 3 }),
+      rotate: fc.nat({ max: 3 }),
+    })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.oneof(opArb, reorgArb), { minLength: 3, maxLength: 30 }),
+        fc.integer({ min: 1, max: 16 }),
+        (confirmations, ops, range) => runModel({ tag: 'latest', confirmations }, [...prefix, ...ops], range),
+      ),
+      { numRuns: Math.ceil(runs / 2) },
+    )
+    const d = Object.fromEntries(
+      Object.entries(stats).map(([k, v]) => [k, v - before[k as keyof typeof stats]]),
+    )
+    process.stdout.write(`# monitor model after activation: ${JSON.stringify(d)}\n`)
+    assert.ok((d.deactivations ?? 0) > 0 && (d.reactivations ?? 0) > 0, JSON.stringify(d))
   })
 })
