@@ -519,7 +519,7 @@ async function runModel(
 }
 
 describe('payment monitor model', () => {
-  const runs = Number(process.env.LITGATE_MONITOR_RUNS ?? 1000)
+  const runs = 1_000
   it('never activates without a confirmed, canonical, matching payment; never twice; converges to the chain', async () => {
     await fc.assert(
       fc.asyncProperty(
