@@ -5,7 +5,13 @@ import { JsonRpcError } from '../../blockchain/index.ts'
 import { GatewayError } from '../../errors/index.ts'
 import { createPaymentMonitor, isRangeRefusal, type MonitorChainSource } from './chain-follower.ts'
 import { createMemoryMonitorStore } from './memory-monitor-store.ts'
-import { classifyPayment, initialMonitorState, stepMonitor, type MonitorCoreOptions } from './monitor-core.ts'
+import {
+  classifyPayment,
+  confirmedHeight,
+  initialMonitorState,
+  stepMonitor,
+  type MonitorCoreOptions,
+} from './monitor-core.ts'
 import type { Address, BlockRef, Hex, MonitorState, ObservedBlock, PaymentLog } from './types.ts'
 
 const h = (n: number): Hex => `0x${n.toString(16).padStart(64, '0')}`
@@ -119,6 +125,31 @@ describe('monitor core', () => {
       'mark-confirmed',
       'activate-subscription',
     ])
+  })
+})
+
+describe('confirmation height', () => {
+  const tip = { number: 10, hash: h(10) }
+  const at = (n: number): Hex | undefined => (n <= 10 ? h(n) : undefined)
+  it('counts latest confirmations on the processed chain, including the payment block', () => {
+    const ahead = { latest: { number: 50, hash: h(50) }, safe: null, finalized: null }
+    assert.equal(confirmedHeight({ tag: 'latest', confirmations: 1 }, ahead, tip, at), 10)
+    assert.equal(confirmedHeight({ tag: 'latest', confirmations: 3 }, ahead, tip, at), 8)
+    const here = { latest: { number: 10, hash: h(10) }, safe: null, finalized: null }
+    assert.equal(confirmedHeight({ tag: 'latest', confirmations: 3 }, here, tip, at), 8)
+    const forked = { latest: { number: 10, hash: h(999) }, safe: null, finalized: null }
+    assert.equal(confirmedHeight({ tag: 'latest', confirmations: 3 }, forked, tip, at), -1)
+  })
+  it('takes a tag only at or below the tip and on the processed chain', () => {
+    const heads = (n: number, hash: Hex) => ({
+      latest: { number: 60, hash: h(60) },
+      safe: { number: n, hash },
+      finalized: null,
+    })
+    assert.equal(confirmedHeight({ tag: 'safe' }, heads(7, h(7)), tip, at), 7)
+    assert.equal(confirmedHeight({ tag: 'safe' }, heads(7, h(70)), tip, at), -1)
+    assert.equal(confirmedHeight({ tag: 'safe' }, heads(11, h(11)), tip, at), -1)
+    assert.equal(confirmedHeight({ tag: 'finalized' }, heads(7, h(7)), tip, at), -1, 'no finalized tag')
   })
 })
 

@@ -76,7 +76,8 @@ export function classifyPayment(payment: PaymentLog, quote: ExpectedQuote | null
 /**
  * The highest block number at which a log counts as confirmed under the policy, given the heads and the
  * processed chain (its tip and the hashes recorded for it). A tag whose block is not on the processed chain
- * (another branch), or is above its tip (not yet linked to it), confirms nothing this step.
+ * (another branch), or a `safe`/`finalized` tag above its tip (not yet linked to it), confirms nothing
+ * this step.
  */
 export function confirmedHeight(
   policy: MonitorConfirmationPolicy,
@@ -94,7 +95,9 @@ export function confirmedHeight(
   }
   switch (policy.tag) {
     case 'latest': {
-      const latest = onChain(heads.latest)
+      // Depth is counted on the processed chain itself: a monitor behind `latest` still confirms what has
+      // N blocks on top of it there (a later reorg of those blocks is rewound like any other).
+      const latest = heads.latest.number > tip.number ? tip.number : onChain(heads.latest)
       // `confirmations` counts the payment's own block (1 = confirmed at inclusion), as the chain client does.
       return latest < 0 ? -1 : latest - Math.max(1, policy.confirmations) + 1
     }
