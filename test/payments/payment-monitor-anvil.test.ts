@@ -11,6 +11,8 @@ import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
 import { after, before, describe, test } from 'node:test'
 import {
+  encodeAbiParameters,
+  encodeEventTopics,
   createPublicClient,
   createWalletClient,
   encodeFunctionData,
@@ -27,6 +29,7 @@ import {
 import { mnemonicToAccount } from 'viem/accounts'
 import { anvil as anvilChain } from 'viem/chains'
 import { createChainMetrics, createRpcClient, type RpcClient } from '../../src/blockchain/index.ts'
+import { isGatewayError } from '../../src/errors/index.ts'
 import {
   deployLitgate,
   paymentProcessorAbi,
@@ -48,6 +51,7 @@ import {
   type QuoteLookup,
 } from '../../src/payments/monitor/index.ts'
 import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import { startLyingRpc } from '../blockchain/lying-rpc.ts'
 import { FAST_RPC, captureLog, testDeps } from '../blockchain/support.ts'
 
 const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
@@ -180,18 +184,12 @@ const expected = (q: Quote): ExpectedQuote => ({
   token: q.token.toLowerCase() as Address,
 })
 
-async function newRpc(url: string): Promise<RpcClient> {
+async function newRpc(url: string, second: string | null = url): Promise<RpcClient> {
   const deps = testDeps()
-  // Two entries for one node: every verified read is asked twice and compared.
+  // Two entries for one node by default: every verified read is asked twice and compared.
+  const endpoints = [{ name: 'a', http: url }, ...(second === null ? [] : [{ name: 'b', http: second }])]
   const client = createRpcClient(
-    {
-      chainId: 31337,
-      endpoints: [
-        { name: 'a', http: url },
-        { name: 'b', http: url },
-      ],
-      tuning: FAST_RPC,
-    },
+    { chainId: 31337, endpoints, tuning: FAST_RPC },
     { ...deps, metrics: createChainMetrics(deps.registry) },
   )
   await client.start()
@@ -587,6 +585,118 @@ describe('payment monitor on anvil', () => {
       assert.equal(warned[0]!.block, 3)
     } finally {
       await flat.stop()
+    }
+  })
+  test('a lying endpoint that forges a PaymentReceived log cannot activate it', async () => {
+    const liar = await startLyingRpc(node.url)
+    try {
+      const client = await newRpc(liar.url, node.url) // the liar first: the preferred endpoint
+      const q = await newQuote() // issued, never paid
+      const digest = digestOf(q)
+      const store = createMemoryMonitorStore()
+      const start = await latestNumber()
+      await node.rpc('anvil_mine', ['0x2'])
+      const block = await publicClient.getBlock({ blockNumber: BigInt(start + 1) })
+      const topics = encodeEventTopics({
+        abi: paymentProcessorAbi,
+        eventName: 'PaymentReceived',
+        args: { digest, subscriptionId: digest, payer: payer.address },
+      } as never)
+      const data = encodeAbiParameters(
+        [
+          { type: 'address' },
+          { type: 'address' },
+          { type: 'uint256' },
+          { type: 'uint16' },
+          { type: 'uint32' },
+          { type: 'uint32' },
+        ],
+        [payer.address, usdc(), PRICE, planId, 1, 2],
+      )
+      const forged = {
+        address: contract(),
+        topics,
+        data,
+        blockNumber: `0x${(start + 1).toString(16)}`,
+        blockHash: block.hash,
+        transactionHash: keccak256(stringToHex('forged')),
+        transactionIndex: '0x0',
+        logIndex: '0x0',
+        removed: false,
+      }
+      liar.setLie((call, honest) =>
+        call.method === 'eth_getLogs' && 'result' in honest
+          ? { result: [forged, ...(honest.result as unknown[])] }
+          : undefined,
+      )
+      const h = await monitorOn(
+        store,
+        { tag: 'latest', confirmations: 1 },
+        lookupOf(new Map([[digest, expected(q)]])),
+        start,
+        {
+          client,
+        },
+      )
+      const failure = await h.monitor.poll().then(
+        () => null,
+        (err: unknown) => err,
+      )
+      assert.equal(
+        ofDigest(store, digest, 'activate-subscription').length,
+        0,
+        'not activated on one endpoint’s word',
+      )
+      assert.equal(store.effects(31337).length, 0, 'nothing recorded on one endpoint’s word')
+      assert.ok(isGatewayError(failure) && failure.code === 'CHAIN_ENDPOINTS_DISAGREE', String(failure))
+      liar.setLie(undefined)
+      await h.monitor.pollUntilCaughtUp()
+      assert.equal(ofDigest(store, digest, 'record-payment').length, 0)
+      assert.equal(ofDigest(store, digest, 'activate-subscription').length, 0)
+    } finally {
+      await liar.close()
+    }
+  })
+
+  test('a provider that refuses wide eth_getLogs ranges: the range shrinks and every payment is still found', async () => {
+    const proxy = await startLyingRpc(node.url)
+    try {
+      const client = await newRpc(proxy.url, null)
+      const refusals = [
+        {
+          code: -32602,
+          message:
+            'Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range',
+        },
+        { code: -32614, message: 'eth_getLogs is limited to a 10,000 range' },
+      ]
+      let refused = 0
+      proxy.setLie((call) => {
+        if (call.method !== 'eth_getLogs') return undefined
+        const f = call.params[0] as { fromBlock: string; toBlock: string }
+        if (Number(BigInt(f.toBlock)) - Number(BigInt(f.fromBlock)) + 1 <= 3) return undefined
+        return { error: refusals[refused++ % 2]! }
+      })
+      const store = createMemoryMonitorStore()
+      const start = await latestNumber()
+      const entries = new Map<Hex, ExpectedQuote>()
+      const digests: Hex[] = []
+      for (let i = 0; i < 3; i++) {
+        const q = await newQuote()
+        entries.set(digestOf(q), expected(q))
+        digests.push(digestOf(q))
+        await pay(q)
+        await node.rpc('anvil_mine', ['0x4'])
+      }
+      const h = await monitorOn(store, { tag: 'latest', confirmations: 1 }, lookupOf(entries), start, {
+        client,
+      })
+      await h.monitor.pollUntilCaughtUp()
+      assert.ok(refused >= 2, `the provider refused ${refused} ranges`)
+      assert.ok(h.monitor.rangeBlocks <= 3)
+      for (const d of digests) assert.equal(ofDigest(store, d, 'activate-subscription').length, 1)
+    } finally {
+      await proxy.close()
     }
   })
 })

@@ -105,7 +105,7 @@ export function isRangeRefusal(err: unknown): boolean {
     if (x.code === -32005) return true
     if (
       typeof x.message === 'string' &&
-      /block range|range (is )?too (large|wide|big)|too many (blocks|results|logs)|query returned more than|limit exceeded|exceeds? (the )?(max|limit)|response size/i.test(
+      /block range|range (is )?too (large|wide|big)|too many (blocks|results|logs)|query returned more than|limit exceeded|exceeds? (the )?(max|limit)|response size|limited to (a )?[\d,]+ (block )?range/i.test(
         x.message,
       )
     ) {
