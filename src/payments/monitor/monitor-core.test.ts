@@ -98,6 +98,21 @@ describe('monitor core', () => {
     })
   })
 
+  it('settles confirmed records that fall below the tracked window (no finalized tag): state stays bounded', () => {
+    const blocks = chainOf(0, 6)
+    blocks[1] = { ...blocks[1]!, logs: [payment] }
+    const quotes = new Map([[payment.digest, { payer: a(1), amount: 100n, planId: 3, token: a(2) }]])
+    const r = stepMonitor(initialMonitorState(), { blocks, heads: heads(blocks[6]!), quotes }, opts)
+    assert.equal(r.type, 'applied')
+    if (r.type !== 'applied') return
+    assert.equal(r.state.records.size, 0, 'nothing left loaded')
+    assert.deepEqual(
+      r.commit.records.map((x) => [x.status, x.settled, x.applied]),
+      [['confirmed', true, true]],
+    )
+    assert.deepEqual(r.commit.blocks.pruneBelow, 4)
+  })
+
   it('a safe tag on another branch confirms nothing', () => {
     const policy = { tag: 'safe' as const }
     const blocks = chainOf(0, 3)

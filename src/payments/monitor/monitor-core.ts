@@ -332,14 +332,18 @@ export function stepMonitor(state: MonitorState, obs: Observation, options: Moni
   }
 
   // 4. Settle what can no longer change; prune blocks below the finalized one and over the window bound.
+  // Below the window a reorg halts the monitor instead of rewinding, so a confirmed record there is as
+  // settled as a final one (chains without a finalized tag would otherwise keep every record loaded).
+  let pruneBelow: number | null = null
+  const keepFrom = Math.max(finalAt, (cursor?.number ?? 0) - options.maxTrackedBlocks + 1)
   for (const r of records.values()) {
-    if ((r.status === 'final' || r.status === 'reorged') && r.blockNumber <= finalAt) {
+    const belowFinal = r.blockNumber <= finalAt && (r.status === 'final' || r.status === 'reorged')
+    const belowWindow = r.blockNumber < keepFrom && (r.status === 'confirmed' || r.status === 'reorged')
+    if (belowFinal || belowWindow) {
       records.delete(r.key)
       changed.set(r.key, { ...r, settled: true })
     }
   }
-  let pruneBelow: number | null = null
-  const keepFrom = Math.max(finalAt, (cursor?.number ?? 0) - options.maxTrackedBlocks + 1)
   if (chain.length > 0 && chain[0]!.number < keepFrom) {
     chain = chain.slice(keepFrom - chain[0]!.number)
     pruneBelow = keepFrom
