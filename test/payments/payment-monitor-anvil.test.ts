@@ -207,14 +207,14 @@ async function monitorOn(
   policy: MonitorConfirmationPolicy,
   quotes: QuoteLookup,
   startBlock: number,
-  opts: { log?: ReturnType<typeof captureLog>['log']; client?: RpcClient } = {},
+  opts: { log?: ReturnType<typeof captureLog>['log']; client?: RpcClient; maxTrackedBlocks?: number } = {},
 ): Promise<Harness> {
   const activations: Harness['activations'] = []
   const monitor = createPaymentMonitor(
     {
       chainId: 31337,
       policy,
-      maxTrackedBlocks: 1_000,
+      maxTrackedBlocks: opts.maxTrackedBlocks ?? 1_000,
       contract: contract(),
       startBlock,
       maxRangeBlocks: 50,
@@ -698,5 +698,38 @@ describe('payment monitor on anvil', () => {
     } finally {
       await proxy.close()
     }
+  })
+  test('a reorg deeper than the tracked window halts the monitor; it neither guesses nor deactivates', async () => {
+    const store = createMemoryMonitorStore()
+    const q = await newQuote()
+    const digest = digestOf(q)
+    const start = await latestNumber()
+    const captured = captureLog()
+    const h = await monitorOn(
+      store,
+      { tag: 'latest', confirmations: 1 },
+      lookupOf(new Map([[digest, expected(q)]])),
+      start,
+      {
+        log: captured.log,
+        maxTrackedBlocks: 3,
+      },
+    )
+    await pay(q)
+    await node.rpc('anvil_mine', ['0x5'])
+    await h.monitor.pollUntilCaughtUp()
+    assert.equal(ofDigest(store, digest, 'activate-subscription').length, 1)
+    const before = store.effects(31337).length
+    await node.rpc('anvil_reorg', [5, []])
+    const outcome = await h.monitor.pollUntilCaughtUp()
+    assert.equal(outcome.type, 'halted')
+    assert.match(h.monitor.halted ?? '', /below the tracked window/)
+    assert.equal(store.effects(31337).length, before, 'no effect from a reorg it cannot follow')
+    assert.equal(captured.find('payment monitor halted: reorg deeper than it can follow').length, 1)
+    // A restarted monitor halts again rather than resuming on the wrong branch.
+    const again = await monitorOn(store, { tag: 'latest', confirmations: 1 }, lookupOf(new Map()), start, {
+      maxTrackedBlocks: 3,
+    })
+    assert.equal((await again.monitor.pollUntilCaughtUp()).type, 'halted')
   })
 })
