@@ -424,24 +424,20 @@ test('property: only chain-caused events grant access; every event is idempotent
     { nil: null },
   )
   const eventArb: fc.Arbitrary<SubscriptionEvent> = fc.oneof(
-    fc
-      .integer({ min: 0, max: 3 })
-      .map((n) =>
-        n === 0
-          ? creation()
-          : renewal(n, {
-              startSec: T0,
-              endSec: T0 + (n + 1) * PERIOD,
-              expected: { periods: n, periodSeconds: PERIOD },
-            }),
-      ),
-    fc
-      .integer({ min: 0, max: 3 })
-      .map((n) => ({
-        type: 'payment-reorged' as const,
-        digest: n === 0 ? SUB : hex32(100 + n),
-        subscriptionId: SUB,
-      })),
+    fc.integer({ min: 0, max: 3 }).map((n) =>
+      n === 0
+        ? creation()
+        : renewal(n, {
+            startSec: T0,
+            endSec: T0 + (n + 1) * PERIOD,
+            expected: { periods: n, periodSeconds: PERIOD },
+          }),
+    ),
+    fc.integer({ min: 0, max: 3 }).map((n) => ({
+      type: 'payment-reorged' as const,
+      digest: n === 0 ? SUB : hex32(100 + n),
+      subscriptionId: SUB,
+    })),
     fc.constant({ type: 'cancel' as const, subscriptionId: SUB, by: PAYER, blockTimestampSec: T0 + DAY }),
     fc.constant({
       type: 'revoke' as const,
