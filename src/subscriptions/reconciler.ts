@@ -65,6 +65,9 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
   }
   const log = deps.log.child({ component: 'subscriptions-reconciler' })
   const queue = new Set<Bytes32>()
+  // When each id was last verified against the chain (bounded): a recently changed row is re-checked only
+  // if it changed after that, so repairs do not starve the round-robin of the pass budget.
+  const checkedAt = new Map<Bytes32, number>()
   let cursor: Bytes32 | undefined
   let running: Promise<ReconcileReport> | undefined
   let timer: NodeJS.Timeout | undefined
@@ -78,8 +81,15 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
     for (const id of batch) queue.delete(id)
     const room = () => options.maxPerPass - batch.size
     if (room() > 0) {
-      const recent = await deps.store.listChangedSince(deps.nowSec() - options.recentWindowSec, room())
-      for (const r of recent) batch.add(r.id)
+      const recent = await deps.store.listChangedSince(
+        deps.nowSec() - options.recentWindowSec,
+        options.maxPerPass,
+      )
+      for (const r of recent) {
+        if (room() === 0) break
+        const at = checkedAt.get(r.id)
+        if (at === undefined || r.updatedAtSec > at) batch.add(r.id)
+      }
     }
     if (room() > 0) {
       let page = await deps.store.listActive(room(), cursor)
@@ -100,11 +110,18 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
     for (const id of ids) {
       try {
         const chain = await deps.readChain(id)
+        const at = deps.nowSec()
         const outcome = await deps.ledger.apply(
           { type: 'reconciliation', subscriptionId: id, chain },
           ACTOR,
-          deps.nowSec(),
+          at,
         )
+        checkedAt.delete(id)
+        checkedAt.set(id, at)
+        if (checkedAt.size > options.maxQueued) {
+          const oldest = checkedAt.keys().next()
+          if (oldest.done !== true) checkedAt.delete(oldest.value)
+        }
         if (outcome.kind === 'changed') {
           repaired++
           log.warn({ subscriptionId: id, state: outcome.row.state }, 'subscription repaired from chain')
