@@ -38,4 +38,11 @@ export {
   type MemorySubscriptionStore,
   type SubscriptionStore,
 } from './subscription-store.ts'
+export { createSubscriptionMetrics, type SubscriptionMetrics } from './subscription-metrics.ts'
+export {
+  createSubscriptions,
+  type Subscriptions,
+  type SubscriptionsDeps,
+  type SubscriptionsOptions,
+} from './subscriptions.ts'
 export type * from './types.ts'

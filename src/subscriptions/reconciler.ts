@@ -35,6 +35,8 @@ export interface ReconcilerDeps {
   /** Chain time now, in seconds (e.g. the verified latest block's timestamp, or wall clock). */
   readonly nowSec: () => number
   readonly log: Logger
+  /** Called with each pass's report (degraded-mode status, metrics). */
+  readonly onReport?: (report: ReconcileReport) => void
 }
 
 export interface ReconcileReport {
@@ -137,7 +139,9 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
       if (oldest.done === true) break
       queue.delete(oldest.value)
     }
-    return { checked: ids.length, repaired, failed }
+    const report = { checked: ids.length, repaired, failed }
+    deps.onReport?.(report)
+    return report
   }
 
   function runPass(): Promise<ReconcileReport> {

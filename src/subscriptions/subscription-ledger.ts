@@ -4,10 +4,12 @@
  */
 import { decideTransition } from './state-machine.ts'
 import type { SubscriptionStore } from './subscription-store.ts'
-import type { Actor, SubscriptionEvent, SubscriptionRecord } from './types.ts'
+import type { Actor, SubscriptionAudit, SubscriptionEvent, SubscriptionRecord } from './types.ts'
 
 export interface SubscriptionLedgerDeps {
   readonly store: SubscriptionStore
+  /** Called after every audit entry written (metrics). */
+  readonly onAudit?: (audit: SubscriptionAudit) => void
   /** Called after a row changed (the request-path cache refreshes it). */
   readonly onChange?: (row: SubscriptionRecord) => void
   /** Called when only the chain can settle a row (a refusal that reconciliation should look at). */
@@ -37,10 +39,12 @@ export function createSubscriptionLedger(deps: SubscriptionLedgerDeps): Subscrip
         if (decision.kind === 'unchanged') return { kind: 'unchanged', row: current }
         if (decision.kind === 'refused') {
           await store.appendAudit(decision.audit)
+          deps.onAudit?.(decision.audit)
           if (actor.kind === 'chain') deps.onNeedsReconciliation?.(event.subscriptionId)
           return { kind: 'refused', reason: decision.reason }
         }
         if (await store.compareAndSet(decision.next, current?.version ?? null, decision.audit)) {
+          deps.onAudit?.(decision.audit)
           deps.onChange?.(decision.next)
           if (decision.audit.anomalies.length > 0 && decision.audit.cause !== 'reconciliation')
             deps.onNeedsReconciliation?.(event.subscriptionId)
