@@ -3,12 +3,30 @@
  * (docs/blockchain.md "Chain trust"): nothing one RPC endpoint says alone repairs a row.
  */
 import { decodeErrorResult, decodeFunctionResult, encodeFunctionData } from 'viem'
-import type { RpcClient } from '../blockchain/index.ts'
+import type { ConfirmationPolicy, RpcClient } from '../blockchain/index.ts'
 import { paymentProcessorAbi } from '../contracts/index.ts'
 import type { Address, Bytes32, ChainStatus, ChainSubscription } from './types.ts'
 
-/** The port the reconciliation pass reads the chain through. */
-export type ChainSubscriptionReader = (id: Bytes32) => Promise<ChainSubscription | null>
+/**
+ * The port the reconciliation pass reads the chain through: the subscription as of `blockNumber` (the
+ * block of the confirmation policy, so a repair never grants access the monitor would not have granted
+ * yet), or null when the contract does not know it.
+ */
+export type ChainSubscriptionReader = (id: Bytes32, blockNumber?: number) => Promise<ChainSubscription | null>
+
+/**
+ * The newest block confirmed under `policy`, from verified reads: `latest` minus the confirmations, or the
+ * `safe` / `finalized` block both endpoints agree on.
+ */
+export function createConfirmedBlockReader(
+  rpc: Pick<RpcClient, 'verifiedBlockTag'>,
+  policy: ConfirmationPolicy,
+): () => Promise<number> {
+  return async () => {
+    if (policy.tag !== 'latest') return (await rpc.verifiedBlockTag(policy.tag)).number
+    return Math.max(0, (await rpc.verifiedBlockTag('latest')).number - policy.confirmations)
+  }
+}
 
 const STATUS: readonly (ChainStatus | null)[] = [null, 'live', 'cancelled', 'revoked']
 
@@ -17,11 +35,13 @@ export function createChainSubscriptionReader(
   rpc: Pick<RpcClient, 'verifiedCall'>,
   contract: Address,
 ): ChainSubscriptionReader {
-  return async (id) => {
+  return async (id, blockNumber) => {
     const data = encodeFunctionData({ abi: paymentProcessorAbi, functionName: 'getSubscription', args: [id] })
     let result: `0x${string}`
     try {
-      result = await rpc.verifiedCall({ to: contract, data })
+      result = await rpc.verifiedCall(
+        blockNumber === undefined ? { to: contract, data } : { to: contract, data, blockNumber },
+      )
     } catch (err) {
       if (isUnknownSubscription(err)) return null
       throw err

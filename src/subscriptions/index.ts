@@ -10,7 +10,11 @@ export {
   type SubscriptionCache,
   type SubscriptionCacheOptions,
 } from './access.ts'
-export { createChainSubscriptionReader, type ChainSubscriptionReader } from './chain-subscription-reader.ts'
+export {
+  createChainSubscriptionReader,
+  createConfirmedBlockReader,
+  type ChainSubscriptionReader,
+} from './chain-subscription-reader.ts'
 export { createDegradedTracker, type DegradedTracker, type SubscriptionsStatus } from './degraded-status.ts'
 export {
   DEFAULT_RECONCILER_OPTIONS,

@@ -33,7 +33,7 @@ import {
 import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../../test/helpers/anvil.ts'
 import { FAST_RPC, testDeps } from '../../test/blockchain/support.ts'
 import { startLyingRpc, type LyingRpc } from '../../test/blockchain/lying-rpc.ts'
-import { createChainSubscriptionReader } from './chain-subscription-reader.ts'
+import { createChainSubscriptionReader, createConfirmedBlockReader } from './chain-subscription-reader.ts'
 import { createReconciler } from './reconciler.ts'
 import { createSubscriptionLedger } from './subscription-ledger.ts'
 import { createMemorySubscriptionStore } from './subscription-store.ts'
@@ -183,7 +183,7 @@ after(async () => {
   await node?.stop()
 })
 
-function harness(maxPerPass = 100) {
+function harness(maxPerPass = 100, confirmations = 0) {
   const store = createMemorySubscriptionStore()
   const ledger = createSubscriptionLedger({ store })
   let now = 0
@@ -193,6 +193,7 @@ function harness(maxPerPass = 100) {
       store,
       ledger,
       readChain: createChainSubscriptionReader(rpc, deployment.paymentProcessor),
+      confirmedBlock: createConfirmedBlockReader(rpc, { tag: 'latest', confirmations }),
       nowSec: () => now,
       log: testDeps().log,
     },
@@ -381,6 +382,7 @@ test('the timer runs passes by itself and close() stops it', async () => {
       store,
       ledger,
       readChain: createChainSubscriptionReader(rpc, deployment.paymentProcessor),
+      confirmedBlock: createConfirmedBlockReader(rpc, { tag: 'latest', confirmations: 0 }),
       nowSec: () => ts,
       log: testDeps().log,
     },
@@ -397,4 +399,56 @@ test('the timer runs passes by itself and close() stops it', async () => {
   await new Promise((r) => setTimeout(r, 60))
   assert.equal(store.audits.length, audits)
   assert.equal((await store.get(p.subscriptionId as Bytes32))?.state, 'active')
+})
+
+test('reconciliation reads at the confirmation policy: a payment not yet confirmed is not activated by a repair', async () => {
+  const h = harness(100, 2)
+  const p = await pay('unconfirmed')
+  const id = p.subscriptionId as Bytes32
+  const ts = await chainNowSec()
+  h.setNow(ts)
+  // The monitor saw the log (pending, no access); the payment is 0 blocks deep, the policy wants 2.
+  await h.ledger.apply(
+    {
+      type: 'payment-seen',
+      digest: p.digest,
+      subscriptionId: id,
+      payer: payer.address,
+      beneficiary: ZERO_ADDRESS,
+      token: deployment.tokens.usdc as Address,
+      planId,
+      startSec: p.start,
+      endSec: p.end,
+      blockTimestampSec: ts,
+    },
+    { kind: 'chain', source: 'monitor' },
+    ts,
+  )
+  h.reconciler.enqueue(id)
+  assert.deepEqual(await h.reconciler.runPass(), { checked: 1, repaired: 0, failed: 0 })
+  assert.equal((await h.store.get(id))?.state, 'pending')
+  await node.rpc('anvil_mine', ['0x2'])
+  h.reconciler.enqueue(id)
+  assert.deepEqual(await h.reconciler.runPass(), { checked: 1, repaired: 1, failed: 0 })
+  assert.equal((await h.store.get(id))?.state, 'active')
+})
+
+test('a due active row is expired by the clock before the chain is asked (cause expiry, then nothing to repair)', async () => {
+  const h = harness()
+  const p = await pay('expiring')
+  const ts = await chainNowSec()
+  h.setNow(ts)
+  await confirm(h, p, ts)
+  const id = p.subscriptionId as Bytes32
+  h.setNow(p.end + 5)
+  h.reconciler.enqueue(id)
+  assert.deepEqual(await h.reconciler.runPass(), { checked: 1, repaired: 0, failed: 0 })
+  assert.equal((await h.store.get(id))?.state, 'expired')
+  assert.deepEqual(
+    h.store.audits.map((a) => [a.cause, a.actor.kind, a.toState]),
+    [
+      ['payment-confirmed', 'chain', 'active'],
+      ['expiry', 'system', 'expired'],
+    ],
+  )
 })

@@ -32,6 +32,11 @@ export interface ReconcilerDeps {
   readonly store: SubscriptionStore
   readonly ledger: SubscriptionLedger
   readonly readChain: ChainSubscriptionReader
+  /**
+   * The block the pass reads at: the newest one confirmed under the monitor's policy
+   * (`createConfirmedBlockReader`). Reading `latest` instead would activate payments before confirmation.
+   */
+  readonly confirmedBlock: () => Promise<number>
   /** Chain time now, in seconds (e.g. the verified latest block's timestamp, or wall clock). */
   readonly nowSec: () => number
   readonly log: Logger
@@ -58,6 +63,7 @@ export interface Reconciler {
 }
 
 const ACTOR: Actor = Object.freeze({ kind: 'system', source: 'reconciliation' })
+const CLOCK: Actor = Object.freeze({ kind: 'system', source: 'clock' })
 
 export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDeps): Reconciler {
   for (const key of ['maxPerPass', 'intervalMs', 'maxQueued'] as const) {
@@ -109,9 +115,26 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
     const ids = await pickBatch()
     let repaired = 0
     let failed = 0
+    let blockNumber: number
+    try {
+      blockNumber = await deps.confirmedBlock()
+    } catch (err) {
+      for (const id of ids) queue.add(id)
+      log.warn({ err }, 'subscription reconciliation: no confirmed block; pass skipped')
+      const report = { checked: 0, repaired: 0, failed: ids.length }
+      deps.onReport?.(report)
+      return report
+    }
     for (const id of ids) {
       try {
-        const chain = await deps.readChain(id)
+        const current = await deps.store.get(id)
+        if (current !== undefined && (current.state === 'active' || current.state === 'cancelled')) {
+          // Time first (cause `expiry`, actor the clock), then the chain's word.
+          const now = deps.nowSec()
+          if (current.endSec <= now)
+            await deps.ledger.apply({ type: 'expiry', subscriptionId: id }, CLOCK, now)
+        }
+        const chain = await deps.readChain(id, blockNumber)
         const at = deps.nowSec()
         const outcome = await deps.ledger.apply(
           { type: 'reconciliation', subscriptionId: id, chain },

@@ -38,13 +38,17 @@ function setup(graceMs = 60_000) {
   let now = T0 * 1000
   const calls: string[] = []
   const subs = createSubscriptions(
-    { basePath: '/litgate/v1', graceMs },
+    { basePath: '/litgate/v1', graceMs, confirmation: { tag: 'safe' } },
     {
       store,
       rpc: {
         verifiedCall: async (call) => {
-          calls.push(call.data)
+          calls.push(`${String(call.blockNumber)}:${call.data}`)
           throw new GatewayError('CHAIN_UNAVAILABLE', 'no endpoint')
+        },
+        verifiedBlockTag: async (tag) => {
+          calls.push(`tag:${tag}`)
+          return { number: 5, hash: `0x${'ab'.repeat(32)}` }
         },
       },
       contract: '0x00000000000000000000000000000000000000d1',
@@ -115,8 +119,10 @@ test('a renewal the cache cannot place is queued for reconciliation; a failed re
   assert.equal((await h.subs.ledger.apply(renewal, CHAIN, T0)).kind, 'refused')
   const report = await h.subs.reconciler.runPass()
   assert.deepEqual(report, { checked: 1, repaired: 0, failed: 1 })
-  assert.equal(h.calls.length, 1)
-  assert.ok(h.calls[0]?.endsWith(hex32(7).slice(2)), 'getSubscription(id) asked for the queued id')
+  assert.equal(h.calls.length, 2)
+  assert.equal(h.calls[0], 'tag:safe')
+  assert.ok(h.calls[1]?.startsWith('5:'), 'read at the safe block')
+  assert.ok(h.calls[1]?.endsWith(hex32(7).slice(2)), 'getSubscription(id) asked for the queued id')
   assert.equal(await value(h.registry, 'litgate_subscriptions_reconciliation_read_failures_total'), 1)
   assert.equal(h.subs.status().lastReconciliation?.failed, 1)
   assert.equal(await h.store.get(hex32(7)), undefined)

@@ -6,9 +6,9 @@
  */
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { RpcClient } from '../blockchain/index.ts'
+import type { ConfirmationPolicy, RpcClient } from '../blockchain/index.ts'
 import { createSubscriptionCache, isAccessAllowed, type SubscriptionCache } from './access.ts'
-import { createChainSubscriptionReader } from './chain-subscription-reader.ts'
+import { createChainSubscriptionReader, createConfirmedBlockReader } from './chain-subscription-reader.ts'
 import { createDegradedTracker, type SubscriptionsStatus } from './degraded-status.ts'
 import {
   DEFAULT_RECONCILER_OPTIONS,
@@ -30,12 +30,14 @@ export interface SubscriptionsOptions {
   /** Bound of the request-path cache (default 10,000 rows). */
   readonly cacheMaxEntries?: number
   readonly reconciler?: Partial<ReconcilerOptions>
+  /** The payment monitor's confirmation policy: reconciliation reads the chain at its newest confirmed block. */
+  readonly confirmation: ConfirmationPolicy
 }
 
 export interface SubscriptionsDeps {
   readonly store: SubscriptionStore
-  /** The chain client's RPC: only `verifiedCall` is used (cross-checked reads). */
-  readonly rpc: Pick<RpcClient, 'verifiedCall'>
+  /** The chain client's RPC: only cross-checked reads (`verifiedCall`, `verifiedBlockTag`) are used. */
+  readonly rpc: Pick<RpcClient, 'verifiedCall' | 'verifiedBlockTag'>
   /** The PaymentProcessor proxy. */
   readonly contract: Address
   /** The chain client's state (`chain.status().state`): `down` means degraded mode. */
@@ -104,6 +106,7 @@ export function createSubscriptions(options: SubscriptionsOptions, deps: Subscri
       store: deps.store,
       ledger,
       readChain: createChainSubscriptionReader(deps.rpc, deps.contract),
+      confirmedBlock: createConfirmedBlockReader(deps.rpc, options.confirmation),
       nowSec: chainNowSec,
       log,
       onReport: (r) => {
