@@ -20,6 +20,7 @@ function row(over: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
     startSec: START,
     endSec: END,
     chainStatus: 'live',
+    chainBlock: 1,
     version: 1,
     updatedAtSec: START,
     paymentDigests: [],

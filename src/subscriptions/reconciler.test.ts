@@ -103,7 +103,10 @@ async function pay(label: string, subscriptionId: Hex = ZERO_ID) {
   const receipt = await write(payer, 'pay', [quote, signature])
   const [log] = parseEventLogs({ abi: paymentProcessorAbi, eventName: 'PaymentReceived', logs: receipt.logs })
   assert.ok(log !== undefined)
-  return log.args as { digest: Hex; subscriptionId: Hex; start: number; end: number }
+  return {
+    ...(log.args as { digest: Hex; subscriptionId: Hex; start: number; end: number }),
+    blockNumber: Number(log.blockNumber),
+  }
 }
 
 before(async () => {
@@ -214,6 +217,7 @@ async function confirm(h: ReturnType<typeof harness>, p: Awaited<ReturnType<type
       startSec: p.start,
       endSec: p.end,
       blockTimestampSec: blockTs,
+      blockNumber: p.blockNumber,
       expected: { periods: 1, periodSeconds: PERIOD },
     },
     { kind: 'chain', source: 'monitor' },
@@ -420,6 +424,7 @@ test('reconciliation reads at the confirmation policy: a payment not yet confirm
       startSec: p.start,
       endSec: p.end,
       blockTimestampSec: ts,
+      blockNumber: p.blockNumber,
     },
     { kind: 'chain', source: 'monitor' },
     ts,

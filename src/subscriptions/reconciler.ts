@@ -137,7 +137,7 @@ export function createReconciler(options: ReconcilerOptions, deps: ReconcilerDep
         const chain = await deps.readChain(id, blockNumber)
         const at = deps.nowSec()
         const outcome = await deps.ledger.apply(
-          { type: 'reconciliation', subscriptionId: id, chain },
+          { type: 'reconciliation', subscriptionId: id, chain, blockNumber },
           ACTOR,
           at,
         )

@@ -39,6 +39,7 @@ function creation(over: Partial<PaymentConfirmedEvent> = {}): PaymentConfirmedEv
     startSec: T0,
     endSec: T0 + PERIOD,
     blockTimestampSec: T0,
+    blockNumber: 10,
     expected: { periods: 1, periodSeconds: PERIOD },
     ...over,
   }
@@ -110,7 +111,7 @@ test('only the chain activates: an operator or the system cannot confirm a payme
     (await ledger.apply({ type: 'expiry', subscriptionId: SUB }, CHAIN, T0 + PERIOD)).kind,
     'refused',
   )
-  const fake = { type: 'reconciliation', subscriptionId: SUB, chain: null } as const
+  const fake = { type: 'reconciliation', subscriptionId: SUB, chain: null, blockNumber: 20 } as const
   assert.equal((await ledger.apply(fake, CHAIN, T0)).kind, 'refused')
   assert.equal((await ledger.apply(fake, CLOCK, T0)).kind, 'refused')
 })
@@ -255,7 +256,13 @@ test('a reorg of the newest renewal restores the previous bounds; of the creatio
 test('cancel keeps access until the end and is idempotent; revoke ends it at the contract end', async () => {
   const { store, ledger } = setup()
   await ledger.apply(creation(), CHAIN, T0)
-  const cancel = { type: 'cancel', subscriptionId: SUB, by: PAYER, blockTimestampSec: T0 + DAY } as const
+  const cancel = {
+    type: 'cancel',
+    subscriptionId: SUB,
+    by: PAYER,
+    blockTimestampSec: T0 + DAY,
+    blockNumber: 11,
+  } as const
   await ledger.apply(cancel, CHAIN, T0 + DAY)
   assert.equal((await ledger.apply(cancel, CHAIN, T0 + DAY)).kind, 'unchanged')
   const cancelled = await store.get(SUB)
@@ -267,6 +274,7 @@ test('cancel keeps access until the end and is idempotent; revoke ends it at the
     by: PAYER,
     endSec: T0 + 2 * DAY,
     blockTimestampSec: T0 + 2 * DAY,
+    blockNumber: 12,
   } as const
   await ledger.apply(revoke, CHAIN, T0 + 2 * DAY)
   assert.equal((await ledger.apply(revoke, CHAIN, T0 + 2 * DAY)).kind, 'unchanged')
@@ -327,7 +335,7 @@ test('an operator revoke carries the operator id, needs one, and reconciliation 
     endSec: T0 + PERIOD,
     status: 'live',
   } as const
-  await ledger.apply({ type: 'reconciliation', subscriptionId: SUB, chain }, RECON, T0 + 20)
+  await ledger.apply({ type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 }, RECON, T0 + 20)
   const after = await store.get(SUB)
   assert.equal(after?.state, 'revoked')
   assert.equal(isAccessAllowed(after, (T0 + 30) * 1000, { graceMs: 0, chainHealthy: true }), false)
@@ -346,12 +354,13 @@ test('reconciliation repairs a wrong end, a wrong status, a missing row and a ro
   } as const
   const now = T0 + DAY
   assert.equal(
-    decideTransition(row, { type: 'reconciliation', subscriptionId: SUB, chain }, RECON, now).kind,
+    decideTransition(row, { type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 }, RECON, now)
+      .kind,
     'unchanged',
   )
   const wrongEnd = decideTransition(
     { ...row, endSec: T0 + 9 * PERIOD },
-    { type: 'reconciliation', subscriptionId: SUB, chain },
+    { type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 },
     RECON,
     now,
   )
@@ -361,7 +370,7 @@ test('reconciliation repairs a wrong end, a wrong status, a missing row and a ro
   ])
   const wrongState = decideTransition(
     { ...row, chainStatus: 'revoked', state: 'revoked' },
-    { type: 'reconciliation', subscriptionId: SUB, chain },
+    { type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 },
     RECON,
     now,
   )
@@ -371,7 +380,7 @@ test('reconciliation repairs a wrong end, a wrong status, a missing row and a ro
   ])
   const missing = decideTransition(
     undefined,
-    { type: 'reconciliation', subscriptionId: SUB, chain },
+    { type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 },
     RECON,
     now,
   )
@@ -379,14 +388,19 @@ test('reconciliation repairs a wrong end, a wrong status, a missing row and a ro
     missing.kind === 'change' && [missing.next.state, missing.next.version, missing.audit.anomalies],
     ['active', 1, ['missing-row']],
   )
-  const gone = decideTransition(row, { type: 'reconciliation', subscriptionId: SUB, chain: null }, RECON, now)
+  const gone = decideTransition(
+    row,
+    { type: 'reconciliation', subscriptionId: SUB, chain: null, blockNumber: 20 },
+    RECON,
+    now,
+  )
   assert.deepEqual(gone.kind === 'change' && [gone.next.state, gone.audit.anomalies], [
     'pending',
     ['not-on-chain'],
   ])
   const stale = decideTransition(
     row,
-    { type: 'reconciliation', subscriptionId: SUB, chain },
+    { type: 'reconciliation', subscriptionId: SUB, chain, blockNumber: 20 },
     RECON,
     T0 + PERIOD,
   )
@@ -438,17 +452,29 @@ test('property: only chain-caused events grant access; every event is idempotent
       digest: n === 0 ? SUB : hex32(100 + n),
       subscriptionId: SUB,
     })),
-    fc.constant({ type: 'cancel' as const, subscriptionId: SUB, by: PAYER, blockTimestampSec: T0 + DAY }),
+    fc.constant({
+      type: 'cancel' as const,
+      subscriptionId: SUB,
+      by: PAYER,
+      blockTimestampSec: T0 + DAY,
+      blockNumber: 11,
+    }),
     fc.constant({
       type: 'revoke' as const,
       subscriptionId: SUB,
       by: PAYER,
       endSec: T0 + DAY,
       blockTimestampSec: T0 + DAY,
+      blockNumber: 12,
     }),
     fc.constant({ type: 'expiry' as const, subscriptionId: SUB }),
     fc.constant({ type: 'operator-revoke' as const, subscriptionId: SUB, reason: 'r' }),
-    chainArb.map((chain) => ({ type: 'reconciliation' as const, subscriptionId: SUB, chain })),
+    chainArb.map((chain) => ({
+      type: 'reconciliation' as const,
+      subscriptionId: SUB,
+      chain,
+      blockNumber: 20,
+    })),
   )
   await fc.assert(
     fc.asyncProperty(
@@ -495,3 +521,34 @@ function activeRow(over: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
   assert.equal(d.kind, 'change')
   return { ...(d as Extract<typeof d, { kind: 'change' }>).next, ...over }
 }
+
+test('a reconciliation read older than the newest chain fact applied never rolls a renewal back', async () => {
+  const { store, ledger } = setup()
+  await ledger.apply(creation(), CHAIN, T0)
+  const renew = renewal(1, {
+    startSec: T0,
+    endSec: T0 + 2 * PERIOD,
+    blockTimestampSec: T0 + DAY,
+    blockNumber: 15,
+  })
+  await ledger.apply(renew, CHAIN, T0 + DAY)
+  const before = await store.get(SUB)
+  assert.equal(before?.chainBlock, 15)
+  // The chain as of block 14: the renewal is not in it yet.
+  const old = {
+    owner: PAYER,
+    beneficiary: PAYER,
+    planId: 1,
+    token: TOKEN,
+    startSec: T0,
+    endSec: T0 + PERIOD,
+    status: 'live',
+  } as const
+  const stale = { type: 'reconciliation', subscriptionId: SUB, chain: old, blockNumber: 14 } as const
+  assert.equal((await ledger.apply(stale, RECON, T0 + DAY)).kind, 'unchanged')
+  assert.deepEqual(await store.get(SUB), before)
+  // At block 15 or later the chain's word wins.
+  const fresh = { ...stale, blockNumber: 15 }
+  assert.equal((await ledger.apply(fresh, RECON, T0 + DAY)).kind, 'changed')
+  assert.equal((await store.get(SUB))?.endSec, T0 + PERIOD)
+})

@@ -147,6 +147,10 @@ function withDetail(
   return out
 }
 
+function newest(a: number | null, b: number): number {
+  return a === null ? b : Math.max(a, b)
+}
+
 function rememberDigest(list: readonly Bytes32[], digest: Bytes32): readonly Bytes32[] {
   const next = [...list, digest]
   return next.length > MAX_REMEMBERED_PAYMENTS ? next.slice(next.length - MAX_REMEMBERED_PAYMENTS) : next
@@ -182,6 +186,7 @@ export function decideTransition(
         startSec: event.startSec,
         endSec: event.endSec,
         chainStatus: null,
+        chainBlock: event.blockNumber,
         version: 1,
         updatedAtSec: nowSec,
         paymentDigests: [],
@@ -215,6 +220,7 @@ export function decideTransition(
         updatedAtSec: nowSec,
         paymentDigests: digests,
         beforeLastPayment: null,
+        chainBlock: null,
       }
       const next: SubscriptionRecord =
         prior === null
@@ -242,7 +248,11 @@ export function decideTransition(
       if (current.chainStatus === 'cancelled') return UNCHANGED
       if (current.chainStatus !== 'live')
         return refuse(id, actor, nowSec, current, 'cancel', `cancel-of-${current.chainStatus ?? 'pending'}`)
-      const next = changed(current, { chainStatus: 'cancelled' }, nowSec)
+      const next = changed(
+        current,
+        { chainStatus: 'cancelled', chainBlock: newest(current.chainBlock, event.blockNumber) },
+        nowSec,
+      )
       return {
         kind: 'change',
         next,
@@ -260,7 +270,15 @@ export function decideTransition(
       const expectedEnd = Math.min(current.endSec, event.blockTimestampSec)
       if (event.endSec !== expectedEnd) anomalies.push('revoke-end-mismatch')
       if (current.chainStatus === 'revoked') anomalies.push('revoked-twice')
-      const next = changed(current, { chainStatus: 'revoked', endSec: event.endSec }, nowSec)
+      const next = changed(
+        current,
+        {
+          chainStatus: 'revoked',
+          endSec: event.endSec,
+          chainBlock: newest(current.chainBlock, event.blockNumber),
+        },
+        nowSec,
+      )
       return {
         kind: 'change',
         next,
@@ -308,7 +326,9 @@ export function decideTransition(
       }
     }
     case 'reconciliation':
-      return reconcile(current, event.chain, id, actor, nowSec)
+      // A read older than the newest fact applied says nothing about now (the monitor is ahead of it).
+      if (current?.chainBlock != null && event.blockNumber < current.chainBlock) return UNCHANGED
+      return reconcile(current, event.chain, event.blockNumber, id, actor, nowSec)
   }
 }
 
@@ -363,6 +383,7 @@ function confirmPayment(
       startSec: event.startSec,
       endSec: event.endSec,
       chainStatus: current?.chainStatus ?? ('live' as const),
+      chainBlock: newest(current?.chainBlock ?? null, event.blockNumber),
       paymentDigests: rememberDigest(base.paymentDigests, event.digest),
       beforeLastPayment: null,
     }
@@ -411,6 +432,7 @@ function confirmPayment(
       startSec: event.startSec,
       endSec: event.endSec,
       chainStatus: 'live',
+      chainBlock: newest(current.chainBlock, event.blockNumber),
       paymentDigests: rememberDigest(current.paymentDigests, event.digest),
       beforeLastPayment: {
         planId: current.planId,
@@ -438,6 +460,7 @@ const FIELDS = ['owner', 'beneficiary', 'planId', 'token', 'startSec', 'endSec']
 function reconcile(
   current: SubscriptionRecord | undefined,
   chain: ChainSubscription | null,
+  blockNumber: number,
   id: Bytes32,
   actor: Actor,
   nowSec: number,
@@ -445,7 +468,7 @@ function reconcile(
   if (chain === null) {
     // Unknown on chain: a pending row is still waiting; anything else must stop granting access.
     if (current === undefined || current.chainStatus === null) return UNCHANGED
-    const next = changed(current, { chainStatus: null }, nowSec)
+    const next = changed(current, { chainStatus: null, chainBlock: blockNumber }, nowSec)
     return {
       kind: 'change',
       next,
@@ -467,6 +490,7 @@ function reconcile(
       startSec: merged.startSec,
       endSec: merged.endSec,
       chainStatus: merged.chainStatus,
+      chainBlock: blockNumber,
       state: deriveState(merged.chainStatus, merged.endSec, nowSec, false),
       version: 1,
       updatedAtSec: nowSec,
@@ -507,6 +531,7 @@ function reconcile(
       startSec: chain.startSec,
       endSec: chain.endSec,
       chainStatus: chain.status,
+      chainBlock: blockNumber,
     },
     nowSec,
   )

@@ -28,6 +28,7 @@ function creation(id: Bytes32): PaymentConfirmedEvent {
     startSec: T0,
     endSec: T0 + PERIOD,
     blockTimestampSec: T0,
+    blockNumber: 1,
   }
 }
 

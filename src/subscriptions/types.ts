@@ -29,6 +29,12 @@ export interface SubscriptionRecord {
   readonly endSec: number
   /** The contract's Status as last verified (null: not on chain yet, or no longer). */
   readonly chainStatus: ChainStatus | null
+  /**
+   * Block number of the newest chain fact applied (a monitor event's block, or the block a reconciliation
+   * read at): a reconciliation read at an older block never overwrites newer facts. Null after a reorg
+   * removed the newest payment.
+   */
+  readonly chainBlock: number | null
   /** Compare-and-set version: 1 for a new row, +1 per change. */
   readonly version: number
   /** Chain time of the last change. */
@@ -78,6 +84,8 @@ export interface PaymentSeenEvent {
   readonly startSec: number
   readonly endSec: number
   readonly blockTimestampSec: number
+  /** Number of the block that holds the log. */
+  readonly blockNumber: number
 }
 
 /** A `PaymentReceived` log confirmed at the policy: creation, renewal or plan change. */
@@ -97,6 +105,8 @@ export interface PaymentConfirmedEvent {
   readonly blockTimestampSec: number
   /** What the quote bought, when the monitor knows it: the expected end is then checked exactly. */
   readonly expected?: { readonly periods: number; readonly periodSeconds: number }
+  /** Number of the block that holds the log. */
+  readonly blockNumber: number
 }
 
 /** A payment the monitor had applied was removed by a reorg. */
@@ -112,6 +122,8 @@ export interface CancelEvent {
   readonly subscriptionId: Bytes32
   readonly by: Address
   readonly blockTimestampSec: number
+  /** Number of the block that holds the log. */
+  readonly blockNumber: number
 }
 
 /** `SubscriptionRevoked` (confirmed): `end` is the contract's new end (min(end, block.timestamp)). */
@@ -121,6 +133,8 @@ export interface RevokeEvent {
   readonly by: Address
   readonly endSec: number
   readonly blockTimestampSec: number
+  /** Number of the block that holds the log. */
+  readonly blockNumber: number
 }
 
 /** The clock passed `end`. */
@@ -141,6 +155,8 @@ export interface ReconciliationEvent {
   readonly type: 'reconciliation'
   readonly subscriptionId: Bytes32
   readonly chain: ChainSubscription | null
+  /** The (confirmed) block the chain was read at. */
+  readonly blockNumber: number
 }
 
 export type SubscriptionEvent =
