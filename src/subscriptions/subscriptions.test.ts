@@ -36,6 +36,7 @@ function setup(graceMs = 60_000) {
   const store = createMemorySubscriptionStore()
   const registry = new Registry()
   let state: 'up' | 'degraded' | 'down' = 'up'
+  let stateReads = 0
   let now = T0 * 1000
   const calls: string[] = []
   const subs = createSubscriptions(
@@ -53,7 +54,10 @@ function setup(graceMs = 60_000) {
         },
       },
       contract: '0x00000000000000000000000000000000000000d1',
-      chainState: () => state,
+      chainState: () => {
+        stateReads++
+        return state
+      },
       log: pino({ level: 'silent' }),
       registry,
       nowMs: () => now,
@@ -64,6 +68,7 @@ function setup(graceMs = 60_000) {
     registry,
     subs,
     calls,
+    stateReads: () => stateReads,
     setState: (s: typeof state) => (state = s),
     setNow: (ms: number) => (now = ms),
   }
@@ -100,16 +105,22 @@ test('degraded mode: chain down → status says since when, access runs to end +
   assert.equal(h.subs.isAllowed(row, afterEnd), false) // healthy: no grace
   h.setNow(T0 * 1000 + 5_000)
   h.setState('down')
+  // The request path re-reads the chain state once per second at most.
+  const reads = h.stateReads()
+  for (let i = 0; i < 100; i++) h.subs.isAllowed(row, afterEnd)
+  assert.equal(h.stateReads(), reads + 1)
   assert.equal(h.subs.isAllowed(row, afterEnd), true)
   assert.equal(h.subs.isAllowed(row, (T0 + PERIOD) * 1000 + 60_000), false)
   const s = h.subs.status()
   assert.equal(s.chainReachable, false)
   assert.equal(s.sinceMs, T0 * 1000 + 5_000)
-  assert.equal(s.servedFromCacheWhileDegraded, 2)
+  assert.equal(s.servedFromCacheWhileDegraded, 102)
   assert.equal(await value(h.registry, 'litgate_subscriptions_chain_reachable'), 0)
   assert.equal(await value(h.registry, 'litgate_subscriptions_chain_state_since_seconds'), T0 + 5)
-  assert.equal(await value(h.registry, 'litgate_subscriptions_served_from_cache_total'), 2)
+  assert.equal(await value(h.registry, 'litgate_subscriptions_served_from_cache_total'), 102)
   h.setState('degraded') // some endpoint down, still reachable: not degraded mode for access
+  assert.equal(h.subs.isAllowed(row, afterEnd), true) // the state read a moment ago still holds
+  h.setNow(T0 * 1000 + 6_000)
   assert.equal(h.subs.isAllowed(row, afterEnd), false)
   assert.equal(h.subs.status().chainReachable, true)
 })

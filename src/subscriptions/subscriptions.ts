@@ -30,6 +30,8 @@ export interface SubscriptionsOptions {
   /** Bound of the request-path cache (default 10,000 rows). */
   readonly cacheMaxEntries?: number
   readonly reconciler?: Partial<ReconcilerOptions>
+  /** How long the request path reuses the chain state it read (default 1,000 ms). */
+  readonly chainStateTtlMs?: number
   /** The payment monitor's confirmation policy: reconciliation reads the chain at its newest confirmed block. */
   readonly confirmation: ConfirmationPolicy
 }
@@ -40,7 +42,10 @@ export interface SubscriptionsDeps {
   readonly rpc: Pick<RpcClient, 'verifiedCall' | 'verifiedBlockTag'>
   /** The PaymentProcessor proxy. */
   readonly contract: Address
-  /** The chain client's state (`chain.status().state`): `down` means degraded mode. */
+  /**
+   * The chain client's state (`chain.status().state`): `down` means degraded mode. Read at most once per
+   * `chainStateTtlMs` on the request path (it builds a snapshot), on every `status()` call.
+   */
   readonly chainState: () => 'up' | 'degraded' | 'down'
   readonly log: Logger
   /** Registers the subscription metrics on it when given. */
@@ -82,13 +87,21 @@ export function createSubscriptions(options: SubscriptionsOptions, deps: Subscri
     { maxEntries: options.cacheMaxEntries ?? 10_000 },
     { store: deps.store },
   )
-  const isChainHealthy = (): boolean => {
+  const ttlMs = options.chainStateTtlMs ?? 1_000
+  let chainReadAtMs = Number.NEGATIVE_INFINITY
+  const readChainState = (now: number): boolean => {
     const healthy = deps.chainState() !== 'down'
-    tracker.observeChain(healthy, nowMs())
+    tracker.observeChain(healthy, now)
+    chainReadAtMs = now
     return healthy
   }
+  // Hot path: one comparison per request; the chain's snapshot is rebuilt at most once per TTL.
+  const isChainHealthy = (): boolean => {
+    const now = nowMs()
+    return now - chainReadAtMs >= ttlMs ? readChainState(now) : tracker.isChainReachable
+  }
   const status = (): SubscriptionsStatus => {
-    isChainHealthy()
+    readChainState(nowMs())
     return tracker.status(cache.size)
   }
   const metrics =
