@@ -552,3 +552,17 @@ test('a reconciliation read older than the newest chain fact applied never rolls
   assert.equal((await ledger.apply(fresh, RECON, T0 + DAY)).kind, 'changed')
   assert.equal((await store.get(SUB))?.endSec, T0 + PERIOD)
 })
+
+test('after reconciliation found a row not on chain, the same payment confirmed again re-activates it', async () => {
+  const { store, ledger } = setup()
+  await ledger.apply(creation(), CHAIN, T0)
+  await ledger.apply(
+    { type: 'reconciliation', subscriptionId: SUB, chain: null, blockNumber: 20 },
+    RECON,
+    T0 + 5,
+  )
+  assert.equal((await store.get(SUB))?.state, 'pending')
+  // Re-included in block 21 (the monitor missed the reorg): its confirmation must count again.
+  assert.equal((await ledger.apply(creation({ blockNumber: 21 }), CHAIN, T0 + 6)).kind, 'changed')
+  assert.equal((await store.get(SUB))?.state, 'active')
+})

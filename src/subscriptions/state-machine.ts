@@ -468,7 +468,12 @@ function reconcile(
   if (chain === null) {
     // Unknown on chain: a pending row is still waiting; anything else must stop granting access.
     if (current === undefined || current.chainStatus === null) return UNCHANGED
-    const next = changed(current, { chainStatus: null, chainBlock: blockNumber }, nowSec)
+    // Nothing of it is on chain: forget its payments too, so their re-inclusion is applied again.
+    const next = changed(
+      current,
+      { chainStatus: null, chainBlock: blockNumber, paymentDigests: [], beforeLastPayment: null },
+      nowSec,
+    )
     return {
       kind: 'change',
       next,
