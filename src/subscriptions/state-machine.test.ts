@@ -566,3 +566,23 @@ test('after reconciliation found a row not on chain, the same payment confirmed 
   assert.equal((await ledger.apply(creation({ blockNumber: 21 }), CHAIN, T0 + 6)).kind, 'changed')
   assert.equal((await store.get(SUB))?.state, 'active')
 })
+
+test('two renewals reorged in a row: the second has no remembered bounds, so no access and reconciliation is asked', async () => {
+  const wanted: Bytes32[] = []
+  const store = createMemorySubscriptionStore()
+  const ledger = createSubscriptionLedger({ store, onNeedsReconciliation: (id) => wanted.push(id) })
+  await ledger.apply(creation(), CHAIN, T0)
+  const r1 = renewal(1, { startSec: T0, endSec: T0 + 2 * PERIOD, blockTimestampSec: T0 + 1, blockNumber: 11 })
+  const r2 = renewal(2, { startSec: T0, endSec: T0 + 3 * PERIOD, blockTimestampSec: T0 + 2, blockNumber: 12 })
+  await ledger.apply(r1, CHAIN, T0 + 1)
+  await ledger.apply(r2, CHAIN, T0 + 2)
+  await ledger.apply({ type: 'payment-reorged', digest: r2.digest, subscriptionId: SUB }, CHAIN, T0 + 3)
+  assert.equal((await store.get(SUB))?.endSec, T0 + 2 * PERIOD)
+  assert.deepEqual(wanted, [])
+  await ledger.apply({ type: 'payment-reorged', digest: r1.digest, subscriptionId: SUB }, CHAIN, T0 + 4)
+  const row = await store.get(SUB)
+  assert.equal(row?.state, 'pending')
+  assert.equal(isAccessAllowed(row, (T0 + 5) * 1000, { graceMs: 0, chainHealthy: false }), false)
+  assert.deepEqual(store.audits.at(-1)?.anomalies, ['reorg-bounds-unknown'])
+  assert.deepEqual(wanted, [SUB])
+})

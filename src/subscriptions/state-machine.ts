@@ -222,6 +222,10 @@ export function decideTransition(
         beforeLastPayment: null,
         chainBlock: null,
       }
+      // A renewal whose previous bounds are not remembered (two renewals reorged in a row): the time it
+      // bought is no longer backed by a confirmed payment and the rest is unknown, so no access until the
+      // chain is read again (the anomaly queues it for reconciliation).
+      const isBoundsUnknown = prior === null && event.digest !== event.subscriptionId
       const next: SubscriptionRecord =
         prior === null
           ? // The creation is gone: back to pending (no access) until it is confirmed again or reconciled.
@@ -239,6 +243,7 @@ export function decideTransition(
         audit: audit(id, actor, nowSec, current, next, {
           cause: 'payment-reorged',
           digest: event.digest,
+          anomalies: isBoundsUnknown ? ['reorg-bounds-unknown'] : [],
           detail: withDetail(current, next),
         }),
       }
