@@ -1,1 +1,7 @@
-export { startAdminServer, type AdminServer, type AdminOptions, type AdminDeps } from './admin-server.ts'
+export {
+  startAdminServer,
+  type AdminDeps,
+  type AdminOptions,
+  type AdminRoute,
+  type AdminServer,
+} from './admin-server.ts'

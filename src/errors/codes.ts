@@ -71,6 +71,10 @@ export const ERROR_CODES = Object.freeze({
   CHAIN_TX_TIMEOUT: spec(504, 'Transaction not confirmed in time', 'upstream'),
   CHAIN_SEND_QUEUE_FULL: spec(503, 'Too many transactions waiting to be sent', 'internal'),
 
+  // --- subscriptions: lookups of the gateway's verified cache of on-chain subscriptions
+  SUBSCRIPTION_ID_INVALID: spec(400, 'Malformed subscription id', 'downstream'),
+  SUBSCRIPTION_NOT_FOUND: spec(404, 'Unknown subscription', 'downstream'),
+
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
