@@ -67,6 +67,13 @@ export const ERROR_CODES = Object.freeze({
   CHAIN_TX_TIMEOUT: spec(504, 'Transaction not confirmed in time', 'upstream'),
   CHAIN_SEND_QUEUE_FULL: spec(503, 'Too many transactions waiting to be sent', 'internal'),
 
+  // --- storage: the database (PostgreSQL or embedded PGlite), its schema and migrations
+  STORAGE_CONFIG_INVALID: spec(500, 'Invalid storage configuration', 'internal'),
+  STORAGE_UNAVAILABLE: spec(503, 'Database unavailable', 'internal'),
+  STORAGE_SCHEMA_TOO_NEW: spec(500, 'Database schema is newer than this litgate', 'internal'),
+  STORAGE_MIGRATION_MISMATCH: spec(500, 'Applied migration differs from the one this litgate ships', 'internal'),
+  STORAGE_MIGRATION_FAILED: spec(500, 'Database migration failed', 'internal'),
+
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
