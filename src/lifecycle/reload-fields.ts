@@ -55,6 +55,8 @@ export const RESTART_BOUND = [
   'tracing.enabled',
   'reload.watchFile',
   'reload.watchDebounceMs',
+  // The database is opened (and migrated) once at start: every field of it is bound to the process.
+  'storage',
 ] as const
 
 /** Fields whose only valid value is a constant (nothing to apply or refuse). */

@@ -47,3 +47,4 @@ export {
   type BlockRepository,
   type Repositories,
 } from './repositories.ts'
+export { storageOptionsFromConfig, type StorageConfigDeps } from './config.ts'
