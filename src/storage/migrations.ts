@@ -200,14 +200,14 @@ export async function runMigrations(
 ): Promise<MigrationReport> {
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK.toString())}::bigint)`.execute(trx)
-    await sql`CREATE TABLE IF NOT EXISTS litgate_migrations (
+    await sql`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY CHECK (version >= 1),
       name text NOT NULL,
       checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`.execute(trx)
     const applied = await trx
-      .selectFrom('litgate_migrations')
+      .selectFrom('schema_migrations')
       .select(['version', 'name', 'checksum'])
       .execute()
     const { pending, current } = planMigrations(applied, known)
@@ -224,7 +224,7 @@ export async function runMigrations(
         }
       }
       await trx
-        .insertInto('litgate_migrations')
+        .insertInto('schema_migrations')
         .values({ version: m.version, name: m.name, checksum: migrationChecksum(m) })
         .execute()
     }
@@ -240,10 +240,10 @@ export async function runMigrations(
 export async function readSchemaVersion(db: Kysely<Tables>): Promise<number> {
   const exists = await sql<{
     present: boolean
-  }>`SELECT to_regclass('litgate_migrations') IS NOT NULL AS present`.execute(db)
+  }>`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`.execute(db)
   if (exists.rows[0]?.present !== true) return 0
   const row = await db
-    .selectFrom('litgate_migrations')
+    .selectFrom('schema_migrations')
     .select((eb) => eb.fn.max('version').as('version'))
     .executeTakeFirst()
   return Number(row?.version ?? 0)

@@ -7,7 +7,7 @@ import type { ColumnType, Generated } from 'kysely'
  * addresses, signatures) are lowercase 0x-hex text, checked by the database.
  */
 export interface Tables {
-  litgate_migrations: MigrationRow
+  schema_migrations: MigrationRow
   quotes: QuoteRow
   payments: PaymentRow
   subscriptions: SubscriptionRow
