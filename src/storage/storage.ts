@@ -9,6 +9,7 @@ import {
   type Migration,
   type MigrationReport,
 } from './migrations.ts'
+import { lockDataDir } from './data-dir-lock.ts'
 import { PGliteDialect } from './pglite-dialect.ts'
 import { createRepositories, type Repositories } from './repositories.ts'
 import type { Tables } from './tables.ts'
@@ -122,18 +123,21 @@ export async function createStorage(
     release = () => db.destroy()
   } else {
     target = options.dataDir === null ? 'PGlite in memory' : `PGlite ${options.dataDir}`
+    const unlock = options.dataDir === null ? async () => {} : await lockDataDir(options.dataDir)
     let pglite: PGlite
     try {
       // int8 as a decimal string, as pg answers it: block numbers and chain ids never go through a float.
       pglite = new PGlite(options.dataDir ?? undefined, { parsers: { 20: (v: string) => v } })
       await pglite.waitReady
     } catch (err) {
+      await unlock()
       throw unavailable(target, err)
     }
     db = new Kysely<Tables>({ dialect: new PGliteDialect(pglite) })
     release = async () => {
       await db.destroy()
       await pglite.close()
+      await unlock()
     }
   }
   try {
