@@ -34,6 +34,7 @@ export {
   type SubscriptionRecord,
   type NewSubscription,
   type SubscriptionChanges,
+  type SubscriptionPage,
   type Cause,
   type AuditEntry,
   type NewAuditEntry,

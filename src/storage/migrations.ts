@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import { GatewayError } from '../errors/index.ts'
+import { GatewayError, isGatewayError } from '../errors/index.ts'
 import type { Tables } from './tables.ts'
 
 /** One forward-only schema step. `statements` run in order inside the migration's transaction. */
@@ -198,6 +198,18 @@ export async function runMigrations(
   db: Kysely<Tables>,
   known: readonly Migration[] = MIGRATIONS,
 ): Promise<MigrationReport> {
+  try {
+    return await migrateInTransaction(db, known)
+  } catch (err) {
+    if (isGatewayError(err)) throw err
+    // The history table itself could not be created or read (permissions, connection lost mid-run).
+    throw new GatewayError('STORAGE_MIGRATION_FAILED', `migration run failed: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+}
+
+function migrateInTransaction(db: Kysely<Tables>, known: readonly Migration[]): Promise<MigrationReport> {
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK.toString())}::bigint)`.execute(trx)
     await sql`CREATE TABLE IF NOT EXISTS schema_migrations (

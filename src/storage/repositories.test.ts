@@ -224,7 +224,7 @@ for (const backend of storageBackends()) {
       )
       assert.deepEqual(trail[2]?.detail, { version: 3, changes: { endAt: 300 } })
       assert.deepEqual(
-        (await s.subscriptions.listByState('active', 10)).map((x) => x.id),
+        (await s.subscriptions.listByState('active', { limit: 10 })).map((x) => x.id),
         [id],
       )
       assert.deepEqual(
@@ -234,6 +234,45 @@ for (const backend of storageBackends()) {
       await assert.rejects(
         s.subscriptions.update(id, 3, { endAt: 50 }, { cause: 'bad' }),
         'end before start refused by the schema',
+      )
+    })
+
+    test(`${backend.name}: subscriptions by state page by (end, id) and filter on the end`, async () => {
+      const s = await openIsolated()
+      const ends = [300, 100, 200, 200, 400]
+      for (const [i, endAt] of ends.entries()) {
+        const sub = { id: h32(0x700 + i), owner: addr(1), beneficiary: addr(2), planId: 1, token: addr(3) }
+        await s.subscriptions.insert({ ...sub, startAt: 0, endAt, state: 'active' }, { cause: 'seed' })
+      }
+      await s.subscriptions.insert(
+        {
+          id: h32(0x7ff),
+          owner: addr(1),
+          beneficiary: addr(2),
+          planId: 1,
+          token: addr(3),
+          startAt: 0,
+          endAt: 50,
+          state: 'expired',
+        },
+        { cause: 'seed' },
+      )
+      const seen: number[] = []
+      let after: { endAt: number; id: Hex } | undefined
+      for (;;) {
+        const page = await s.subscriptions.listByState('active', {
+          limit: 2,
+          ...(after === undefined ? {} : { after }),
+        })
+        if (page.length === 0) break
+        seen.push(...page.map((x) => Number(BigInt(x.id) - 0x700n)))
+        const last = page.at(-1) as { endAt: number; id: Hex }
+        after = { endAt: last.endAt, id: last.id }
+      }
+      assert.deepEqual(seen, [1, 2, 3, 0, 4], 'every active one once, by end then id')
+      assert.deepEqual(
+        (await s.subscriptions.listByState('active', { limit: 10, endBefore: 250 })).map((x) => x.endAt),
+        [100, 200, 200],
       )
     })
 

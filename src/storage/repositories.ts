@@ -177,8 +177,19 @@ export interface SubscriptionRepository {
     changes: SubscriptionChanges,
     cause: Cause,
   ): Promise<SubscriptionRecord | undefined>
-  listByState(state: SubscriptionState, limit: number, endBefore?: number): Promise<SubscriptionRecord[]>
+  /**
+   * Subscriptions in `state`, ordered by (end, id), at most `limit`: optionally only those ending before
+   * `endBefore` (expiry sweeps), and after the last record of the previous page (`after`: keyset paging
+   * for reconciliation passes over every active subscription).
+   */
+  listByState(state: SubscriptionState, page: SubscriptionPage): Promise<SubscriptionRecord[]>
   listByBeneficiary(beneficiary: Hex): Promise<SubscriptionRecord[]>
+}
+
+export interface SubscriptionPage {
+  readonly limit: number
+  readonly endBefore?: number
+  readonly after?: Pick<SubscriptionRecord, 'endAt' | 'id'>
 }
 
 export interface AuditRepository {
@@ -651,10 +662,19 @@ function subscriptions(db: Db): SubscriptionRepository {
         return toSubscription(r)
       })
     },
-    async listByState(state, limit, endBefore) {
+    async listByState(state, page) {
       let q = db.selectFrom('subscriptions').selectAll().where('state', '=', state)
-      if (endBefore !== undefined) q = q.where('end_at', '<', String(endBefore))
-      const rows = await q.orderBy('end_at').limit(limit).execute()
+      if (page.endBefore !== undefined) q = q.where('end_at', '<', String(page.endBefore))
+      const after = page.after
+      if (after !== undefined) {
+        q = q.where((eb) =>
+          eb.or([
+            eb('end_at', '>', String(after.endAt)),
+            eb.and([eb('end_at', '=', String(after.endAt)), eb('id', '>', lower(after.id))]),
+          ]),
+        )
+      }
+      const rows = await q.orderBy('end_at').orderBy('id').limit(page.limit).execute()
       return rows.map(toSubscription)
     },
     async listByBeneficiary(beneficiary) {
