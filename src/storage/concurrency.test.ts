@@ -60,6 +60,21 @@ async function activate(
   })
 }
 
+/** Whether `p` settles within `ms` (without waiting longer). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = p.then(
+    () => true,
+    () => true,
+  )
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  try {
+    return await Promise.race([settled, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 for (const backend of storageBackends()) {
   describe(`exactly-once activation (${backend.name})`, () => {
     after(() => backend.close())
@@ -76,12 +91,9 @@ for (const backend of storageBackends()) {
         const first = activate(a, payment(1), 'a', held.wait)
         await new Promise((r) => setTimeout(r, 50))
         const second = activate(b, payment(1), 'b')
-        const raced = await Promise.race([
-          second.then(() => 'b finished'),
-          new Promise((r) => setTimeout(() => r('b waits'), 200)),
-        ])
-        assert.equal(raced, 'b waits', 'B blocks on the row lock while A has not committed')
-        held.open()
+        // The gate opens whatever the check says: a failing check must not leave A's transaction hanging.
+        const raced = await settlesWithin(second, 200).finally(held.open)
+        assert.equal(raced, false, 'B blocks on the row lock while A has not committed')
         assert.deepEqual(await Promise.all([first, second]), [true, false])
         // And many at once, both instances, every payment: exactly one win each.
         const attempts = []
@@ -92,6 +104,52 @@ for (const backend of storageBackends()) {
         const activations = (await a.audit.recent(100)).filter((e) => e.cause.startsWith('activated-by-'))
         assert.equal(activations.length, 20)
         assert.equal(new Set(activations.map((e) => e.entityId)).size, 20)
+      })
+
+      test('postgres: getForUpdate holds the subscription row: the other instance waits, then sees the new version', async () => {
+        const options = await backend.fresh()
+        const { storage: a } = await openStorage(options)
+        backend.track(a)
+        const b = backend.track(await createStorage(options))
+        const id = h32(0xabc)
+        await a.subscriptions.insert(
+          {
+            id,
+            owner: addr(1),
+            beneficiary: addr(2),
+            planId: 1,
+            token: addr(3),
+            startAt: 0,
+            endAt: 100,
+            state: 'active',
+          },
+          { cause: 'seed' },
+        )
+        const held = gate()
+        const renewal = a.transaction(async (tx) => {
+          const sub = await tx.subscriptions.getForUpdate(id)
+          assert.equal(sub?.version, 1)
+          await held.wait
+          return tx.subscriptions.update(id, 1, { endAt: 200 }, { cause: 'renewal' })
+        })
+        await new Promise((r) => setTimeout(r, 50))
+        const revoke = b.transaction(async (tx) => {
+          const sub = await tx.subscriptions.getForUpdate(id)
+          return sub === undefined
+            ? undefined
+            : tx.subscriptions.update(id, sub.version, { state: 'revoked' }, { cause: 'revoked' })
+        })
+        // The gate opens whatever the check says: a failing check must not leave A's transaction hanging.
+        const raced = await settlesWithin(revoke, 200).finally(held.open)
+        assert.equal(raced, false, 'B waits for the row A holds')
+        const [renewed, revoked] = await Promise.all([renewal, revoke])
+        assert.equal(renewed?.version, 2)
+        assert.equal(revoked?.version, 3, 'B read the row after A committed: no lost update')
+        assert.equal(revoked?.endAt, 200)
+        assert.deepEqual(
+          (await a.audit.list('subscription', id)).map((e) => e.cause),
+          ['seed', 'renewal', 'revoked'],
+        )
       })
 
       test('postgres: a claim rolled back by its instance is won by the other', async () => {
