@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { configSchema } from '../config/index.ts'
 import { isGatewayError } from '../errors/index.ts'
+import { restartBoundChanges } from '../lifecycle/index.ts'
 import { storageOptionsFromConfig } from './index.ts'
 
 const BASE = {
@@ -51,4 +52,28 @@ test('an unset variable or unreadable file is STORAGE_CONFIG_INVALID naming it, 
 test('the schema refuses an inline URL and a bad schema name', () => {
   assert.throws(() => storageOf({ url: 'postgres://u:p@h/db' }))
   assert.throws(() => storageOf({ url: { fromEnv: 'DB' }, schema: 'Robert"; DROP' }))
+})
+
+test('a reload that changes any storage field is restart-bound, each change named', () => {
+  const running = configSchema.parse({ ...BASE, storage: { url: { fromEnv: 'DB' } } })
+  const cases: Array<[unknown, string]> = [
+    [{ url: { fromEnv: 'OTHER_DB' } }, 'storage.url'],
+    [{ url: { file: '/run/db' } }, 'storage.url'],
+    [{}, 'storage.url'],
+    [{ url: { fromEnv: 'DB' }, dataDir: 'elsewhere' }, 'storage.dataDir'],
+    [{ url: { fromEnv: 'DB' }, schema: 'gw' }, 'storage.schema'],
+    [{ url: { fromEnv: 'DB' }, maxConnections: 3 }, 'storage.maxConnections'],
+    [{ url: { fromEnv: 'DB' }, connectTimeoutMs: 900 }, 'storage.connectTimeoutMs'],
+  ]
+  for (const [storage, field] of cases) {
+    const next = configSchema.parse({ ...BASE, storage })
+    assert.ok(
+      restartBoundChanges(running, next).some((c) => c.field === field),
+      `${JSON.stringify(storage)} changes ${field}`,
+    )
+  }
+  assert.deepEqual(
+    restartBoundChanges(running, configSchema.parse({ ...BASE, storage: { url: { fromEnv: 'DB' } } })),
+    [],
+  )
 })
