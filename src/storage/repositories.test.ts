@@ -1,6 +1,7 @@
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { storageBackends } from '../../test/helpers/storage.ts'
+import { isGatewayError } from '../errors/index.ts'
 import {
   openStorage,
   paymentAuditId,
@@ -68,6 +69,7 @@ for (const backend of storageBackends()) {
       assert.equal(got?.amount, MAX_UINT256)
       assert.equal(got?.payer, '0x00000000000000000000000000000000000000aa', 'addresses stored lowercase')
       assert.equal(got?.state, 'open')
+      assert.ok(got?.createdAt instanceof Date, 'timestamptz is a Date on both drivers')
       assert.equal((await s.quotes.getByDigest(q.digest))?.id, q.id)
       await assert.rejects(s.quotes.insert(quote(3, { amount: MAX_UINT256 + 1n })), 'above uint256 refused')
       await assert.rejects(s.quotes.insert(quote(4, { token: '0x1234' })), 'malformed address refused')
@@ -353,6 +355,18 @@ for (const backend of storageBackends()) {
       } finally {
         await again.close()
       }
+    })
+
+    test(`${backend.name}: ping answers while open and is STORAGE_UNAVAILABLE once closed`, async () => {
+      const options = await backend.fresh()
+      const { storage } = await openStorage(options)
+      await storage.ping()
+      await storage.close()
+      await storage.close()
+      await assert.rejects(
+        storage.ping(),
+        (err: unknown) => isGatewayError(err) && err.code === 'STORAGE_UNAVAILABLE',
+      )
     })
 
     async function openIsolated(): Promise<Storage> {

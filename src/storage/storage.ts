@@ -51,6 +51,8 @@ export interface Storage extends Repositories {
   migrate(): Promise<MigrationReport>
   /** The database's schema version (0 = never migrated). */
   schemaVersion(): Promise<number>
+  /** One round trip (`SELECT 1`), for readiness: STORAGE_UNAVAILABLE when the database does not answer. */
+  ping(): Promise<void>
   /** Closes the pool or the PGlite instance. Idempotent. */
   close(): Promise<void>
 }
@@ -153,6 +155,14 @@ export async function createStorage(
     transaction: (fn) => db.transaction().execute((trx) => fn(createRepositories(trx))),
     migrate: () => runMigrations(db, migrations),
     schemaVersion: () => readSchemaVersion(db),
+    ping: async () => {
+      if (closing !== undefined) throw new GatewayError('STORAGE_UNAVAILABLE', `storage closed (${target})`)
+      try {
+        await sql`SELECT 1`.execute(db)
+      } catch (err) {
+        throw unavailable(target, err)
+      }
+    },
     close: () => (closing ??= release()),
   }
 }
