@@ -357,6 +357,20 @@ for (const backend of storageBackends()) {
       }
     })
 
+    test(`${backend.name}: a statement error swallowed inside a transaction still fails the transaction`, async () => {
+      const s = await db()
+      const p = payment(40)
+      await assert.rejects(
+        s.transaction(async (tx) => {
+          await tx.cursor.set('swallow', { number: 1n, hash: h32(1) })
+          await tx.payments.record({ ...p, token: '0xnot-an-address' }, { cause: 'x' }).catch(() => false)
+          return 'looks fine'
+        }),
+        'COMMIT of an aborted transaction is a failure, not a silent rollback',
+      )
+      assert.equal(await s.cursor.get('swallow'), undefined)
+    })
+
     test(`${backend.name}: ping answers while open and is STORAGE_UNAVAILABLE once closed`, async () => {
       const options = await backend.fresh()
       const { storage } = await openStorage(options)
