@@ -5,9 +5,10 @@
  *   litgate run -c FILE        serve with a config file (SIGHUP reloads it, SIGTERM/SIGINT drain)
  *   litgate validate -c FILE   check a config file (like nginx -t); exit 0 when valid
  *   litgate reload -c FILE     validate FILE, then ask the running gateway (admin API) to reload it
+ *   litgate migrate -c FILE    apply pending database migrations (the config's storage section)
  *   litgate demo [--port N]    start two demo backends and a gateway in front of them
  *   litgate --version          package version and git commit
- * The commands that construct nothing (validate, reload, version) live in src/cli/, one module each.
+ * The commands that construct nothing (validate, reload, migrate, version) live in src/cli/, one module each.
  */
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -21,6 +22,7 @@ import {
   EXIT,
   findNpmWrapper,
   formatVersion,
+  migrateCommand,
   readProc,
   reloadCommand,
   removePidFile,
@@ -45,6 +47,7 @@ const USAGE = `usage:
   litgate reload -c FILE [--admin ADDR]     validate FILE, then reload the running gateway through its
                                             admin API; ADDR is host:port or http://host:port
                                             (default: admin.host/port from FILE)
+  litgate migrate -c FILE                   apply pending database migrations (storage section)
   litgate demo [--port N]                   demo backends + gateway on 127.0.0.1
   litgate --version                         package version and git commit
 `
@@ -105,6 +108,8 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
       return validateCommand(values.config, { isStrict: values.strict === true }, io)
     case 'reload':
       return reloadCommand(values.config, values.admin, io)
+    case 'migrate':
+      return migrateCommand(values.config, { env }, io)
     case 'run': {
       if (values.config === undefined) return usage('run needs -c FILE')
       const log = createRootLogger({ level: level ?? 'info' })

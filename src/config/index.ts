@@ -7,6 +7,7 @@ export {
   type UpstreamConfig,
   type BackendConfig,
   type RouteConfig,
+  type StorageConfig,
 } from './schema.ts'
 export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFormat } from './loader.ts'
 export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'

@@ -315,6 +315,31 @@ export const reloadSchema = z
   })
   .meta({ description: 'Hot reload triggers. Changes need a restart.' })
 
+export const storageSchema = z
+  .strictObject({
+    url: secretRefSchema.optional().meta({
+      description:
+        'PostgreSQL URL (`postgres://user:password@host:port/db`) as a secret reference: `{ fromEnv: NAME }` or `{ file: PATH }`, never inline. Set: PostgreSQL (required for more than one gateway instance). Unset: embedded PGlite in `dataDir`.',
+    }),
+    dataDir: z.string().min(1).default('litgate-data').meta({
+      description:
+        'Embedded PGlite data directory (created when missing; relative to the working directory). Used only without `url`. One gateway process per directory.',
+    }),
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lowercase identifier')
+      .optional()
+      .meta({ description: "PostgreSQL schema to work in (search_path); default the role's default (`public`)." }),
+    maxConnections: z.int().min(1).max(100).default(10).meta({ description: 'PostgreSQL pool size.' }),
+    connectTimeoutMs: durationMs(100, 60_000)
+      .default(5000)
+      .meta({ description: 'PostgreSQL connect timeout per connection.' }),
+  })
+  .meta({
+    description:
+      'Where payments, quotes, subscriptions and their audit log live (docs/storage.md). Migrated at start and by `litgate migrate`. Changes need a restart.',
+  })
+
 export const configSchema = z
   .strictObject({
     version: z.literal(1),
@@ -326,6 +351,7 @@ export const configSchema = z
     logging: loggingSchema.default(loggingSchema.parse({})),
     tracing: tracingSchema.default(tracingSchema.parse({})),
     reload: reloadSchema.default(reloadSchema.parse({})),
+    storage: storageSchema.default(storageSchema.parse({})),
   })
   .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
 
@@ -340,3 +366,4 @@ export type BackendConfig = UpstreamConfig['backends'][number]
 export type RouteConfig = Config['routes'][number]
 export type AdminConfig = Config['admin']
 export type LoggingConfig = Config['logging']
+export type StorageConfig = Config['storage']

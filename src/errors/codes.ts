@@ -74,6 +74,12 @@ export const ERROR_CODES = Object.freeze({
   // --- subscriptions: lookups of the gateway's verified cache of on-chain subscriptions
   SUBSCRIPTION_ID_INVALID: spec(400, 'Malformed subscription id', 'downstream'),
   SUBSCRIPTION_NOT_FOUND: spec(404, 'Unknown subscription', 'downstream'),
+  // --- storage: the database (PostgreSQL or embedded PGlite), its schema and migrations
+  STORAGE_CONFIG_INVALID: spec(500, 'Invalid storage configuration', 'internal'),
+  STORAGE_UNAVAILABLE: spec(503, 'Database unavailable', 'internal'),
+  STORAGE_SCHEMA_TOO_NEW: spec(500, 'Database schema is newer than this litgate', 'internal'),
+  STORAGE_MIGRATION_MISMATCH: spec(500, 'Applied migration differs from the one this litgate ships', 'internal'),
+  STORAGE_MIGRATION_FAILED: spec(500, 'Database migration failed', 'internal'),
 
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),

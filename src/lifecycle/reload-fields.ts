@@ -60,6 +60,13 @@ export const RESTART_BOUND = [
   'tracing.enabled',
   'reload.watchFile',
   'reload.watchDebounceMs',
+  // The database is opened (and migrated) once at start: every field of it is bound to the process.
+  'storage',
+  'storage.url',
+  'storage.dataDir',
+  'storage.schema',
+  'storage.maxConnections',
+  'storage.connectTimeoutMs',
 ] as const
 
 /** Fields whose only valid value is a constant (nothing to apply or refuse). */
@@ -74,6 +81,12 @@ export interface FieldChange {
 }
 
 const SPLIT_RESTART_BOUND: readonly (readonly string[])[] = RESTART_BOUND.map(splitPath)
+
+/**
+ * Restart-bound fields whose value is an object compared by value, not presence: secret references
+ * (`{ fromEnv }` | `{ file }`), a union the schema walk sees as one field with no members of its own.
+ */
+const COMPARED_BY_VALUE: ReadonlySet<string> = new Set(['storage.url'])
 
 /** `listeners[].tls.minVersion` → ['listeners', '[]', 'tls', 'minVersion']. */
 export function splitPath(path: string): string[] {
@@ -94,7 +107,9 @@ export function restartBoundChanges(running: Config, next: Config): FieldChange[
     for (const field of new Set([...a.keys(), ...b.keys()])) {
       const from = a.get(field)
       const to = b.get(field)
-      if (comparable(from) !== comparable(to)) changes.push({ field, from, to })
+      const isByValue = COMPARED_BY_VALUE.has(field)
+      if (isByValue ? JSON.stringify(from) !== JSON.stringify(to) : comparable(from) !== comparable(to))
+        changes.push({ field, from, to })
     }
   }
   return changes

@@ -1,0 +1,799 @@
+import type { Kysely, Selectable } from 'kysely'
+import type { AuditRow, BlockRow, PaymentRow, QuoteRow, SubscriptionRow, Tables } from './tables.ts'
+
+/** 0x-prefixed hex. Written lowercase (the schema refuses anything else; inputs are lowercased here). */
+export type Hex = `0x${string}`
+
+export type QuoteState = 'open' | 'paid' | 'expired'
+export type PaymentState = 'seen' | 'confirmed' | 'final' | 'reorged'
+export type SubscriptionState = 'pending' | 'active' | 'expired' | 'revoked' | 'cancelled'
+export type AuditEntity = 'subscription' | 'payment'
+
+/** A signed quote as stored. Token amounts are bigint: never a JS number. */
+export interface QuoteRecord {
+  readonly id: Hex
+  readonly payer: Hex
+  readonly beneficiary: Hex
+  readonly subscriptionId: Hex
+  readonly token: Hex
+  readonly amount: bigint
+  readonly planId: number
+  readonly periods: number
+  /** Chain time (unix seconds), as signed. */
+  readonly validUntil: bigint
+  readonly digest: Hex
+  readonly signature: Hex
+  readonly createdAt: Date
+  readonly state: QuoteState
+}
+export type NewQuote = Omit<QuoteRecord, 'state' | 'createdAt'> & {
+  readonly state?: QuoteState
+  readonly createdAt?: Date
+}
+
+/** A payment's identity on chain: one `PaymentReceived` log. */
+export interface PaymentKey {
+  readonly chainId: number
+  readonly txHash: Hex
+  readonly logIndex: number
+}
+
+export interface PaymentFlags {
+  readonly isUnderpaid: boolean
+  readonly isUnknownQuote: boolean
+  readonly isWrongPayer: boolean
+}
+
+export interface PaymentRecord extends PaymentKey, PaymentFlags {
+  readonly digest: Hex
+  readonly subscriptionId: Hex
+  readonly payer: Hex
+  /** `address(0)` when the event carried none (renewal paid by the owner). */
+  readonly beneficiary: Hex
+  readonly token: Hex
+  readonly amount: bigint
+  readonly planId: number
+  /** The period the event reports (chain seconds). */
+  readonly periodStart: number
+  readonly periodEnd: number
+  readonly blockNumber: bigint
+  readonly blockHash: Hex
+  readonly state: PaymentState
+  /** Set once by claimActivation. */
+  readonly activatedAt: Date | null
+  readonly createdAt: Date
+  readonly updatedAt: Date
+}
+export type NewPayment = Omit<PaymentRecord, 'activatedAt' | 'createdAt' | 'updatedAt' | keyof PaymentFlags> &
+  Partial<PaymentFlags>
+
+export interface SubscriptionRecord {
+  /** The EIP-712 digest of the quote that created it. */
+  readonly id: Hex
+  readonly owner: Hex
+  readonly beneficiary: Hex
+  readonly planId: number
+  readonly token: Hex
+  /** Chain seconds. */
+  readonly startAt: number
+  readonly endAt: number
+  readonly state: SubscriptionState
+  /** Optimistic-concurrency version: 1 on insert, +1 on every update. */
+  readonly version: number
+  readonly createdAt: Date
+  readonly updatedAt: Date
+}
+export type NewSubscription = Omit<SubscriptionRecord, 'version' | 'createdAt' | 'updatedAt'>
+export type SubscriptionChanges = Partial<
+  Pick<SubscriptionRecord, 'beneficiary' | 'planId' | 'token' | 'startAt' | 'endAt' | 'state'>
+>
+
+/** Why a transition happened: recorded with it in the audit log. */
+export interface Cause {
+  /** Short machine-readable reason, e.g. `payment-confirmed`, `reorg`, `reconcile`, `expiry`. */
+  readonly cause: string
+  /** Anything that explains it (tx hash, block, old values). JSON; never secrets. */
+  readonly detail?: Readonly<Record<string, unknown>>
+  /** Chain time of the event that caused it, when there is one. */
+  readonly chainTime?: number
+}
+
+export interface AuditEntry {
+  readonly id: bigint
+  readonly entity: AuditEntity
+  readonly entityId: string
+  readonly fromState: string | null
+  readonly toState: string
+  readonly cause: string
+  readonly detail: Record<string, unknown>
+  readonly chainTime: number | null
+  readonly at: Date
+}
+export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at' | 'detail' | 'chainTime'> & Cause
+
+export interface BlockRef {
+  readonly number: bigint
+  readonly hash: Hex
+}
+export interface ProcessedBlock extends BlockRef {
+  readonly parentHash: Hex
+  /** Block timestamp, chain seconds. */
+  readonly timestamp: number
+}
+
+export interface QuoteRepository {
+  /** Idempotent: false (nothing written) when a quote with this id or digest exists. */
+  insert(quote: NewQuote): Promise<boolean>
+  get(id: Hex): Promise<QuoteRecord | undefined>
+  getByDigest(digest: Hex): Promise<QuoteRecord | undefined>
+  /** Compare-and-set of the state: true when the quote was in `from` and is now `to`. */
+  setState(id: Hex, from: QuoteState, to: QuoteState): Promise<boolean>
+  /** Open quotes still valid at `now` (chain seconds), optionally of one payer (for the caps). */
+  countOpen(now: bigint, payer?: Hex): Promise<number>
+  /** Deletes up to `limit` open quotes whose validity ended before `now`; answers how many. */
+  sweepExpired(now: bigint, limit: number): Promise<number>
+}
+
+export interface PaymentRepository {
+  /** Idempotent on (chain id, tx hash, log index): true and audited (cause) only when newly inserted. */
+  record(payment: NewPayment, cause: Cause): Promise<boolean>
+  get(key: PaymentKey): Promise<PaymentRecord | undefined>
+  /**
+   * Moves a payment from one of `from` to `to` (optionally re-pinning its block), audited. False when the
+   * payment is missing or in another state (nothing written).
+   */
+  transition(
+    key: PaymentKey,
+    change: { readonly from: readonly PaymentState[]; readonly to: PaymentState; readonly block?: BlockRef },
+    cause: Cause,
+  ): Promise<boolean>
+  /**
+   * The exactly-once primitive: true for exactly one caller per payment, across transactions and gateway
+   * instances (a conditional UPDATE: concurrent claimers block on the row lock, then see it taken). Inside
+   * `transaction`, a rollback undoes the claim. False for an unknown payment.
+   */
+  claimActivation(key: PaymentKey): Promise<boolean>
+  /** Payments in blocks above `blockNumber` not already reorged (what a rewind must re-derive). */
+  listAbove(blockNumber: bigint): Promise<PaymentRecord[]>
+  listByState(state: PaymentState, limit: number): Promise<PaymentRecord[]>
+  /** Underpaid, unknown-quote or wrong-payer payments, newest first (for operators). */
+  listFlagged(limit: number): Promise<PaymentRecord[]>
+  listBySubscription(subscriptionId: Hex): Promise<PaymentRecord[]>
+}
+
+export interface SubscriptionRepository {
+  /** Idempotent on id: true and audited (null → state) only when newly inserted. */
+  insert(subscription: NewSubscription, cause: Cause): Promise<boolean>
+  get(id: Hex): Promise<SubscriptionRecord | undefined>
+  /** SELECT … FOR UPDATE: inside `transaction`, other writers of this row wait until it ends. */
+  getForUpdate(id: Hex): Promise<SubscriptionRecord | undefined>
+  /**
+   * Optimistic update: applies `changes` only when the row is still at `expectedVersion`, bumps the
+   * version and audits (from → to state, with the cause). Undefined when missing or the version moved on.
+   */
+  update(
+    id: Hex,
+    expectedVersion: number,
+    changes: SubscriptionChanges,
+    cause: Cause,
+  ): Promise<SubscriptionRecord | undefined>
+  /**
+   * Subscriptions in `state`, ordered by (end, id), at most `limit`: optionally only those ending before
+   * `endBefore` (expiry sweeps), and after the last record of the previous page (`after`: keyset paging
+   * for reconciliation passes over every active subscription).
+   */
+  listByState(state: SubscriptionState, page: SubscriptionPage): Promise<SubscriptionRecord[]>
+  listByBeneficiary(beneficiary: Hex): Promise<SubscriptionRecord[]>
+}
+
+export interface SubscriptionPage {
+  readonly limit: number
+  readonly endBefore?: number
+  readonly after?: Pick<SubscriptionRecord, 'endAt' | 'id'>
+}
+
+export interface AuditRepository {
+  /** Appends one entry (the table refuses UPDATE, DELETE and TRUNCATE). */
+  append(entry: NewAuditEntry): Promise<void>
+  /** Entries of one entity, oldest first. */
+  list(entity: AuditEntity, entityId: string): Promise<AuditEntry[]>
+  /** The latest `limit` entries, newest first. */
+  recent(limit: number): Promise<AuditEntry[]>
+}
+
+export interface CursorRepository {
+  get(name: string): Promise<BlockRef | undefined>
+  set(name: string, block: BlockRef): Promise<void>
+}
+
+export interface BlockRepository {
+  /** Idempotent on number: false when a block of that number is recorded already (whatever its hash). */
+  record(block: ProcessedBlock): Promise<boolean>
+  get(number: bigint): Promise<ProcessedBlock | undefined>
+  latest(): Promise<ProcessedBlock | undefined>
+  /** Forgets blocks at or above `number` (a reorg rewind); answers how many. */
+  deleteFrom(number: bigint): Promise<number>
+  /** Forgets blocks below `number` (bounded retention); answers how many. */
+  pruneBelow(number: bigint): Promise<number>
+}
+
+/** Everything a subsystem may do with the database: typed, never a raw connection. */
+export interface Repositories {
+  readonly quotes: QuoteRepository
+  readonly payments: PaymentRepository
+  readonly subscriptions: SubscriptionRepository
+  readonly audit: AuditRepository
+  readonly cursor: CursorRepository
+  readonly blocks: BlockRepository
+}
+
+type Db = Kysely<Tables>
+
+const lower = <T extends string>(hex: T): Hex => hex.toLowerCase() as Hex
+
+/** Runs `fn` atomically: in the caller's transaction when there is one, else in a new one. */
+function atomically<T>(db: Db, fn: (db: Db) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn)
+}
+
+/** ON CONFLICT DO NOTHING: whether the row was written (rather than already there). */
+function inserted(result: { readonly numInsertedOrUpdatedRows?: bigint | undefined }): boolean {
+  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n
+}
+
+function toQuote(r: Selectable<QuoteRow>): QuoteRecord {
+  return {
+    id: r.id as Hex,
+    payer: r.payer as Hex,
+    beneficiary: r.beneficiary as Hex,
+    subscriptionId: r.subscription_id as Hex,
+    token: r.token as Hex,
+    amount: BigInt(r.amount),
+    planId: r.plan_id,
+    periods: Number(r.periods),
+    validUntil: BigInt(r.valid_until),
+    digest: r.digest as Hex,
+    signature: r.signature as Hex,
+    createdAt: r.created_at,
+    state: r.state as QuoteState,
+  }
+}
+
+function toPayment(r: Selectable<PaymentRow>): PaymentRecord {
+  return {
+    chainId: Number(r.chain_id),
+    txHash: r.tx_hash as Hex,
+    logIndex: r.log_index,
+    digest: r.digest as Hex,
+    subscriptionId: r.subscription_id as Hex,
+    payer: r.payer as Hex,
+    beneficiary: r.beneficiary as Hex,
+    token: r.token as Hex,
+    amount: BigInt(r.amount),
+    planId: r.plan_id,
+    periodStart: Number(r.period_start),
+    periodEnd: Number(r.period_end),
+    blockNumber: BigInt(r.block_number),
+    blockHash: r.block_hash as Hex,
+    state: r.state as PaymentState,
+    isUnderpaid: r.is_underpaid,
+    isUnknownQuote: r.is_unknown_quote,
+    isWrongPayer: r.is_wrong_payer,
+    activatedAt: r.activated_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }
+}
+
+function toSubscription(r: Selectable<SubscriptionRow>): SubscriptionRecord {
+  return {
+    id: r.id as Hex,
+    owner: r.owner as Hex,
+    beneficiary: r.beneficiary as Hex,
+    planId: r.plan_id,
+    token: r.token as Hex,
+    startAt: Number(r.start_at),
+    endAt: Number(r.end_at),
+    state: r.state as SubscriptionState,
+    version: r.version,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }
+}
+
+function toAudit(r: Selectable<AuditRow>): AuditEntry {
+  return {
+    id: BigInt(r.id),
+    entity: r.entity as AuditEntity,
+    entityId: r.entity_id,
+    fromState: r.from_state,
+    toState: r.to_state,
+    cause: r.cause,
+    detail: r.detail,
+    chainTime: r.chain_time === null ? null : Number(r.chain_time),
+    at: r.at,
+  }
+}
+
+function toBlock(r: Selectable<BlockRow>): ProcessedBlock {
+  return {
+    number: BigInt(r.number),
+    hash: r.hash as Hex,
+    parentHash: r.parent_hash as Hex,
+    timestamp: Number(r.timestamp),
+  }
+}
+
+/** The audit log's id of a payment: `chainId:txHash:logIndex`. */
+export function paymentAuditId(key: PaymentKey): string {
+  return `${key.chainId}:${lower(key.txHash)}:${key.logIndex}`
+}
+
+async function appendAudit(db: Db, entry: NewAuditEntry): Promise<void> {
+  await db
+    .insertInto('audit_log')
+    .values({
+      entity: entry.entity,
+      entity_id: entry.entityId,
+      from_state: entry.fromState,
+      to_state: entry.toState,
+      cause: entry.cause,
+      detail: { ...entry.detail },
+      chain_time: entry.chainTime === undefined ? null : String(entry.chainTime),
+    })
+    .execute()
+}
+
+function quotes(db: Db): QuoteRepository {
+  return {
+    async insert(q) {
+      const result = await db
+        .insertInto('quotes')
+        .values({
+          id: lower(q.id),
+          payer: lower(q.payer),
+          beneficiary: lower(q.beneficiary),
+          subscription_id: lower(q.subscriptionId),
+          token: lower(q.token),
+          amount: q.amount.toString(),
+          plan_id: q.planId,
+          periods: String(q.periods),
+          valid_until: q.validUntil.toString(),
+          digest: lower(q.digest),
+          signature: lower(q.signature),
+          state: q.state ?? 'open',
+          ...(q.createdAt === undefined ? {} : { created_at: q.createdAt }),
+        })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst()
+      return inserted(result)
+    },
+    async get(id) {
+      const r = await db.selectFrom('quotes').selectAll().where('id', '=', lower(id)).executeTakeFirst()
+      return r === undefined ? undefined : toQuote(r)
+    },
+    async getByDigest(digest) {
+      const r = await db
+        .selectFrom('quotes')
+        .selectAll()
+        .where('digest', '=', lower(digest))
+        .executeTakeFirst()
+      return r === undefined ? undefined : toQuote(r)
+    },
+    async setState(id, from, to) {
+      const r = await db
+        .updateTable('quotes')
+        .set({ state: to })
+        .where('id', '=', lower(id))
+        .where('state', '=', from)
+        .executeTakeFirst()
+      return r.numUpdatedRows > 0n
+    },
+    async countOpen(now, payer) {
+      let q = db
+        .selectFrom('quotes')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('state', '=', 'open')
+        .where('valid_until', '>=', now.toString())
+      if (payer !== undefined) q = q.where('payer', '=', lower(payer))
+      const r = await q.executeTakeFirstOrThrow()
+      return Number(r.n)
+    },
+    async sweepExpired(now, limit) {
+      const r = await db
+        .deleteFrom('quotes')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('quotes')
+            .select('id')
+            .where('state', '=', 'open')
+            .where('valid_until', '<', now.toString())
+            .limit(limit),
+        )
+        .executeTakeFirst()
+      return Number(r.numDeletedRows)
+    },
+  }
+}
+
+function keyFilter(key: PaymentKey) {
+  return {
+    chain_id: String(key.chainId),
+    tx_hash: lower(key.txHash),
+    log_index: key.logIndex,
+  }
+}
+
+function payments(db: Db): PaymentRepository {
+  const byKey = (key: PaymentKey) => {
+    const k = keyFilter(key)
+    return db
+      .selectFrom('payments')
+      .selectAll()
+      .where('chain_id', '=', k.chain_id)
+      .where('tx_hash', '=', k.tx_hash)
+      .where('log_index', '=', k.log_index)
+  }
+  return {
+    record(p, cause) {
+      return atomically(db, async (trx) => {
+        const result = await trx
+          .insertInto('payments')
+          .values({
+            ...keyFilter(p),
+            digest: lower(p.digest),
+            subscription_id: lower(p.subscriptionId),
+            payer: lower(p.payer),
+            beneficiary: lower(p.beneficiary),
+            token: lower(p.token),
+            amount: p.amount.toString(),
+            plan_id: p.planId,
+            period_start: String(p.periodStart),
+            period_end: String(p.periodEnd),
+            block_number: p.blockNumber.toString(),
+            block_hash: lower(p.blockHash),
+            state: p.state,
+            is_underpaid: p.isUnderpaid ?? false,
+            is_unknown_quote: p.isUnknownQuote ?? false,
+            is_wrong_payer: p.isWrongPayer ?? false,
+            updated_at: new Date(),
+          })
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst()
+        if (!inserted(result)) return false
+        await appendAudit(trx, {
+          entity: 'payment',
+          entityId: paymentAuditId(p),
+          fromState: null,
+          toState: p.state,
+          ...cause,
+        })
+        return true
+      })
+    },
+    async get(key) {
+      const r = await byKey(key).executeTakeFirst()
+      return r === undefined ? undefined : toPayment(r)
+    },
+    transition(key, change, cause) {
+      return atomically(db, async (trx) => {
+        const k = keyFilter(key)
+        const before = await trx
+          .selectFrom('payments')
+          .select('state')
+          .where('chain_id', '=', k.chain_id)
+          .where('tx_hash', '=', k.tx_hash)
+          .where('log_index', '=', k.log_index)
+          .forUpdate()
+          .executeTakeFirst()
+        if (before === undefined || !change.from.includes(before.state as PaymentState)) return false
+        await trx
+          .updateTable('payments')
+          .set({
+            state: change.to,
+            updated_at: new Date(),
+            ...(change.block === undefined
+              ? {}
+              : { block_number: change.block.number.toString(), block_hash: lower(change.block.hash) }),
+          })
+          .where('chain_id', '=', k.chain_id)
+          .where('tx_hash', '=', k.tx_hash)
+          .where('log_index', '=', k.log_index)
+          .execute()
+        await appendAudit(trx, {
+          entity: 'payment',
+          entityId: paymentAuditId(key),
+          fromState: before.state,
+          toState: change.to,
+          ...cause,
+        })
+        return true
+      })
+    },
+    async claimActivation(key) {
+      const k = keyFilter(key)
+      const rows = await db
+        .updateTable('payments')
+        .set({ activated_at: new Date() })
+        .where('chain_id', '=', k.chain_id)
+        .where('tx_hash', '=', k.tx_hash)
+        .where('log_index', '=', k.log_index)
+        .where('activated_at', 'is', null)
+        .returning('log_index')
+        .execute()
+      return rows.length === 1
+    },
+    async listAbove(blockNumber) {
+      const rows = await db
+        .selectFrom('payments')
+        .selectAll()
+        .where('block_number', '>', blockNumber.toString())
+        .where('state', '!=', 'reorged')
+        .orderBy('block_number')
+        .orderBy('log_index')
+        .execute()
+      return rows.map(toPayment)
+    },
+    async listByState(state, limit) {
+      const rows = await db
+        .selectFrom('payments')
+        .selectAll()
+        .where('state', '=', state)
+        .orderBy('block_number')
+        .orderBy('log_index')
+        .limit(limit)
+        .execute()
+      return rows.map(toPayment)
+    },
+    async listFlagged(limit) {
+      const rows = await db
+        .selectFrom('payments')
+        .selectAll()
+        .where((eb) =>
+          eb.or([
+            eb('is_underpaid', '=', true),
+            eb('is_unknown_quote', '=', true),
+            eb('is_wrong_payer', '=', true),
+          ]),
+        )
+        .orderBy('created_at', 'desc')
+        .limit(limit)
+        .execute()
+      return rows.map(toPayment)
+    },
+    async listBySubscription(subscriptionId) {
+      const rows = await db
+        .selectFrom('payments')
+        .selectAll()
+        .where('subscription_id', '=', lower(subscriptionId))
+        .orderBy('block_number')
+        .orderBy('log_index')
+        .execute()
+      return rows.map(toPayment)
+    },
+  }
+}
+
+function subscriptions(db: Db): SubscriptionRepository {
+  return {
+    insert(s, cause) {
+      return atomically(db, async (trx) => {
+        const now = new Date()
+        const result = await trx
+          .insertInto('subscriptions')
+          .values({
+            id: lower(s.id),
+            owner: lower(s.owner),
+            beneficiary: lower(s.beneficiary),
+            plan_id: s.planId,
+            token: lower(s.token),
+            start_at: String(s.startAt),
+            end_at: String(s.endAt),
+            state: s.state,
+            version: 1,
+            updated_at: now,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst()
+        if (!inserted(result)) return false
+        await appendAudit(trx, {
+          entity: 'subscription',
+          entityId: lower(s.id),
+          fromState: null,
+          toState: s.state,
+          ...cause,
+        })
+        return true
+      })
+    },
+    async get(id) {
+      const r = await db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('id', '=', lower(id))
+        .executeTakeFirst()
+      return r === undefined ? undefined : toSubscription(r)
+    },
+    async getForUpdate(id) {
+      const r = await db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('id', '=', lower(id))
+        .forUpdate()
+        .executeTakeFirst()
+      return r === undefined ? undefined : toSubscription(r)
+    },
+    update(id, expectedVersion, changes, cause) {
+      return atomically(db, async (trx) => {
+        const before = await trx
+          .selectFrom('subscriptions')
+          .select(['state', 'version'])
+          .where('id', '=', lower(id))
+          .forUpdate()
+          .executeTakeFirst()
+        if (before === undefined || before.version !== expectedVersion) return undefined
+        const r = await trx
+          .updateTable('subscriptions')
+          .set({
+            version: expectedVersion + 1,
+            updated_at: new Date(),
+            ...(changes.beneficiary === undefined ? {} : { beneficiary: lower(changes.beneficiary) }),
+            ...(changes.planId === undefined ? {} : { plan_id: changes.planId }),
+            ...(changes.token === undefined ? {} : { token: lower(changes.token) }),
+            ...(changes.startAt === undefined ? {} : { start_at: String(changes.startAt) }),
+            ...(changes.endAt === undefined ? {} : { end_at: String(changes.endAt) }),
+            ...(changes.state === undefined ? {} : { state: changes.state }),
+          })
+          .where('id', '=', lower(id))
+          .where('version', '=', expectedVersion)
+          .returningAll()
+          .executeTakeFirst()
+        if (r === undefined) return undefined
+        const { cause: why, detail, chainTime } = cause
+        await appendAudit(trx, {
+          entity: 'subscription',
+          entityId: lower(id),
+          fromState: before.state,
+          toState: r.state,
+          cause: why,
+          detail: { ...detail, version: r.version, changes: describeChanges(changes) },
+          ...(chainTime === undefined ? {} : { chainTime }),
+        })
+        return toSubscription(r)
+      })
+    },
+    async listByState(state, page) {
+      let q = db.selectFrom('subscriptions').selectAll().where('state', '=', state)
+      if (page.endBefore !== undefined) q = q.where('end_at', '<', String(page.endBefore))
+      const after = page.after
+      if (after !== undefined) {
+        q = q.where((eb) =>
+          eb.or([
+            eb('end_at', '>', String(after.endAt)),
+            eb.and([eb('end_at', '=', String(after.endAt)), eb('id', '>', lower(after.id))]),
+          ]),
+        )
+      }
+      const rows = await q.orderBy('end_at').orderBy('id').limit(page.limit).execute()
+      return rows.map(toSubscription)
+    },
+    async listByBeneficiary(beneficiary) {
+      const rows = await db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('beneficiary', '=', lower(beneficiary))
+        .orderBy('end_at', 'desc')
+        .execute()
+      return rows.map(toSubscription)
+    },
+  }
+}
+
+/** The audit's record of what an update changed (JSON: numbers and strings only). */
+function describeChanges(changes: SubscriptionChanges): Record<string, string | number> {
+  const out: Record<string, string | number> = {}
+  for (const [k, v] of Object.entries(changes)) if (v !== undefined) out[k] = v
+  return out
+}
+
+function audit(db: Db): AuditRepository {
+  return {
+    append: (entry) => appendAudit(db, entry),
+    async list(entity, entityId) {
+      const rows = await db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('entity', '=', entity)
+        .where('entity_id', '=', entityId)
+        .orderBy('id')
+        .execute()
+      return rows.map(toAudit)
+    },
+    async recent(limit) {
+      const rows = await db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit).execute()
+      return rows.map(toAudit)
+    },
+  }
+}
+
+function cursor(db: Db): CursorRepository {
+  return {
+    async get(name) {
+      const r = await db.selectFrom('monitor_cursor').selectAll().where('name', '=', name).executeTakeFirst()
+      return r === undefined ? undefined : { number: BigInt(r.block_number), hash: r.block_hash as Hex }
+    },
+    async set(name, block) {
+      const values = {
+        block_number: block.number.toString(),
+        block_hash: lower(block.hash),
+        updated_at: new Date(),
+      }
+      await db
+        .insertInto('monitor_cursor')
+        .values({ name, ...values })
+        .onConflict((oc) => oc.column('name').doUpdateSet(values))
+        .execute()
+    },
+  }
+}
+
+function blocks(db: Db): BlockRepository {
+  return {
+    async record(b) {
+      const result = await db
+        .insertInto('processed_blocks')
+        .values({
+          number: b.number.toString(),
+          hash: lower(b.hash),
+          parent_hash: lower(b.parentHash),
+          timestamp: String(b.timestamp),
+        })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst()
+      return inserted(result)
+    },
+    async get(number) {
+      const r = await db
+        .selectFrom('processed_blocks')
+        .selectAll()
+        .where('number', '=', number.toString())
+        .executeTakeFirst()
+      return r === undefined ? undefined : toBlock(r)
+    },
+    async latest() {
+      const r = await db
+        .selectFrom('processed_blocks')
+        .selectAll()
+        .orderBy('number', 'desc')
+        .limit(1)
+        .executeTakeFirst()
+      return r === undefined ? undefined : toBlock(r)
+    },
+    async deleteFrom(number) {
+      const r = await db
+        .deleteFrom('processed_blocks')
+        .where('number', '>=', number.toString())
+        .executeTakeFirst()
+      return Number(r.numDeletedRows)
+    },
+    async pruneBelow(number) {
+      const r = await db
+        .deleteFrom('processed_blocks')
+        .where('number', '<', number.toString())
+        .executeTakeFirst()
+      return Number(r.numDeletedRows)
+    },
+  }
+}
+
+/** The repositories bound to one executor (the root instance or a transaction). */
+export function createRepositories(db: Db): Repositories {
+  return {
+    quotes: quotes(db),
+    payments: payments(db),
+    subscriptions: subscriptions(db),
+    audit: audit(db),
+    cursor: cursor(db),
+    blocks: blocks(db),
+  }
+}

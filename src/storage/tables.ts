@@ -1,0 +1,108 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/**
+ * The kysely view of schema v1 (migrations.ts is the truth; this mirrors it). Values as the drivers
+ * return them: `numeric` and `int8` as decimal strings on both backends (pg's default; the PGlite dialect
+ * is told the same), `timestamptz` as Date, `jsonb` as parsed JSON. Byte strings (ids, hashes,
+ * addresses, signatures) are lowercase 0x-hex text, checked by the database.
+ */
+export interface Tables {
+  schema_migrations: MigrationRow
+  quotes: QuoteRow
+  payments: PaymentRow
+  subscriptions: SubscriptionRow
+  audit_log: AuditRow
+  monitor_cursor: CursorRow
+  processed_blocks: BlockRow
+}
+
+/** int8/numeric: written as a decimal string, read back as one. */
+type Decimal = string
+type CreatedAt = ColumnType<Date, Date | undefined, never>
+
+export interface MigrationRow {
+  version: number
+  name: string
+  checksum: string
+  applied_at: ColumnType<Date, Date | undefined, never>
+}
+
+export interface QuoteRow {
+  id: string
+  payer: string
+  beneficiary: string
+  subscription_id: string
+  token: string
+  amount: Decimal
+  plan_id: number
+  periods: Decimal
+  valid_until: Decimal
+  digest: string
+  signature: string
+  created_at: CreatedAt
+  state: string
+}
+
+export interface PaymentRow {
+  chain_id: Decimal
+  tx_hash: string
+  log_index: number
+  digest: string
+  subscription_id: string
+  payer: string
+  beneficiary: string
+  token: string
+  amount: Decimal
+  plan_id: number
+  period_start: Decimal
+  period_end: Decimal
+  block_number: Decimal
+  block_hash: string
+  state: string
+  is_underpaid: boolean
+  is_unknown_quote: boolean
+  is_wrong_payer: boolean
+  activated_at: Date | null
+  created_at: CreatedAt
+  updated_at: Date
+}
+
+export interface SubscriptionRow {
+  id: string
+  owner: string
+  beneficiary: string
+  plan_id: number
+  token: string
+  start_at: Decimal
+  end_at: Decimal
+  state: string
+  version: number
+  created_at: CreatedAt
+  updated_at: Date
+}
+
+export interface AuditRow {
+  id: Generated<Decimal>
+  entity: string
+  entity_id: string
+  from_state: string | null
+  to_state: string
+  cause: string
+  detail: ColumnType<Record<string, unknown>, Record<string, unknown>, never>
+  chain_time: Decimal | null
+  at: CreatedAt
+}
+
+export interface CursorRow {
+  name: string
+  block_number: Decimal
+  block_hash: string
+  updated_at: Date
+}
+
+export interface BlockRow {
+  number: Decimal
+  hash: string
+  parent_hash: string
+  timestamp: Decimal
+}
