@@ -7,6 +7,9 @@ export {
   type UpstreamConfig,
   type BackendConfig,
   type RouteConfig,
+  type PaidAccessConfig,
+  type PlanConfig,
+  type QosConfig,
 } from './schema.ts'
 export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFormat } from './loader.ts'
 export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'
