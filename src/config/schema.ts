@@ -42,17 +42,11 @@ export const listenerSchema = z
     port: z.int().min(0).max(65535).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
     tls: tlsFileSchema
       .optional()
-      .meta({
-        description:
-          'Terminate TLS. HTTP/2 is offered via ALPN when `http2` is true, with HTTP/1.1 fallback.',
-      }),
+      .meta({ description: 'Terminate TLS. HTTP/2 is offered via ALPN when `http2` is true, with HTTP/1.1 fallback.' }),
     http2: z
       .boolean()
       .default(false)
-      .meta({
-        description:
-          'With `tls`: offer h2 via ALPN. Without `tls`: accept h2c prior-knowledge beside HTTP/1.1.',
-      }),
+      .meta({ description: 'With `tls`: offer h2 via ALPN. Without `tls`: accept h2c prior-knowledge beside HTTP/1.1.' }),
   })
   .meta({
     description:
@@ -66,9 +60,7 @@ export const serverSchema = z
       .min(1)
       .max(1_000_000)
       .default(10_000)
-      .meta({
-        description: 'Global cap on open client connections; excess connections are closed on accept.',
-      }),
+      .meta({ description: 'Global cap on open client connections; excess connections are closed on accept.' }),
     keepAliveTimeoutMs: durationMs(100, 3_600_000)
       .default(60_000)
       .meta({ description: 'Idle time after which a keep-alive client connection is closed.' }),
@@ -77,9 +69,7 @@ export const serverSchema = z
       .meta({ description: 'Time allowed to receive the complete request head (408 when exceeded).' }),
     requestBodyTimeoutMs: durationMs(100, 3_600_000)
       .default(300_000)
-      .meta({
-        description: 'Time allowed to receive the complete request, body included (408 when exceeded).',
-      }),
+      .meta({ description: 'Time allowed to receive the complete request, body included (408 when exceeded).' }),
     maxHeaderBytes: z
       .int()
       .min(1024)
@@ -97,9 +87,7 @@ export const serverSchema = z
       .min(0)
       .max(64 * 1024 * MiB)
       .default(100 * MiB)
-      .meta({
-        description: 'Default request body cap for routes (413 when exceeded; streamed, never buffered).',
-      }),
+      .meta({ description: 'Default request body cap for routes (413 when exceeded; streamed, never buffered).' }),
     trustedProxies: z
       .array(z.string())
       .default([])
@@ -134,9 +122,7 @@ export const upstreamSchema = z.strictObject({
   protocol: z
     .enum(['http1', 'http2'])
     .default('http1')
-    .meta({
-      description: 'Protocol spoken to backends (http2 = h2 over TLS via ALPN or h2c prior-knowledge).',
-    }),
+    .meta({ description: 'Protocol spoken to backends (http2 = h2 over TLS via ALPN or h2c prior-knowledge).' }),
   backends: z.array(backendSchema).min(1),
   pool: z
     .strictObject({
@@ -217,10 +203,7 @@ export const routeSchema = z.strictObject({
     headers: z.array(headerMatcherSchema).optional(),
   }),
   upstream: id.meta({ description: 'Id of the upstream that serves this route.' }),
-  websocket: z
-    .boolean()
-    .default(true)
-    .meta({ description: 'Allow HTTP/1.1 Upgrade: websocket on this route.' }),
+  websocket: z.boolean().default(true).meta({ description: 'Allow HTTP/1.1 Upgrade: websocket on this route.' }),
   maxBodyBytes: z
     .int()
     .min(0)
@@ -232,19 +215,14 @@ export const routeSchema = z.strictObject({
     .meta({ description: 'Whole-request deadline (client-facing) for this route.' }),
   websocketIdleTimeoutMs: durationMs(1000, 86_400_000)
     .default(300_000)
-    .meta({
-      description: 'Close a tunnelled WebSocket after this long without traffic in either direction.',
-    }),
+    .meta({ description: 'Close a tunnelled WebSocket after this long without traffic in either direction.' }),
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
   access: routeAccessSchema,
   debugHeader: z
     .boolean()
     .default(false)
-    .meta({
-      description:
-        'Add `x-litgate-attempts` to responses: each attempt, its backend, phase, outcome and retry decision.',
-    }),
+    .meta({ description: 'Add `x-litgate-attempts` to responses: each attempt, its backend, phase, outcome and retry decision.' }),
 })
 
 export const adminSchema = z
@@ -252,29 +230,15 @@ export const adminSchema = z
     enabled: z
       .boolean()
       .default(false)
-      .meta({
-        description:
-          'Serve the admin listener (metrics, health, reload). Off unless set: production configs should set it.',
-      }),
+      .meta({ description: 'Serve the admin listener (metrics, health, reload). Off unless set: production configs should set it.' }),
     host: z
       .string()
       .min(1)
       .default('127.0.0.1')
-      .meta({
-        description:
-          'Address to bind. The admin API has no authentication: keep it on loopback or a private network.',
-      }),
-    port: z
-      .int()
-      .min(0)
-      .max(65535)
-      .default(9901)
-      .meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
+      .meta({ description: 'Address to bind. The admin API has no authentication: keep it on loopback or a private network.' }),
+    port: z.int().min(0).max(65535).default(9901).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
   })
-  .meta({
-    description:
-      'The admin listener: `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`, `POST /reload`. Changes need a restart.',
-  })
+  .meta({ description: 'The admin listener: `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`, `POST /reload`. Changes need a restart.' })
 
 export const loggingSchema = z
   .strictObject({
@@ -285,10 +249,14 @@ export const loggingSchema = z
     accessLog: z
       .strictObject({
         enabled: z.boolean().default(true).meta({ description: 'Write one access-log line per request.' }),
-        sampleSuccessRatio: z.number().min(0).max(1).default(1).meta({
-          description:
-            'Share of requests without a failure (status < 500, no reason code) logged; failures are always logged.',
-        }),
+        sampleSuccessRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(1)
+          .meta({
+            description: 'Share of requests without a failure (status < 500, no reason code) logged; failures are always logged.',
+          }),
       })
       .default({ enabled: true, sampleSuccessRatio: 1 }),
   })
@@ -296,28 +264,25 @@ export const loggingSchema = z
 
 export const tracingSchema = z
   .strictObject({
-    enabled: z.boolean().default(false).meta({
-      description:
-        'Create OpenTelemetry spans through @opentelemetry/api (needs an SDK registered in the process). Changes need a restart.',
-    }),
+    enabled: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'Create OpenTelemetry spans through @opentelemetry/api (needs an SDK registered in the process). Changes need a restart.',
+      }),
   })
-  .meta({
-    description: 'Distributed tracing. X-Request-Id and W3C traceparent/tracestate are always propagated.',
-  })
+  .meta({ description: 'Distributed tracing. X-Request-Id and W3C traceparent/tracestate are always propagated.' })
 
 export const reloadSchema = z
   .strictObject({
     watchFile: z
       .boolean()
       .default(false)
-      .meta({
-        description: 'Reload when the config file changes (in addition to SIGHUP and `litgate reload`).',
-      }),
+      .meta({ description: 'Reload when the config file changes (in addition to SIGHUP and `litgate reload`).' }),
     watchDebounceMs: durationMs(50, 60_000)
       .default(500)
-      .meta({
-        description: 'Quiet time after the last file change before reloading (editors write in steps).',
-      }),
+      .meta({ description: 'Quiet time after the last file change before reloading (editors write in steps).' }),
   })
   .meta({ description: 'Hot reload triggers. Changes need a restart.' })
 
