@@ -251,7 +251,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   }
 
   /** Answers with a gateway-made problem and finishes the exchange. */
-  fail(code: ErrorCode, headers?: Record<string, string>): void {
+  fail(code: ErrorCode, headers?: Record<string, string>, problemMembers?: string): void {
     this.#code = code
     const res = this.#res
     if (res.headersSent) {
@@ -267,6 +267,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         this.#runtime.requestIdHeader,
         this.requestId,
         hasUnreadBody ? { ...headers, connection: 'close' } : headers,
+        problemMembers,
       )
       // RFC 9110 §9.3.2: a HEAD response carries no content (Node drops it).
       if (req.method !== 'HEAD') this.#bytesOut += bodyBytes
@@ -299,7 +300,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       (refusal) => {
         if (this.#isDone) return
         if (refusal !== undefined)
-          this.fail(refusal.code, refusal.headers as Record<string, string> | undefined)
+          this.fail(
+            refusal.code,
+            refusal.headers as Record<string, string> | undefined,
+            refusal.problemMembers,
+          )
         else this.acquire()
       },
       (err: unknown) => {

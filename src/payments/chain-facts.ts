@@ -85,8 +85,10 @@ export async function readTokenInfo(rpc: PaymentChainPort, token: Address): Prom
   const state = await optional(
     call<boolean>(rpc, token, erc20, 'authorizationState', [zero, `0x${'00'.repeat(32)}`]),
   )
+  const decimals = await optional(call<number>(rpc, token, erc20, 'decimals'))
   return Object.freeze({
     address: token,
+    decimals,
     domain:
       domain === undefined
         ? undefined

@@ -48,3 +48,13 @@ export {
   type QuoteEndpoints,
   type QuoteEndpointsDeps,
 } from './quote-http.ts'
+export {
+  canonicalJson,
+  compileChallenge,
+  noCredentialIsValid,
+  paymentChallengeId,
+  type ChallengeInputs,
+  type ChallengeStage,
+  type CredentialCheck,
+  type X402Accept,
+} from './challenge.ts'

@@ -37,6 +37,8 @@ export interface TokenDomain {
 export interface TokenInfo {
   readonly address: Address
   readonly domain: TokenDomain | undefined
+  /** ERC-20 `decimals()` (undefined when the token has none). */
+  readonly decimals: number | undefined
   readonly supportsPermit: boolean
   readonly supportsAuthorization: boolean
 }
