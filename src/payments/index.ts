@@ -58,3 +58,4 @@ export {
   type CredentialCheck,
   type X402Accept,
 } from './challenge.ts'
+export { createPaidAccess, type PaidAccess, type PaidAccessDeps, type SecretRef } from './paid-access.ts'

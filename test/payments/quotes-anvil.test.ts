@@ -4,6 +4,9 @@
 // contract, and forged signatures are refused by the contract.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
@@ -20,16 +23,20 @@ import {
 import { mnemonicToAccount } from 'viem/accounts'
 import { anvil as anvilChain } from 'viem/chains'
 import { createChainMetrics, createRpcClient, type RpcClient } from '../../src/blockchain/index.ts'
+import { configSchema } from '../../src/config/index.ts'
+import { isGatewayError } from '../../src/errors/index.ts'
 import {
   deployLitgate,
   paymentProcessorAbi,
   testUsdcAbi,
+  writeDeployment,
   type LitgateDeployment,
 } from '../../src/contracts/index.ts'
 import {
   checkPlansAgainstChain,
   compilePlans,
   createMemoryQuoteStore,
+  createPaidAccess,
   createQuoteEndpoints,
   createQuoteSigner,
   readChainTime,
@@ -465,5 +472,91 @@ describe('quotes from the endpoint, paid on the contract', () => {
     await node.rpc('evm_increaseTime', [301])
     await node.rpc('evm_mine', [])
     await assert.rejects(simulatePay(operator, structOf(a), a.signature), /QuoteExpired/)
+  })
+})
+
+describe('createPaidAccess (the wiring factory) on the real contract', () => {
+  const configWith = (price: bigint, dir: string) =>
+    configSchema.parse({
+      version: 1,
+      listeners: [{ name: 'main', port: 0 }],
+      upstreams: [{ id: 'app', backends: [{ url: 'http://127.0.0.1:9' }] }],
+      routes: [{ id: 'paid', match: {}, upstream: 'app', access: ['pro'] }],
+      paidAccess: {
+        chain: { preset: 'anvil' },
+        contract: { deploymentsDir: dir },
+        quoteSigner: { fromEnv: 'LITGATE_TEST_QUOTE_KEY' },
+        plans: [
+          {
+            name: 'pro',
+            planId,
+            displayName: 'Pro',
+            prices: { [usdc()]: price.toString(), [usdt()]: PRICE.toString() },
+            qos: { requestsPerSecond: 1, burst: 1 },
+          },
+        ],
+      },
+    })
+  const deps = (key: string) => ({
+    rpc,
+    chainId: deployment.chainId,
+    readSecret: () => Promise.resolve(key),
+    randomBytes: (n: number) => randomBytes(n),
+    nowMs: () => Date.now(),
+    requestIdHeader: 'x-request-id',
+    nextRequestId: () => 'r',
+  })
+
+  test('resolves the contract from the deployments file; x402 offers only the EIP-3009 token, with its on-chain domain', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'litgate-paid-'))
+    try {
+      await writeDeployment(dir, deployment)
+      const paid = await createPaidAccess(configWith(PRICE, dir), deps(SIGNER_KEY))
+      assert.ok(paid)
+      assert.equal(paid.contract, deployment.paymentProcessor)
+      assert.equal(paid.signerAddress, signer.address)
+      assert.deepEqual(paid.challenge.accepts('paid'), [
+        {
+          scheme: 'exact',
+          network: `eip155:${deployment.chainId}`,
+          amount: PRICE.toString(),
+          asset: usdc(),
+          payTo: deployment.paymentProcessor,
+          maxTimeoutSeconds: 300,
+          extra: { name: 'Test USD Coin', version: '1' },
+        },
+      ])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('refuses with PLAN_CHAIN_MISMATCH naming the plan (price below the floor, wrong signer key); the key is never in the message', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'litgate-paid-'))
+    try {
+      await writeDeployment(dir, deployment)
+      const refused = async (price: bigint, key: string, pattern: RegExp) => {
+        const err = await createPaidAccess(configWith(price, dir), deps(key)).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        assert.ok(isGatewayError(err), String(err))
+        assert.equal(err.code, 'PLAN_CHAIN_MISMATCH')
+        assert.match(err.message, pattern)
+        assert.ok(!err.message.includes(key.slice(2)), 'the key is not in the message')
+      }
+      await refused(PRICE - 1n, SIGNER_KEY, /plan "pro" .*below the on-chain price/)
+      const other = `0x${randomBytes(32).toString('hex')}`
+      await refused(PRICE, other, /is not the contract's quote signer/)
+      const bad = await createPaidAccess(configWith(PRICE, dir), deps('not-a-key')).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(isGatewayError(bad) && bad.code === 'CHAIN_KEY_INVALID')
+      assert.match(bad.message, /env:LITGATE_TEST_QUOTE_KEY/)
+      assert.ok(!bad.message.includes('not-a-key'))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
