@@ -58,7 +58,20 @@ export interface ProxyDeps {
    * W3C trace context and injected into the upstream request. Absent = zero cost.
    */
   readonly tracer?: Tracer
+  /**
+   * The gateway's own endpoints (e.g. the paid layer's quote API under `paidAccess.basePath`), tried before
+   * routing. Returns true when it answered the request. `clientAddress` resolves X-Forwarded-For through the
+   * trusted proxies (computed only when called). Such requests are not routed, proxied or access-logged.
+   */
+  readonly localEndpoints?: LocalEndpoints
 }
+
+/** See ProxyDeps.localEndpoints. */
+export type LocalEndpoints = (
+  req: AnyRequest,
+  res: AnyResponse,
+  context: { readonly requestId: string; readonly clientAddress: () => string },
+) => boolean
 
 /** Why an upstream attempt counted as a failure of its backend (a bounded set: metric label). */
 export type AttemptFailureReason = ErrorCode | '5xx'
@@ -145,6 +158,12 @@ export class ProxyHandler {
       head.requestId !== undefined && isValidRequestId(head.requestId)
         ? head.requestId
         : this.#deps.requestIds.next()
+    const local = this.#deps.localEndpoints
+    if (local !== undefined) {
+      const clientAddress = () =>
+        resolveClientAddress(req.socket?.remoteAddress ?? '', head.xForwardedFor, runtime.trustedProxies)
+      if (local(req, res, { requestId, clientAddress })) return
+    }
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
 
     const url = req.url ?? ''

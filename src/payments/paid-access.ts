@@ -47,7 +47,7 @@ export interface PaidAccess {
   readonly tokens: ReadonlyMap<string, TokenInfo>
   /** Install in GatewayDeps.admission. */
   readonly challenge: ChallengeStage
-  /** Mount before routing on the client listeners: `if (quotes.handle(req, res, clientIp)) return`. */
+  /** Pass `quotes.handle` as GatewayDeps.localEndpoints (tried before routing on the client listeners). */
   readonly quotes: QuoteEndpoints
 }
 

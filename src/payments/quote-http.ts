@@ -5,6 +5,7 @@
  * request id and a specific code (docs/errors.md "Paid access").
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { getAddress, isAddress, toHex, type Address, type Hex } from 'viem'
 import type { PaidAccessConfig } from '../config/index.ts'
 import {
@@ -47,13 +48,25 @@ export interface QuoteEndpointsDeps {
   readonly chainRetryAfterSeconds?: number
 }
 
+/** What the listener knows about the request (the shape of the gateway's `localEndpoints` hook). */
+export interface LocalRequestContext {
+  /** The request id the gateway assigned (or accepted from the client). */
+  readonly requestId?: string
+  /** The client IP, X-Forwarded-For resolved through the trusted proxies (per-IP rate limit). */
+  readonly clientAddress: () => string
+}
+
 export interface QuoteEndpoints {
   /**
    * Answers the request when its path is under `basePath` and returns true; returns false (touching
-   * nothing) otherwise. `clientAddress` is the resolved client IP (per-IP rate limit).
+   * nothing) otherwise. Fits GatewayDeps.localEndpoints as is.
    */
-  handle(req: IncomingMessage, res: ServerResponse, clientAddress: string): boolean
+  handle(req: AnyRequest, res: AnyResponse, context: LocalRequestContext): boolean
 }
+
+/** HTTP/1.1 or HTTP/2 (compat API) request and response, as the gateway's listeners hand them over. */
+export type AnyRequest = IncomingMessage | Http2ServerRequest
+export type AnyResponse = ServerResponse | Http2ServerResponse
 
 const MAX_BODY_BYTES = 4096
 const FIELDS = new Set(['plan', 'periods', 'payer', 'token', 'beneficiary', 'subscriptionId'])
@@ -138,7 +151,7 @@ export function parseQuoteRequest(body: unknown, catalog: PlanCatalog, maxPeriod
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: AnyRequest): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -164,14 +177,14 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
   const chainRetry = String(deps.chainRetryAfterSeconds ?? 5)
 
   const send = (
-    res: ServerResponse,
+    res: AnyResponse,
     requestId: string,
     status: number,
     body: string,
     headers: Record<string, string>,
   ) => {
     if (res.headersSent) return
-    res.writeHead(status, {
+    ;(res as ServerResponse).writeHead(status, {
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
       [deps.requestIdHeader]: requestId,
@@ -180,7 +193,7 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
     res.end(body)
   }
   const problem = (
-    res: ServerResponse,
+    res: AnyResponse,
     requestId: string,
     code: ErrorCode,
     detail?: string,
@@ -191,7 +204,7 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
       ...headers,
     })
 
-  async function create(req: IncomingMessage, clientAddress: string): Promise<Record<string, unknown>> {
+  async function create(req: AnyRequest, clientAddress: string): Promise<Record<string, unknown>> {
     const ipWait = perIp.take(clientAddress, deps.nowMs())
     if (ipWait > 0) {
       req.resume()
@@ -279,7 +292,7 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
   }
 
   const answer = (
-    res: ServerResponse,
+    res: AnyResponse,
     requestId: string,
     status: number,
     work: Promise<Record<string, unknown>>,
@@ -303,14 +316,17 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
   }
 
   return {
-    handle(req, res, clientAddress) {
+    handle(req, res, context) {
       const url = req.url ?? ''
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
       if (path !== base && !path.startsWith(`${base}/`)) return false
       const header = req.headers[deps.requestIdHeader]
       const requestId =
-        typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : deps.nextRequestId()
+        context.requestId ??
+        (typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header)
+          ? header
+          : deps.nextRequestId())
       const method = req.method ?? 'GET'
       if (path === quotePath) {
         if (method !== 'POST') {
@@ -318,7 +334,7 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
           problem(res, requestId, 'METHOD_NOT_ALLOWED', undefined, { allow: 'POST' })
           return true
         }
-        answer(res, requestId, 201, create(req, clientAddress), (a) => ({
+        answer(res, requestId, 201, create(req, context.clientAddress()), (a) => ({
           location: `${quotePath}/${String(a.quoteId)}`,
         }))
         return true

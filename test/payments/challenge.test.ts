@@ -10,6 +10,9 @@ import {
   canonicalJson,
   compileChallenge,
   compilePlans,
+  createMemoryQuoteStore,
+  createQuoteEndpoints,
+  createQuoteSigner,
   type CredentialCheck,
   type TokenInfo,
 } from '../../src/payments/index.ts'
@@ -82,6 +85,7 @@ async function start(
   upstream: TestUpstream,
   paymentAuth: boolean,
   credential?: CredentialCheck,
+  withQuotes = false,
 ): Promise<TestGateway> {
   const cfgInput = input(upstream.url, paymentAuth)
   const config = configSchema.parse({ version: 1, listeners: [{ name: 'main', port: 0 }], ...cfgInput })
@@ -97,7 +101,25 @@ async function start(
     ...(credential === undefined ? {} : { credential }),
     nowMs: () => NOW,
   })
-  return startGateway(cfgInput, { admission: [challenge.stage] })
+  const quotes = createQuoteEndpoints({
+    basePath: paid.basePath,
+    quotes: paid.quotes,
+    catalog: compilePlans(paid),
+    chainId: CHAIN_ID,
+    contract: CONTRACT,
+    signer: createQuoteSigner(`0x${randomBytes(32).toString('hex')}`),
+    tokens,
+    store: createMemoryQuoteStore(),
+    chain: { chainTime: () => Promise.resolve(BigInt(NOW / 1000)), permitNonce: () => Promise.resolve(0n) },
+    randomBytes: (n) => randomBytes(n),
+    nowMs: () => NOW,
+    requestIdHeader: 'x-request-id',
+    nextRequestId: () => 'unused',
+  })
+  return startGateway(cfgInput, {
+    admission: [challenge.stage],
+    ...(withQuotes ? { localEndpoints: quotes.handle } : {}),
+  })
 }
 
 let upstream: TestUpstream
@@ -249,5 +271,37 @@ describe('402 challenge on a paid route', () => {
       .update(['api.example', 'evm', 'charge', params.request, params.expires, '', ''].join('|'))
       .digest('base64url')
     assert.equal(params.id, expected, 'stateless: the id is the HMAC of the challenge parameters')
+  })
+
+  test('the quote endpoint named by the 402 is served by the same gateway (before routing, never proxied)', async () => {
+    const gw = await start(upstream, false, undefined, true)
+    gateways.push(gw)
+    const challenge = await fetch(`${gw.url}/api/thing`)
+    const problem = (await challenge.json()) as { quote: { href: string; method: string } }
+    assert.equal(challenge.status, 402)
+    const before = hits
+    const res = await fetch(`${gw.url}${problem.quote.href}`, {
+      method: problem.quote.method,
+      headers: { 'content-type': 'application/json', 'x-request-id': 'via-gateway' },
+      body: JSON.stringify({ plan: 'pro', payer: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', token: USDC }),
+    })
+    const answer = (await res.json()) as Record<string, unknown>
+    assert.equal(res.status, 201, JSON.stringify(answer))
+    assert.equal(answer.amount, '10000000')
+    assert.equal(answer.contract, CONTRACT)
+    assert.equal(res.headers.get('x-request-id'), 'via-gateway')
+    const bad = await fetch(`${gw.url}${problem.quote.href}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    })
+    const badBody = (await bad.json()) as { code: string; requestId: string }
+    assert.equal(bad.status, 400)
+    assert.equal(badBody.code, 'QUOTE_REQUEST_INVALID')
+    assert.equal(bad.headers.get('x-request-id'), badBody.requestId, 'the gateway-assigned request id')
+    assert.equal(hits, before, 'the quote API never reaches a backend')
+    const other = await fetch(`${gw.url}/open/page`)
+    assert.equal(other.status, 200, 'other paths still route')
+    await other.arrayBuffer()
   })
 })

@@ -78,7 +78,8 @@ async function harness(overrides: Partial<QuoteEndpointsDeps> = {}): Promise<Har
     ...overrides,
   })
   const server = createServer((req, res) => {
-    if (!endpoints.handle(req, res, req.headers['x-test-ip'] as string)) res.writeHead(418).end()
+    if (!endpoints.handle(req, res, { clientAddress: () => req.headers['x-test-ip'] as string }))
+      res.writeHead(418).end()
   })
   servers.push(server)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))

@@ -139,7 +139,7 @@ async function startQuotes(opts: { contract?: Address; chainId?: number } = {}):
     nextRequestId: () => `req-${randomBytes(4).toString('hex')}`,
   })
   const server = createServer((req, res) => {
-    if (!endpoints.handle(req, res, req.socket.remoteAddress ?? '')) {
+    if (!endpoints.handle(req, res, { clientAddress: () => req.socket.remoteAddress ?? '' })) {
       res.writeHead(404).end()
     }
   })
