@@ -73,6 +73,7 @@ export const ERROR_CODES = Object.freeze({
   QUOTE_PLAN_UNKNOWN: spec(400, 'Unknown plan', 'downstream'),
   QUOTE_TOKEN_NOT_ACCEPTED: spec(400, 'Token not accepted for this plan', 'downstream'),
   QUOTE_PERIODS_INVALID: spec(400, 'Periods out of range', 'downstream'),
+  QUOTE_SUBSCRIPTION_INVALID: spec(400, 'Subscription cannot be renewed by this quote', 'downstream'),
   QUOTE_NOT_FOUND: spec(404, 'Quote not found or expired', 'downstream'),
   QUOTE_LIMIT_REACHED: spec(429, 'Too many open quotes for this payer', 'downstream'),
   QUOTE_RATE_LIMITED: spec(429, 'Quote creation rate limit exceeded', 'downstream'),

@@ -7,7 +7,7 @@ import { decodeFunctionResult, encodeFunctionData, type Abi, type Address, type 
 import { paymentProcessorAbi, testUsdcAbi } from '../contracts/index.ts'
 import { isGatewayError } from '../errors/index.ts'
 import { saleKey, type PlanCatalog, type PlanChainFacts } from './plans.ts'
-import type { TokenInfo } from './quote.ts'
+import type { Quote, TokenInfo } from './quote.ts'
 
 /** The slice of the chain client's RpcClient this module uses (`chain.rpc` satisfies it). */
 export interface PaymentChainPort {
@@ -124,4 +124,36 @@ export async function readChainTime(
   if (block === null) return wall
   const t = BigInt(block.timestamp)
   return t > wall + skew ? wall + skew : t < wall - skew ? wall - skew : t
+}
+
+/** A subscription as `getSubscription` reports it; undefined for an unknown id. Status: 1 Live, 2 Cancelled, 3 Revoked. */
+export interface SubscriptionFacts {
+  readonly owner: Address
+  readonly beneficiary: Address
+  readonly planId: number
+  readonly token: Address
+  readonly end: number
+  readonly status: number
+}
+
+export function readSubscription(
+  rpc: PaymentChainPort,
+  contract: Address,
+  id: Hex,
+): Promise<SubscriptionFacts | undefined> {
+  return optional(call<SubscriptionFacts>(rpc, contract, pp, 'getSubscription', [id]))
+}
+
+/** `previewQuote(quote, at)`'s minimum amount (reverts surface as CHAIN_RPC_ERROR). */
+export async function readPreviewDue(
+  rpc: PaymentChainPort,
+  contract: Address,
+  quote: Quote,
+  at: bigint,
+): Promise<bigint> {
+  const [, , due] = await call<readonly [number, number, bigint]>(rpc, contract, pp, 'previewQuote', [
+    quote,
+    at,
+  ])
+  return due
 }

@@ -30,8 +30,11 @@ export {
   readChainTime,
   readPermitNonce,
   readPlanFacts,
+  readPreviewDue,
+  readSubscription,
   readTokenInfo,
   type PaymentChainPort,
+  type SubscriptionFacts,
 } from './chain-facts.ts'
 export {
   createMemoryQuoteStore,

@@ -12,6 +12,8 @@ import {
   readChainTime,
   readPermitNonce,
   readPlanFacts,
+  readPreviewDue,
+  readSubscription,
   readTokenInfo,
   type PaymentChainPort,
 } from './chain-facts.ts'
@@ -128,6 +130,8 @@ export async function createPaidAccess(
     chain: {
       chainTime: () => readChainTime(deps.rpc, deps.nowMs() / 1000),
       permitNonce: (token, owner) => readPermitNonce(deps.rpc, token, owner),
+      subscription: (id) => readSubscription(deps.rpc, contract, id),
+      previewDue: (quote, at) => readPreviewDue(deps.rpc, contract, quote, at),
     },
     randomBytes: deps.randomBytes,
     nowMs: deps.nowMs,

@@ -16,7 +16,8 @@ import {
   type ErrorCode,
 } from '../errors/index.ts'
 import type { PlanCatalog } from './plans.ts'
-import { buildQuote, quoteAnswer, ZERO_ID, type QuoteSigner, type TokenInfo } from './quote.ts'
+import type { SubscriptionFacts } from './chain-facts.ts'
+import { buildQuote, quoteAnswer, ZERO_ID, type Quote, type QuoteSigner, type TokenInfo } from './quote.ts'
 import type { QuoteStore } from './quote-store.ts'
 import { createTokenBuckets } from './rate-limit.ts'
 
@@ -26,6 +27,10 @@ export interface QuoteChainPort {
   chainTime(): Promise<bigint>
   /** The owner's next EIP-2612 nonce on the token. */
   permitNonce(token: Address, owner: Address): Promise<bigint>
+  /** The subscription a renewal names (undefined: unknown id). */
+  subscription(id: Hex): Promise<SubscriptionFacts | undefined>
+  /** The contract's minimum amount for `quote` paid at `at` (`previewQuote`). */
+  previewDue(quote: Quote, at: bigint): Promise<bigint>
 }
 
 export interface QuoteEndpointsDeps {
@@ -239,7 +244,24 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
         ? deps.chain.permitNonce(request.token, request.payer)
         : Promise.resolve(undefined),
     ])
-    const terms = buildQuote({
+    let amountAtLeast: bigint | undefined
+    if (request.subscriptionId !== undefined) {
+      // Rule 5 of contracts/SECURITY.md: renew only a Live subscription, in its own token, for its owner or
+      // beneficiary; rule 4: never below the contract's due amount at signing time.
+      const sub = await deps.chain.subscription(request.subscriptionId)
+      if (sub === undefined) throw new Refusal('QUOTE_SUBSCRIPTION_INVALID', 'no such subscription')
+      if (sub.status !== 1)
+        throw new Refusal('QUOTE_SUBSCRIPTION_INVALID', 'the subscription is not live (cancelled or revoked)')
+      if (sub.token.toLowerCase() !== request.token.toLowerCase())
+        throw new Refusal('QUOTE_SUBSCRIPTION_INVALID', `the subscription is paid in token ${sub.token}`)
+      const who = request.payer.toLowerCase()
+      if (sub.owner.toLowerCase() !== who && sub.beneficiary.toLowerCase() !== who)
+        throw new Refusal(
+          'QUOTE_SUBSCRIPTION_INVALID',
+          'the payer is neither the owner nor the beneficiary of the subscription',
+        )
+    }
+    const inputs = {
       plan,
       periods: request.periods,
       payer: request.payer,
@@ -252,7 +274,10 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
       chainId: deps.chainId,
       contract: deps.contract,
       quoteId: toHex(deps.randomBytes(32)),
-    })
+    }
+    if (request.subscriptionId !== undefined)
+      amountAtLeast = await deps.chain.previewDue(buildQuote(inputs).quote, now)
+    const terms = buildQuote(amountAtLeast === undefined ? inputs : { ...inputs, amountAtLeast })
     const signature = await deps.signer.sign(terms)
     const answer = quoteAnswer(terms, signature, token, {
       plan: plan.name,

@@ -60,6 +60,11 @@ export interface QuoteInputs {
   readonly contract: Address
   /** 32 random bytes (injected). */
   readonly quoteId: Hex
+  /**
+   * The contract's due amount for this quote at signing time (`previewQuote`), for renewals and plan changes:
+   * the amount is never below it.
+   */
+  readonly amountAtLeast?: bigint
 }
 
 export interface QuoteTerms {
@@ -90,7 +95,10 @@ export function buildQuote(inputs: QuoteInputs): QuoteTerms {
         : inputs.beneficiary,
     subscriptionId: inputs.subscriptionId ?? ZERO_ID,
     token: price.token,
-    amount: price.amount * BigInt(inputs.periods),
+    amount:
+      inputs.amountAtLeast !== undefined && inputs.amountAtLeast > price.amount * BigInt(inputs.periods)
+        ? inputs.amountAtLeast
+        : price.amount * BigInt(inputs.periods),
     planId: inputs.plan.planId,
     periods: inputs.periods,
     validUntil: inputs.now + BigInt(inputs.ttlSeconds),

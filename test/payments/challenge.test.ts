@@ -110,7 +110,12 @@ async function start(
     signer: createQuoteSigner(`0x${randomBytes(32).toString('hex')}`),
     tokens,
     store: createMemoryQuoteStore(),
-    chain: { chainTime: () => Promise.resolve(BigInt(NOW / 1000)), permitNonce: () => Promise.resolve(0n) },
+    chain: {
+      chainTime: () => Promise.resolve(BigInt(NOW / 1000)),
+      permitNonce: () => Promise.resolve(0n),
+      subscription: () => Promise.resolve(undefined),
+      previewDue: () => Promise.resolve(0n),
+    },
     randomBytes: (n) => randomBytes(n),
     nowMs: () => NOW,
     requestIdHeader: 'x-request-id',

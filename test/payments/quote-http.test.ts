@@ -67,6 +67,8 @@ async function harness(overrides: Partial<QuoteEndpointsDeps> = {}): Promise<Har
       chainTime: () =>
         clock.down ? Promise.reject(new GatewayError('CHAIN_UNAVAILABLE')) : Promise.resolve(clock.chain),
       permitNonce: () => Promise.resolve(0n),
+      subscription: () => Promise.resolve(undefined),
+      previewDue: () => Promise.resolve(0n),
     },
     randomBytes: (n) => {
       counter++

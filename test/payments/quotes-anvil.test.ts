@@ -42,6 +42,8 @@ import {
   readChainTime,
   readPermitNonce,
   readPlanFacts,
+  readPreviewDue,
+  readSubscription,
   readTokenInfo,
   type PlanCatalog,
   type QuoteSigner,
@@ -132,6 +134,8 @@ async function startQuotes(opts: { contract?: Address; chainId?: number } = {}):
     chain: {
       chainTime: () => readChainTime(rpc, Date.now() / 1000, 1_000_000),
       permitNonce: (token, owner) => readPermitNonce(rpc, token, owner),
+      subscription: (id) => readSubscription(rpc, opts.contract ?? deployment.paymentProcessor, id),
+      previewDue: (quote, at) => readPreviewDue(rpc, opts.contract ?? deployment.paymentProcessor, quote, at),
     },
     randomBytes: (n) => randomBytes(n),
     nowMs: () => Date.now(),
@@ -377,6 +381,54 @@ describe('quotes from the endpoint, paid on the contract', () => {
     const again = await fetch(`${base}/litgate/v1/quote/${a.quoteId}`)
     assert.equal(again.status, 200)
     assert.equal(((await again.json()) as Answer).signature, a.signature)
+  })
+
+  test('renewal: a quote for the subscription (owner, same token) extends it; other token, stranger or unknown id refused', async () => {
+    const base = await startQuotes()
+    const created = await requestQuote(base, { payer: payer.address })
+    await write(payer, deployment.paymentProcessor, paymentProcessorAbi, 'pay', [
+      structOf(created),
+      created.signature,
+    ])
+    const before = await publicClient.readContract({
+      address: deployment.paymentProcessor,
+      abi: paymentProcessorAbi,
+      functionName: 'getSubscription',
+      args: [created.digest],
+    })
+    const renewal = await requestQuote(base, {
+      payer: payer.address,
+      subscriptionId: created.digest,
+      periods: 1,
+    })
+    assert.equal(renewal.quote.subscriptionId, created.digest)
+    assert.equal(renewal.amount, PRICE.toString())
+    await write(payer, deployment.paymentProcessor, paymentProcessorAbi, 'pay', [
+      structOf(renewal),
+      renewal.signature,
+    ])
+    const afterRenewal = await publicClient.readContract({
+      address: deployment.paymentProcessor,
+      abi: paymentProcessorAbi,
+      functionName: 'getSubscription',
+      args: [created.digest],
+    })
+    assert.equal(afterRenewal.end, before.end + 30 * 86_400)
+
+    const refused = async (body: Record<string, unknown>, pattern: RegExp) => {
+      const res = await fetch(`${base}/litgate/v1/quote`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ plan: 'pro', token: usdc(), subscriptionId: created.digest, ...body }),
+      })
+      const problem = (await res.json()) as { code: string; detail: string }
+      assert.equal(res.status, 400)
+      assert.equal(problem.code, 'QUOTE_SUBSCRIPTION_INVALID')
+      assert.match(problem.detail, pattern)
+    }
+    await refused({ payer: payer.address, token: usdt() }, /paid in token/)
+    await refused({ payer: relayer.address }, /neither the owner nor the beneficiary/)
+    await refused({ payer: payer.address, subscriptionId: `0x${'42'.repeat(32)}` }, /no such subscription/)
   })
 
   test("payWithPermit: the answer's permit payload, signed as is by the payer, pays", async () => {
