@@ -26,7 +26,12 @@ export const noCredentialIsValid: CredentialCheck = () => false
 
 export interface ChallengeInputs {
   readonly paid: PaidAccessConfig
-  readonly routes: readonly RouteConfig[]
+  /**
+   * The routes, or a getter of the serving config's routes (e.g. `() => gateway.runtime.config.routes`):
+   * with a getter, the per-route table is recompiled whenever the routes array changes (a reload), so a
+   * renamed or added paid route is never proxied unpaid.
+   */
+  readonly routes: readonly RouteConfig[] | (() => readonly RouteConfig[])
   readonly catalog: PlanCatalog
   readonly chainId: number
   readonly contract: Address
@@ -112,73 +117,88 @@ export function compileChallenge(inputs: ChallengeInputs): ChallengeStage {
   const quoteHref = `${paid.basePath}/quote`
   const network = `eip155:${chainId}`
   const credential = inputs.credential ?? noCredentialIsValid
-  const routes = new Map<string, PaidRoute>()
-  const acceptsByRoute = new Map<string, readonly X402Accept[]>()
-
-  for (const route of inputs.routes) {
-    if (route.access === 'public') continue
-    const plans = route.access.map((name) => {
-      const plan = catalog.plans.get(name)
-      if (plan === undefined) throw new Error(`invariant: route ${route.id} names unknown plan ${name}`)
-      return plan
-    })
-    const accepts: X402Accept[] = []
-    let paymentRequest: string | undefined
-    for (const plan of plans) {
-      for (const price of plan.prices.values()) {
-        const token = inputs.tokens.get(price.token.toLowerCase())
-        if (token?.supportsAuthorization !== true || token.domain === undefined) continue
-        accepts.push(
-          Object.freeze({
-            scheme: 'exact',
-            network,
-            amount: price.amount.toString(),
-            asset: price.token,
-            payTo: contract,
-            maxTimeoutSeconds: challenge.maxTimeoutSeconds,
-            extra: Object.freeze({ name: token.domain.name, version: token.domain.version }),
-          }),
-        )
-        if (paymentRequest === undefined && auth.enabled && token.decimals !== undefined) {
-          paymentRequest = Buffer.from(
-            canonicalJson({
+  const compileRoutes = (list: readonly RouteConfig[]) => {
+    const routes = new Map<string, PaidRoute>()
+    const acceptsByRoute = new Map<string, readonly X402Accept[]>()
+    for (const route of list) {
+      if (route.access === 'public') continue
+      const plans = route.access.map((name) => {
+        const plan = catalog.plans.get(name)
+        if (plan === undefined) throw new Error(`invariant: route ${route.id} names unknown plan ${name}`)
+        return plan
+      })
+      const accepts: X402Accept[] = []
+      let paymentRequest: string | undefined
+      for (const plan of plans) {
+        for (const price of plan.prices.values()) {
+          const token = inputs.tokens.get(price.token.toLowerCase())
+          if (token?.supportsAuthorization !== true || token.domain === undefined) continue
+          accepts.push(
+            Object.freeze({
+              scheme: 'exact',
+              network,
               amount: price.amount.toString(),
-              currency: price.token,
-              recipient: contract,
-              methodDetails: { chainId, credentialTypes: ['authorization'], decimals: token.decimals },
+              asset: price.token,
+              payTo: contract,
+              maxTimeoutSeconds: challenge.maxTimeoutSeconds,
+              extra: Object.freeze({ name: token.domain.name, version: token.domain.version }),
             }),
-          ).toString('base64url')
+          )
+          if (paymentRequest === undefined && auth.enabled && token.decimals !== undefined) {
+            paymentRequest = Buffer.from(
+              canonicalJson({
+                amount: price.amount.toString(),
+                currency: price.token,
+                recipient: contract,
+                methodDetails: { chainId, credentialTypes: ['authorization'], decimals: token.decimals },
+              }),
+            ).toString('base64url')
+          }
         }
       }
+      const description = `Paid access (${plans.map((p) => p.displayName).join(', ')})`
+      const head = `{"x402Version":2,"error":"payment required","resource":{"url":`
+      const tail = `,"description":${JSON.stringify(description)},"mimeType":""},"accepts":${JSON.stringify(accepts)}}`
+      const body = {
+        detail: `This route is sold. Request a quote at ${quoteHref} for one of the plans below, pay it, then retry.`,
+        plans: plans.map((p) => ({
+          name: p.name,
+          displayName: p.displayName,
+          planId: p.planId,
+          prices: [...p.prices.values()].map((x) => ({ token: x.token, amount: x.amount.toString() })),
+          qos: p.qos,
+        })),
+        quote: { href: quoteHref, method: 'POST' },
+        chainId,
+        contract,
+      }
+      const json = JSON.stringify(body)
+      routes.set(
+        route.id,
+        Object.freeze({
+          plans: route.access,
+          problemMembers: json.slice(1, -1),
+          x402Head: head,
+          x402Tail: tail,
+          paymentRequest,
+        }),
+      )
+      acceptsByRoute.set(route.id, Object.freeze(accepts))
     }
-    const description = `Paid access (${plans.map((p) => p.displayName).join(', ')})`
-    const head = `{"x402Version":2,"error":"payment required","resource":{"url":`
-    const tail = `,"description":${JSON.stringify(description)},"mimeType":""},"accepts":${JSON.stringify(accepts)}}`
-    const body = {
-      detail: `This route is sold. Request a quote at ${quoteHref} for one of the plans below, pay it, then retry.`,
-      plans: plans.map((p) => ({
-        name: p.name,
-        displayName: p.displayName,
-        planId: p.planId,
-        prices: [...p.prices.values()].map((x) => ({ token: x.token, amount: x.amount.toString() })),
-        qos: p.qos,
-      })),
-      quote: { href: quoteHref, method: 'POST' },
-      chainId,
-      contract,
+    return { routes, acceptsByRoute }
+  }
+  const getRoutes =
+    typeof inputs.routes === 'function' ? inputs.routes : () => inputs.routes as readonly RouteConfig[]
+  let compiledFrom = getRoutes()
+  let table = compileRoutes(compiledFrom)
+  /** The table for the serving routes (recompiled only when the array identity changes: at most once per reload). */
+  const current = () => {
+    const list = getRoutes()
+    if (list !== compiledFrom) {
+      table = compileRoutes(list)
+      compiledFrom = list
     }
-    const json = JSON.stringify(body)
-    routes.set(
-      route.id,
-      Object.freeze({
-        plans: route.access,
-        problemMembers: json.slice(1, -1),
-        x402Head: head,
-        x402Tail: tail,
-        paymentRequest,
-      }),
-    )
-    acceptsByRoute.set(route.id, Object.freeze(accepts))
+    return table
   }
 
   const origin = challenge.publicOrigin?.replace(/\/+$/, '')
@@ -211,7 +231,7 @@ export function compileChallenge(inputs: ChallengeInputs): ChallengeStage {
   }
 
   const stage: AdmissionStage = (request) => {
-    const route = routes.get(request.routeId)
+    const route = current().routes.get(request.routeId)
     if (route === undefined) return undefined
     const ok = credential(request, route.plans)
     if (ok === true) return undefined
@@ -219,5 +239,5 @@ export function compileChallenge(inputs: ChallengeInputs): ChallengeStage {
     return ok.then((valid) => (valid ? undefined : refuse(request, route)))
   }
 
-  return { stage, accepts: (routeId) => acceptsByRoute.get(routeId) ?? [] }
+  return { stage, accepts: (routeId) => current().acceptsByRoute.get(routeId) ?? [] }
 }

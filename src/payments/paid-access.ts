@@ -5,7 +5,7 @@
  * stage and the quote endpoints. The lead calls it from main.ts (see docs/payments.md "Wiring").
  */
 import { getAddress, isHex, type Address, type Hex } from 'viem'
-import type { Config, PaidAccessConfig } from '../config/index.ts'
+import type { Config, PaidAccessConfig, RouteConfig } from '../config/index.ts'
 import { readDeployment } from '../contracts/index.ts'
 import { GatewayError } from '../errors/index.ts'
 import {
@@ -40,6 +40,11 @@ export interface PaidAccessDeps {
   readonly store?: QuoteStore
   /** Default: no credential is valid (access tokens come later). */
   readonly credential?: CredentialCheck
+  /**
+   * The serving config's routes, e.g. `() => gateway.runtime.config.routes` (default: the routes of
+   * `config`). Pass the getter so that routes renamed or added by a reload are challenged too.
+   */
+  readonly routes?: () => readonly RouteConfig[]
 }
 
 export interface PaidAccess {
@@ -109,7 +114,7 @@ export async function createPaidAccess(
 
   const challenge = compileChallenge({
     paid,
-    routes: config.routes,
+    routes: deps.routes ?? config.routes,
     catalog,
     chainId: deps.chainId,
     contract,

@@ -309,4 +309,39 @@ describe('402 challenge on a paid route', () => {
     assert.equal(other.status, 200, 'other paths still route')
     await other.arrayBuffer()
   })
+
+  test('with a routes getter, a paid route renamed by a reload is still challenged and an added public route proxies', async () => {
+    const cfgInput = input(upstream.url, false)
+    const config = configSchema.parse({ version: 1, listeners: [{ name: 'main', port: 0 }], ...cfgInput })
+    const paid = config.paidAccess!
+    let gw: TestGateway | undefined
+    const challenge = compileChallenge({
+      paid,
+      routes: () => gw?.gateway.runtime.config.routes ?? config.routes,
+      catalog: compilePlans(paid),
+      chainId: CHAIN_ID,
+      contract: CONTRACT,
+      tokens,
+      nowMs: () => NOW,
+    })
+    gw = await startGateway(cfgInput, { admission: [challenge.stage] })
+    gateways.push(gw)
+    const renamed = configSchema.parse({
+      version: 1,
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0 }],
+      ...cfgInput,
+      routes: [
+        { id: 'paid-v2', match: { path: { prefix: '/api' } }, upstream: 'app', access: ['pro', 'basic'] },
+        { id: 'open', match: {}, upstream: 'app' },
+      ],
+    })
+    const result = await gw.gateway.reload(renamed)
+    assert.equal(result.isChanged, true, JSON.stringify(result))
+    const res = await fetch(`${gw.url}/api/x`)
+    await res.arrayBuffer()
+    assert.equal(res.status, 402, 'the renamed paid route is not proxied for free')
+    const open = await fetch(`${gw.url}/elsewhere`)
+    assert.equal(open.status, 200)
+    await open.arrayBuffer()
+  })
 })
