@@ -314,17 +314,18 @@ describe('402 challenge on a paid route', () => {
     const cfgInput = input(upstream.url, false)
     const config = configSchema.parse({ version: 1, listeners: [{ name: 'main', port: 0 }], ...cfgInput })
     const paid = config.paidAccess!
-    let gw: TestGateway | undefined
+    const holder: { gw?: TestGateway } = {}
     const challenge = compileChallenge({
       paid,
-      routes: () => gw?.gateway.runtime.config.routes ?? config.routes,
+      routes: () => holder.gw?.gateway.runtime.config.routes ?? config.routes,
       catalog: compilePlans(paid),
       chainId: CHAIN_ID,
       contract: CONTRACT,
       tokens,
       nowMs: () => NOW,
     })
-    gw = await startGateway(cfgInput, { admission: [challenge.stage] })
+    const gw = await startGateway(cfgInput, { admission: [challenge.stage] })
+    holder.gw = gw
     gateways.push(gw)
     const renamed = configSchema.parse({
       version: 1,
