@@ -6,6 +6,7 @@
  */
 import { getAddress, isHex, type Address, type Hex } from 'viem'
 import type { Config, PaidAccessConfig, RouteConfig } from '../config/index.ts'
+import { CHAIN_PRESETS } from '../blockchain/index.ts'
 import { readDeployment } from '../contracts/index.ts'
 import { GatewayError } from '../errors/index.ts'
 import {
@@ -76,6 +77,13 @@ export async function createPaidAccess(
 ): Promise<PaidAccess | undefined> {
   const paid = config.paidAccess
   if (paid === undefined) return undefined
+  const configuredChainId =
+    paid.chain.id ?? (paid.chain.preset === undefined ? undefined : CHAIN_PRESETS[paid.chain.preset].id)
+  if (configuredChainId !== deps.chainId)
+    throw new GatewayError(
+      'CHAIN_CONFIG_INVALID',
+      `paidAccess.chain names chain id ${String(configuredChainId)}, but the chain client serves chain id ${deps.chainId}`,
+    )
   const contract = getAddress(
     paid.contract.paymentProcessor ??
       (await readDeployment(paid.contract.deploymentsDir as string, deps.chainId)).paymentProcessor,

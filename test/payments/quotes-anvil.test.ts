@@ -600,6 +600,22 @@ describe('createPaidAccess (the wiring factory) on the real contract', () => {
       await refused(PRICE - 1n, SIGNER_KEY, /plan "pro" .*below the on-chain price/)
       const other = `0x${randomBytes(32).toString('hex')}`
       await refused(PRICE, other, /is not the contract's quote signer/)
+      const otherChain = configWith(PRICE, dir)
+      const wrongChain = await createPaidAccess(
+        {
+          ...otherChain,
+          paidAccess: {
+            ...otherChain.paidAccess!,
+            chain: { id: 1, rpc: [{ name: 'a', http: 'http://127.0.0.1:9' }] },
+          },
+        },
+        deps(SIGNER_KEY),
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(isGatewayError(wrongChain) && wrongChain.code === 'CHAIN_CONFIG_INVALID', String(wrongChain))
+      assert.match(wrongChain.message, /chain id 1, but the chain client serves chain id 31337/)
       const bad = await createPaidAccess(configWith(PRICE, dir), deps('not-a-key')).then(
         () => undefined,
         (e: unknown) => e,
