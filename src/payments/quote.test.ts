@@ -23,7 +23,8 @@ test('terms: amount = price × periods, validUntil = now + TTL, zero beneficiary
         planId: fc.integer({ min: 1, max: 65_535 }),
         payer: address,
         token: address,
-        beneficiary: fc.option(address, { nil: undefined }),
+        beneficiaryKind: fc.constantFrom('none', 'payer', 'payer-lower-case', 'other'),
+        other: address,
         subscriptionId: fc.option(bytes32, { nil: undefined }),
         now: fc.bigInt({ min: 0n, max: 2n ** 40n }),
         ttl: fc.integer({ min: 30, max: 3600 }),
@@ -32,6 +33,14 @@ test('terms: amount = price × periods, validUntil = now + TTL, zero beneficiary
         quoteId: bytes32,
       }),
       (r) => {
+        const beneficiary: Address | undefined =
+          r.beneficiaryKind === 'none'
+            ? undefined
+            : r.beneficiaryKind === 'payer'
+              ? r.payer
+              : r.beneficiaryKind === 'payer-lower-case'
+                ? (r.payer.toLowerCase() as Address)
+                : r.other
         const catalog = compilePlans({
           plans: [
             {
@@ -48,7 +57,7 @@ test('terms: amount = price × periods, validUntil = now + TTL, zero beneficiary
           periods: r.periods,
           payer: r.payer,
           token: r.token,
-          ...(r.beneficiary === undefined ? {} : { beneficiary: r.beneficiary }),
+          ...(beneficiary === undefined ? {} : { beneficiary }),
           ...(r.subscriptionId === undefined ? {} : { subscriptionId: r.subscriptionId }),
           now: r.now,
           ttlSeconds: r.ttl,
@@ -64,9 +73,9 @@ test('terms: amount = price × periods, validUntil = now + TTL, zero beneficiary
         assert.equal(q.quoteId, r.quoteId)
         assert.equal(q.token, r.token)
         const expectedBeneficiary =
-          r.beneficiary === undefined || r.beneficiary.toLowerCase() === r.payer.toLowerCase()
-            ? ZERO_ADDRESS
-            : r.beneficiary
+          r.beneficiaryKind === 'other' && r.other.toLowerCase() !== r.payer.toLowerCase()
+            ? r.other
+            : ZERO_ADDRESS
         assert.equal(q.beneficiary, expectedBeneficiary)
         assert.equal(q.subscriptionId, r.subscriptionId ?? ZERO_ID)
         assert.deepEqual(terms.domain, quoteDomain(r.chainId, r.contract))
