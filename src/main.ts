@@ -181,6 +181,16 @@ async function operate(
   env: Env,
 ): Promise<Operated | undefined> {
   if (levelOverride === undefined) log.level = config.logging.level
+  // Fail closed: a route sold through `routes[].access` must never be proxied unpaid. The paid layer
+  // (src/payments createPaidAccess) is not wired into `litgate run` yet, so such a config does not start.
+  if (config.routes.some((r) => r.access !== 'public')) {
+    log.error(
+      { code: 'CONFIG_INVALID' },
+      'routes[].access lists plans, but this build does not serve paid routes yet (the paid layer is not wired into litgate run)',
+    )
+    log.flush()
+    return undefined
+  }
   const registry = new Registry()
   // The chain client is opt-in (LITGATE_CHAIN or LITGATE_CHAIN_RPC_URLS set): a plain reverse proxy never
   // touches the network beyond its backends. A bad chain setting fails start-up with the variable named.

@@ -8,6 +8,9 @@ export {
   type BackendConfig,
   type RouteConfig,
   type StorageConfig,
+  type PaidAccessConfig,
+  type PlanConfig,
+  type QosConfig,
 } from './schema.ts'
 export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFormat } from './loader.ts'
 export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'

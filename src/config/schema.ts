@@ -14,6 +14,7 @@ import {
   retrySchema,
   slowStartSchema,
 } from './resilience-schema.ts'
+import { paidAccessSchema, routeAccessSchema } from './paid-access-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -248,6 +249,7 @@ export const routeSchema = z.strictObject({
     .meta({ description: 'Close a tunnelled WebSocket after this long without traffic in either direction.' }),
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
+  access: routeAccessSchema,
   debugHeader: z
     .boolean()
     .default(false)
@@ -352,6 +354,7 @@ export const configSchema = z
     tracing: tracingSchema.default(tracingSchema.parse({})),
     reload: reloadSchema.default(reloadSchema.parse({})),
     storage: storageSchema.default(storageSchema.parse({})),
+    paidAccess: paidAccessSchema.optional(),
   })
   .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
 
@@ -367,3 +370,4 @@ export type RouteConfig = Config['routes'][number]
 export type AdminConfig = Config['admin']
 export type LoggingConfig = Config['logging']
 export type StorageConfig = Config['storage']
+export type { PaidAccessConfig, PlanConfig, QosConfig } from './paid-access-schema.ts'

@@ -46,7 +46,11 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string): Array<{ inde
 export function checkConfigSemantics(config: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   const error = (path: string, message: string, value?: string) =>
-    issues.push(value === undefined ? { path, message, severity: 'error' } : { path, message, value, severity: 'error' })
+    issues.push(
+      value === undefined
+        ? { path, message, severity: 'error' }
+        : { path, message, value, severity: 'error' },
+    )
 
   for (const d of duplicates(config.listeners, (l) => l.name)) {
     error(`listeners[${d.index}].name`, 'duplicate listener name', JSON.stringify(d.key))
@@ -58,7 +62,8 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
     error(`listeners[${d.index}]`, 'two listeners bind the same address', JSON.stringify(d.key))
   }
   config.server.trustedProxies.forEach((cidr, i) => {
-    if (!isValidCidr(cidr)) error(`server.trustedProxies[${i}]`, 'not a valid IP address or CIDR', JSON.stringify(cidr))
+    if (!isValidCidr(cidr))
+      error(`server.trustedProxies[${i}]`, 'not a valid IP address or CIDR', JSON.stringify(cidr))
   })
 
   for (const d of duplicates(config.upstreams, (u) => u.id)) {
@@ -68,7 +73,8 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
     const origins: string[] = []
     upstream.backends.forEach((backend, b) => {
       const parsed = parseBackendUrl(backend.url)
-      if (typeof parsed === 'string') error(`upstreams[${u}].backends[${b}].url`, parsed, JSON.stringify(backend.url))
+      if (typeof parsed === 'string')
+        error(`upstreams[${u}].backends[${b}].url`, parsed, JSON.stringify(backend.url))
       else origins.push(parsed.origin)
     })
     for (const d of duplicates(origins, (o) => o)) {
@@ -86,9 +92,16 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
   })
   config.upstreams.forEach((upstream, u) => {
     if (!used.has(upstream.id)) {
-      issues.push({ path: `upstreams[${u}]`, message: 'upstream is not used by any route', value: JSON.stringify(upstream.id), severity: 'warning' })
+      issues.push({
+        path: `upstreams[${u}]`,
+        message: 'upstream is not used by any route',
+        value: JSON.stringify(upstream.id),
+        severity: 'warning',
+      })
     }
   })
+
+  issues.push(...checkPaidAccess(config))
 
   const specs = config.routes.map((route, index) => toRouteSpec(route, index))
   for (const diag of analyzeRoutes(specs)) {
@@ -104,5 +117,62 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
       severity: diag.severity,
     })
   }
+  return issues
+}
+
+/** True when every request `route`'s path matches lies inside `basePath` (segment-aware). */
+function isInside(route: RouteConfig, basePath: string): boolean {
+  const value = 'exact' in route.match.path ? route.match.path.exact : route.match.path.prefix
+  const trimmed = value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value
+  return trimmed === basePath || trimmed.startsWith(`${basePath}/`)
+}
+
+/** `paidAccess` references: plan names and ids unique, route access names known plans, basePath not shadowed. */
+function checkPaidAccess(config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const error = (path: string, message: string, value: string) =>
+    issues.push({ path, message, value, severity: 'error' })
+  const paid = config.paidAccess
+  const plans = new Set(paid?.plans.map((p) => p.name) ?? [])
+  config.routes.forEach((route, r) => {
+    if (route.access === 'public') return
+    if (paid === undefined) {
+      error(
+        `routes[${r}].access`,
+        'a paid route needs the `paidAccess` section',
+        JSON.stringify(route.access),
+      )
+      return
+    }
+    route.access.forEach((name, i) => {
+      if (!plans.has(name))
+        error(`routes[${r}].access[${i}]`, 'unknown plan (not in paidAccess.plans)', JSON.stringify(name))
+    })
+  })
+  if (paid === undefined) return issues
+  for (const d of duplicates(paid.plans, (p) => p.name)) {
+    error(`paidAccess.plans[${d.index}].name`, 'duplicate plan name', JSON.stringify(d.key))
+  }
+  for (const d of duplicates(paid.plans, (p) => String(p.planId))) {
+    error(`paidAccess.plans[${d.index}].planId`, 'two plans use the same on-chain plan id', d.key)
+  }
+  paid.plans.forEach((plan, p) => {
+    for (const d of duplicates(Object.keys(plan.prices), (t) => t.toLowerCase())) {
+      error(
+        `paidAccess.plans[${p}].prices`,
+        'token listed twice (addresses are case-insensitive)',
+        JSON.stringify(d.key),
+      )
+    }
+  })
+  config.routes.forEach((route, r) => {
+    if (isInside(route, paid.basePath)) {
+      error(
+        `routes[${r}].match.path`,
+        `lies inside paidAccess.basePath ${JSON.stringify(paid.basePath)}: the gateway's own endpoints shadow it`,
+        JSON.stringify(route.match.path),
+      )
+    }
+  })
   return issues
 }

@@ -80,6 +80,18 @@ export const ERROR_CODES = Object.freeze({
   STORAGE_SCHEMA_TOO_NEW: spec(500, 'Database schema is newer than this litgate', 'internal'),
   STORAGE_MIGRATION_MISMATCH: spec(500, 'Applied migration differs from the one this litgate ships', 'internal'),
   STORAGE_MIGRATION_FAILED: spec(500, 'Database migration failed', 'internal'),
+  // --- paid access: quotes and the 402 challenge (src/payments)
+  PAYMENT_REQUIRED: spec(402, 'Payment required', 'downstream'),
+  QUOTE_REQUEST_INVALID: spec(400, 'Invalid quote request', 'downstream'),
+  QUOTE_PLAN_UNKNOWN: spec(400, 'Unknown plan', 'downstream'),
+  QUOTE_TOKEN_NOT_ACCEPTED: spec(400, 'Token not accepted for this plan', 'downstream'),
+  QUOTE_PERIODS_INVALID: spec(400, 'Periods out of range', 'downstream'),
+  QUOTE_SUBSCRIPTION_INVALID: spec(400, 'Subscription cannot be renewed by this quote', 'downstream'),
+  QUOTE_NOT_FOUND: spec(404, 'Quote not found or expired', 'downstream'),
+  QUOTE_LIMIT_REACHED: spec(429, 'Too many open quotes for this payer', 'downstream'),
+  QUOTE_RATE_LIMITED: spec(429, 'Quote creation rate limit exceeded', 'downstream'),
+  QUOTE_CAPACITY_EXHAUSTED: spec(503, 'Quote capacity exhausted', 'internal'),
+  PLAN_CHAIN_MISMATCH: spec(500, 'Configured plans disagree with the payment contract', 'internal'),
 
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),

@@ -29,7 +29,11 @@ export function buildProblem(code: ErrorCode, requestId: string, detail?: string
   return detail === undefined ? base : { ...base, detail }
 }
 
-/** Serialises a problem for the wire. */
-export function renderProblem(code: ErrorCode, requestId: string, detail?: string): string {
-  return JSON.stringify(buildProblem(code, requestId, detail))
+/**
+ * Serialises a problem for the wire. `members`: extension members pre-serialised as the inside of a JSON
+ * object (`"plans":[…]`), appended after the standard ones.
+ */
+export function renderProblem(code: ErrorCode, requestId: string, detail?: string, members?: string): string {
+  const json = JSON.stringify(buildProblem(code, requestId, detail))
+  return members === undefined || members === '' ? json : `${json.slice(0, -1)},${members}}`
 }

@@ -1,4 +1,10 @@
-export { ProxyHandler, type ProxyDeps, type ExchangeSummary, type AttemptFailureReason } from './proxy.ts'
+export {
+  ProxyHandler,
+  type ProxyDeps,
+  type ExchangeSummary,
+  type AttemptFailureReason,
+  type LocalEndpoints,
+} from './proxy.ts'
 export { answerClientError, type ClientErrorDeps } from './client-error.ts'
 export { createUpgradeHandler, type Tunnel, type UpgradeDeps } from './websocket.ts'
 export {

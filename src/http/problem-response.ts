@@ -19,9 +19,10 @@ export function sendProblem(
   requestIdHeader: string,
   requestId: string,
   extraHeaders?: Record<string, string>,
+  problemMembers?: string,
 ): number {
   if (res.headersSent || res.writableEnded) return 0
-  const body = renderProblem(code, requestId)
+  const body = renderProblem(code, requestId, undefined, problemMembers)
   const length = Buffer.byteLength(body)
   const headers: Record<string, string | number> = {
     'content-type': PROBLEM_CONTENT_TYPE,

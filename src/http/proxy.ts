@@ -59,7 +59,20 @@ export interface ProxyDeps {
    * W3C trace context and injected into the upstream request. Absent = zero cost.
    */
   readonly tracer?: Tracer
+  /**
+   * The gateway's own endpoints (e.g. the paid layer's quote API under `paidAccess.basePath`), tried before
+   * routing. Returns true when it answered the request. `clientAddress` resolves X-Forwarded-For through the
+   * trusted proxies (computed only when called). Such requests are not routed, proxied or access-logged.
+   */
+  readonly localEndpoints?: LocalEndpoints
 }
+
+/** See ProxyDeps.localEndpoints. */
+export type LocalEndpoints = (
+  req: AnyRequest,
+  res: AnyResponse,
+  context: { readonly requestId: string; readonly clientAddress: () => string },
+) => boolean
 
 /** Why an upstream attempt counted as a failure of its backend (a bounded set: metric label). */
 export type AttemptFailureReason = ErrorCode | '5xx'
@@ -165,6 +178,12 @@ export class ProxyHandler {
       head.requestId !== undefined && isValidRequestId(head.requestId)
         ? head.requestId
         : this.#deps.requestIds.next()
+    const local = this.#deps.localEndpoints
+    if (local !== undefined) {
+      const clientAddress = () =>
+        resolveClientAddress(req.socket?.remoteAddress ?? '', head.xForwardedFor, runtime.trustedProxies)
+      if (local(req, res, { requestId, clientAddress })) return
+    }
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
     // HTTP/1.1: on the request; HTTP/2: on its stream (what the listener's timeout sees).
     ;(('stream' in req ? req.stream : req) as object as ExchangeOwner)[kExchange] = exchange
@@ -286,7 +305,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   }
 
   /** Answers with a gateway-made problem and finishes the exchange. */
-  fail(code: ErrorCode, headers?: Record<string, string>): void {
+  fail(code: ErrorCode, headers?: Record<string, string>, problemMembers?: string): void {
     this.#code = code
     const res = this.#res
     if (res.headersSent) {
@@ -302,6 +321,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         this.#runtime.requestIdHeader,
         this.requestId,
         hasUnreadBody ? { ...headers, connection: 'close' } : headers,
+        problemMembers,
       )
       // RFC 9110 §9.3.2: a HEAD response carries no content (Node drops it).
       if (req.method !== 'HEAD') this.#bytesOut += bodyBytes
@@ -356,7 +376,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       (refusal) => {
         if (this.#isDone) return
         if (refusal !== undefined)
-          this.fail(refusal.code, refusal.headers as Record<string, string> | undefined)
+          this.fail(
+            refusal.code,
+            refusal.headers as Record<string, string> | undefined,
+            refusal.problemMembers,
+          )
         else this.acquire()
       },
       (err: unknown) => {

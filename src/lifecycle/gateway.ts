@@ -35,6 +35,8 @@ export interface GatewayDeps {
   /** Monotonic milliseconds (injected for tests). */
   readonly now?: () => number
   readonly admission?: readonly AdmissionStage[]
+  /** The gateway's own endpoints on the client listeners, tried before routing (see ProxyDeps.localEndpoints). */
+  readonly localEndpoints?: ProxyDeps['localEndpoints']
   /** Access log / metrics hook: one call per finished exchange. */
   readonly onExchangeEnd?: ProxyDeps['onExchangeEnd']
   /** Every failed upstream attempt, retried or not (see ProxyDeps.onAttemptFailure), e.g. for metrics. */
@@ -157,6 +159,7 @@ export class Gateway {
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
       ...(this.#deps.onAttemptFailure === undefined ? {} : { onAttemptFailure: this.#deps.onAttemptFailure }),
       ...(this.#deps.tracer === undefined ? {} : { tracer: this.#deps.tracer }),
+      ...(this.#deps.localEndpoints === undefined ? {} : { localEndpoints: this.#deps.localEndpoints }),
     })
     const upgrade = createUpgradeHandler({
       runtime,

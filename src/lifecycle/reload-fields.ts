@@ -67,6 +67,40 @@ export const RESTART_BOUND = [
   'storage.schema',
   'storage.maxConnections',
   'storage.connectTimeoutMs',
+  // Paid access is restart-bound for now: the chain client, the contract and the quote signer are created at
+  // start, and the challenge stage / quote service are built once and handed to the gateway (not per
+  // runtime). Plans, prices, access lists and quote/challenge bounds can move to APPLIED_ON_RELOAD once the
+  // paid-access runtime is rebuilt on reload (with a proof test in test/e2e/reload-fields.test.ts).
+  'routes[].access',
+  'paidAccess',
+  'paidAccess.chain',
+  'paidAccess.chain.preset',
+  'paidAccess.chain.id',
+  'paidAccess.chain.rpc',
+  'paidAccess.contract',
+  'paidAccess.contract.paymentProcessor',
+  'paidAccess.contract.deploymentsDir',
+  'paidAccess.quoteSigner',
+  'paidAccess.quoteSigner.fromEnv',
+  'paidAccess.quoteSigner.file',
+  'paidAccess.basePath',
+  'paidAccess.quotes',
+  'paidAccess.quotes.ttlSeconds',
+  'paidAccess.quotes.maxPeriods',
+  'paidAccess.quotes.maxOpenPerPayer',
+  'paidAccess.quotes.maxOpen',
+  'paidAccess.quotes.createPerIpPerMinute',
+  'paidAccess.quotes.createPerPayerPerMinute',
+  'paidAccess.challenge',
+  'paidAccess.challenge.maxTimeoutSeconds',
+  'paidAccess.challenge.publicOrigin',
+  'paidAccess.challenge.paymentAuth',
+  'paidAccess.challenge.paymentAuth.enabled',
+  'paidAccess.challenge.paymentAuth.realm',
+  'paidAccess.challenge.paymentAuth.secret',
+  'paidAccess.challenge.paymentAuth.secret.fromEnv',
+  'paidAccess.challenge.paymentAuth.secret.file',
+  'paidAccess.plans',
 ] as const
 
 /** Fields whose only valid value is a constant (nothing to apply or refuse). */

@@ -16,6 +16,12 @@ export interface AdmissionRequest {
 export interface AdmissionRefusal {
   readonly code: ErrorCode
   readonly headers?: Readonly<Record<string, string>>
+  /**
+   * Extra RFC 9457 members appended to the problem body, pre-serialised as the inside of a JSON object
+   * (`"plans":[…],"quote":{…}`), so a stage can precompute them at config load. Must not repeat a standard
+   * member (`type`, `title`, `status`, `code`, `requestId`).
+   */
+  readonly problemMembers?: string
 }
 
 /**

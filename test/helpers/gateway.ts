@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
 import { configSchema, type ConfigInput } from '../../src/config/index.ts'
-import { Gateway } from '../../src/lifecycle/index.ts'
+import { Gateway, type GatewayDeps } from '../../src/lifecycle/index.ts'
 import type { AdmissionStage } from '../../src/runtime/index.ts'
 
 /** A logger that keeps every line in memory (for assertions and secret scanning). */
@@ -27,7 +27,11 @@ export interface TestGateway {
 /** Starts a gateway in-process on an ephemeral loopback port from a config (defaults filled in). */
 export async function startGateway(
   input: Omit<ConfigInput, 'version' | 'listeners'> & { listeners?: ConfigInput['listeners'] },
-  options: { admission?: AdmissionStage[]; now?: () => number } = {},
+  options: {
+    admission?: AdmissionStage[]
+    now?: () => number
+    localEndpoints?: GatewayDeps['localEndpoints']
+  } = {},
 ): Promise<TestGateway> {
   const config = configSchema.parse({
     version: 1,
@@ -39,6 +43,7 @@ export async function startGateway(
     log,
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.localEndpoints ? { localEndpoints: options.localEndpoints } : {}),
   })
   const first = Object.values(gateway.addresses())[0]
   if (first === undefined) throw new Error('no listener')

@@ -1,0 +1,244 @@
+/**
+ * The `paidAccess` section: which chain and PaymentProcessor the gateway sells access on, the quote signer,
+ * the gateway's own endpoints, quote bounds, the 402 challenge, and the plans. Prices are decimal strings of
+ * token base units (never JS numbers); QoS limits are stored now and enforced by a later capability.
+ */
+import { z } from 'zod'
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+
+const planName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
+
+export const addressSchema = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
+
+/** A token amount in base units: a positive decimal integer string that fits a uint128 (the contract's price type). */
+export const baseUnitsSchema = z
+  .string()
+  .regex(
+    /^[1-9][0-9]{0,38}$/,
+    'must be a positive decimal integer string in token base units (e.g. "10000000")',
+  )
+  .refine((s) => !/^[0-9]+$/.test(s) || BigInt(s) < 2n ** 128n, {
+    message: 'must be below 2^128 (the contract stores prices as uint128)',
+  })
+
+/** `{ fromEnv: NAME }` or `{ file: PATH }` (one object with exactly one member, so reload compares each member). */
+const secretRef = z
+  .strictObject({
+    fromEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+      .optional(),
+    file: z.string().min(1).optional(),
+  })
+  .refine((r) => (r.fromEnv === undefined) !== (r.file === undefined), {
+    message: 'set exactly one of `fromEnv` or `file`',
+  })
+
+const rpcEndpointSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 chars of lower-case letters, digits or "-"')
+    .meta({ description: 'Name used in logs and metrics (never the URL, which may carry an API key).' }),
+  http: z.url({ protocol: /^https?$/ }).meta({ description: 'HTTP(S) JSON-RPC URL.' }),
+  ws: z
+    .url({ protocol: /^wss?$/ })
+    .optional()
+    .meta({ description: 'WebSocket URL of the same provider.' }),
+})
+
+export const paidChainSchema = z
+  .strictObject({
+    preset: z.enum(['litvm-liteforge', 'anvil']).optional().meta({
+      description: 'A named chain preset of src/blockchain: its id, RPC endpoints and policies.',
+    }),
+    id: z
+      .int()
+      .min(1)
+      .max(2 ** 53 - 1)
+      .optional()
+      .meta({ description: 'Chain id (required without `preset`).' }),
+    rpc: z
+      .array(rpcEndpointSchema)
+      .min(1)
+      .max(16)
+      .optional()
+      .meta({ description: "RPC endpoints; override the preset's. Verified reads need two or more." }),
+  })
+  .refine((c) => c.preset !== undefined || (c.id !== undefined && c.rpc !== undefined), {
+    message: 'set `preset`, or both `id` and `rpc`',
+  })
+  .meta({ description: "The chain the PaymentProcessor lives on (reuses the chain client's config types)." })
+
+export const paidContractSchema = z
+  .strictObject({
+    paymentProcessor: addressSchema
+      .optional()
+      .meta({ description: 'Address of the PaymentProcessor proxy.' }),
+    deploymentsDir: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Directory of deployment files written by `deployLitgate` (`<chainId>.json`).' }),
+  })
+  .refine((c) => (c.paymentProcessor === undefined) !== (c.deploymentsDir === undefined), {
+    message: 'set exactly one of `paymentProcessor` or `deploymentsDir`',
+  })
+  .meta({ description: '`{ paymentProcessor: "0x…" }` or `{ deploymentsDir: "deployments" }`.' })
+
+export const qosSchema = z
+  .strictObject({
+    requestsPerSecond: z.int().min(1).max(1_000_000).meta({ description: 'Sustained request rate.' }),
+    burst: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .meta({ description: 'Token-bucket burst above the sustained rate.' }),
+    requestsPerDay: z.int().min(1).max(MAX_SAFE).optional(),
+    requestsPerMonth: z.int().min(1).max(MAX_SAFE).optional(),
+    bytesPerPeriod: z
+      .int()
+      .min(1)
+      .max(MAX_SAFE)
+      .optional()
+      .meta({ description: 'Response bytes per plan period.' }),
+    concurrentStreams: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .meta({ description: 'Open WebSockets/streams at once.' }),
+  })
+  .meta({ description: 'The QoS tier a plan grants (stored now; enforced by a later capability).' })
+
+export const planSchema = z.strictObject({
+  name: planName.meta({ description: 'Plan name, referenced by `routes[].access` and quote requests.' }),
+  planId: z
+    .int()
+    .min(1)
+    .max(65_535)
+    .meta({ description: 'On-chain plan id (PaymentProcessor `createPlan`).' }),
+  displayName: z.string().min(1).max(80).meta({ description: 'Human name shown in the 402 body.' }),
+  prices: z
+    .record(addressSchema, baseUnitsSchema)
+    .refine((r) => Object.keys(r).length >= 1 && Object.keys(r).length <= 16, {
+      message: 'must list 1 to 16 tokens',
+    })
+    .meta({
+      description: 'Price of one period per accepted token: token address → base units as a decimal string.',
+    }),
+  qos: qosSchema,
+})
+
+export const quotesSchema = z
+  .strictObject({
+    ttlSeconds: z.int().min(30).max(3600).default(300).meta({
+      description: 'Quote lifetime: `validUntil` = chain time + this (the contract refuses it after).',
+    }),
+    maxPeriods: z.int().min(1).max(120).default(12).meta({ description: 'Most periods one quote may buy.' }),
+    maxOpenPerPayer: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .meta({ description: 'Unexpired quotes one payer may hold (429 QUOTE_LIMIT_REACHED beyond).' }),
+    maxOpen: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(100_000)
+      .meta({ description: 'Unexpired quotes held in total (503 QUOTE_CAPACITY_EXHAUSTED beyond).' }),
+    createPerIpPerMinute: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(60)
+      .meta({ description: 'Quote creations per client IP per minute.' }),
+    createPerPayerPerMinute: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(20)
+      .meta({ description: 'Quote creations per payer per minute.' }),
+  })
+  .meta({ description: 'Bounds of the quote endpoint.' })
+
+export const paymentAuthSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).meta({
+      description:
+        "Emit `WWW-Authenticate: Payment` (HTTP Payment auth scheme) beside PAYMENT-REQUIRED. mppx clients rank it first and then need the token's EIP-712 name/version configured.",
+    }),
+    realm: z
+      .string()
+      .regex(/^[\x21\x23-\x5b\x5d-\x7e ]{1,128}$/, 'must be 1-128 printable chars without `"` or `\\`')
+      .default('litgate')
+      .meta({ description: 'Challenge realm.' }),
+    secret: secretRef
+      .optional()
+      .meta({ description: 'HMAC key (≥ 32 bytes) binding challenge ids; required when enabled.' }),
+  })
+  .refine((p) => !p.enabled || p.secret !== undefined, {
+    message: '`secret` is required when `enabled` is true',
+  })
+
+export const challengeSchema = z
+  .strictObject({
+    maxTimeoutSeconds: z
+      .int()
+      .min(10)
+      .max(3600)
+      .default(300)
+      .meta({ description: "x402 `maxTimeoutSeconds`, and the Payment challenge's `expires` offset." }),
+    publicOrigin: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .meta({
+        description:
+          'Origin used for the absolute `resource.url` (e.g. https://api.example.com); default: http://<Host header>.',
+      }),
+    paymentAuth: paymentAuthSchema.default({ enabled: false, realm: 'litgate' }),
+  })
+  .meta({ description: 'The 402 challenge sent on paid routes.' })
+
+export const paidAccessSchema = z
+  .strictObject({
+    chain: paidChainSchema,
+    contract: paidContractSchema,
+    quoteSigner: secretRef.meta({
+      description:
+        'Private key of the quote signer (`{ fromEnv }` or `{ file }`): not the hot wallet; never logged.',
+    }),
+    basePath: z
+      .string()
+      .regex(
+        /^(\/[A-Za-z0-9._~-]+)+$/,
+        'must be an absolute path of one or more segments without a trailing "/"',
+      )
+      .default('/litgate/v1')
+      .meta({
+        description:
+          "Path prefix of the gateway's own endpoints (`{basePath}/quote`); routes may not lie inside it.",
+      }),
+    quotes: quotesSchema.default(quotesSchema.parse({})),
+    challenge: challengeSchema.default(challengeSchema.parse({})),
+    plans: z.array(planSchema).min(1).max(64),
+  })
+  .meta({ description: 'Sell access to routes: plans, prices, quotes and the 402 challenge.' })
+
+/** Access rule of a route: `public` (default) or the plans that unlock it. */
+export const routeAccessSchema = z
+  .union([z.literal('public'), z.array(planName).min(1).max(64)])
+  .default('public')
+  .meta({
+    description:
+      '`public` (proxied to anyone) or a list of `paidAccess.plans[].name` that unlock the route (402 otherwise).',
+  })
+
+export type PaidAccessConfig = z.output<typeof paidAccessSchema>
+export type PlanConfig = PaidAccessConfig['plans'][number]
+export type QosConfig = PlanConfig['qos']
