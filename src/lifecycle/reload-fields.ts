@@ -69,9 +69,11 @@ export const RESTART_BOUND = [
   'storage.connectTimeoutMs',
   // Paid access is restart-bound for now: the chain client, the contract and the quote signer are created at
   // start, and the challenge stage / quote service are built once and handed to the gateway (not per
-  // runtime). Plans, prices, access lists and quote/challenge bounds can move to APPLIED_ON_RELOAD once the
-  // paid-access runtime is rebuilt on reload (with a proof test in test/e2e/reload-fields.test.ts).
-  'routes[].access',
+  // runtime). Plans, prices and quote/challenge bounds can move to APPLIED_ON_RELOAD once the paid-access
+  // runtime is rebuilt on reload (with a proof test in test/e2e/reload-fields.test.ts). `routes[].access` is
+  // part of `routes` (applied): the challenge stage reads the serving runtime's routes, and the plan names an
+  // access list may use are the restart-bound `paidAccess.plans` (test/payments/challenge.test.ts proves a
+  // paid route renamed by a reload is still challenged).
   'paidAccess',
   'paidAccess.chain',
   'paidAccess.chain.preset',
