@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { storageBackends } from '../../../test/helpers/storage.ts'
+import { openStorage } from '../../storage/index.ts'
 import type { LogRecord, MonitorCommit, MonitorEffect, PaymentLog } from '../monitor/index.ts'
 import type { SubscriptionAudit, SubscriptionRecord } from '../../subscriptions/index.ts'
 import { createDbMonitorStore, createDbQuoteLookup, createDbSubscriptionStore } from './index.ts'
@@ -160,6 +161,21 @@ for (const backend of storageBackends()) {
       assert.deepEqual(s.cursor, { number: 12, hash: h(0xb0c) }, 'cursor unchanged')
       assert.equal(s.blocks.length, 3, 'no block appended')
       assert.equal((await store.effects(CHAIN)).length, 1, 'no effect inserted')
+    })
+
+    test(`${backend.name}: monitor_effects is append-only in the database (UPDATE, DELETE, TRUNCATE refused)`, async () => {
+      const options = await backend.fresh({ onDisk: true })
+      const { storage } = await openStorage(options)
+      backend.track(storage)
+      assert.equal((await createDbMonitorStore(storage).apply(CHAIN, commit({}))).ok, true)
+      await storage.close()
+      for (const statement of [
+        `UPDATE monitor_effects SET type = 'activate-subscription'`,
+        `DELETE FROM monitor_effects`,
+        `TRUNCATE monitor_effects`,
+      ]) {
+        await assert.rejects(backend.raw(options, statement), /monitor_effects is append-only/, statement)
+      }
     })
 
     test(`${backend.name}: activation is claimed once per inclusion (a re-included payment can be claimed at its new block)`, async () => {
