@@ -47,5 +47,11 @@ export {
   type CursorRepository,
   type BlockRepository,
   type Repositories,
+  type MonitorBlock,
+  type MonitorStateRecord,
+  type MonitorEffectEntry,
+  type MonitorRepository,
+  type LedgerRow,
+  type LedgerRepository,
 } from './repositories.ts'
 export { storageOptionsFromConfig, type StorageConfigDeps } from './config.ts'

@@ -52,23 +52,32 @@ for (const backend of storageBackends()) {
   describe(`migrations (${backend.name})`, () => {
     after(() => backend.close())
 
-    test(`${backend.name}: an empty database migrates to v1; a second run applies nothing`, async () => {
+    test(`${backend.name}: an empty database migrates to the newest version; a second run applies nothing`, async () => {
       const options = await backend.fresh()
       const { storage, migration } = await openStorage(options)
       backend.track(storage)
-      assert.deepEqual(migration, { from: 0, to: 1, applied: [{ version: 1, name: V1.name }] })
-      assert.equal(await storage.schemaVersion(), 1)
-      assert.deepEqual(await storage.migrate(), { from: 1, to: 1, applied: [] })
+      const latest = MIGRATIONS.length
+      assert.deepEqual(migration, {
+        from: 0,
+        to: latest,
+        applied: MIGRATIONS.map((m) => ({ version: m.version, name: m.name })),
+      })
+      assert.equal(await storage.schemaVersion(), latest)
+      assert.deepEqual(await storage.migrate(), { from: latest, to: latest, applied: [] })
     })
 
     test(`${backend.name}: a database migrated by newer code refuses to start (STORAGE_SCHEMA_TOO_NEW)`, async () => {
       const options = await backend.fresh({ onDisk: true })
-      const newer = backend.track(await createStorage(options, {}, [V1, FUTURE]))
-      assert.equal((await newer.migrate()).to, 2)
+      const future = { ...FUTURE, version: MIGRATIONS.length + 1 }
+      const newer = backend.track(await createStorage(options, {}, [...MIGRATIONS, future]))
+      assert.equal((await newer.migrate()).to, future.version)
       await newer.close()
       await assert.rejects(openStorage(options), (err: unknown) => {
         assert.ok(code('STORAGE_SCHEMA_TOO_NEW')(err), String(err))
-        assert.match((err as Error).message, /version 2, this litgate knows up to 1/)
+        assert.match(
+          (err as Error).message,
+          new RegExp(`version ${future.version}, this litgate knows up to ${MIGRATIONS.length}`),
+        )
         return true
       })
     })
@@ -104,15 +113,15 @@ for (const backend of storageBackends()) {
         // One process per PGlite directory: concurrency here is two migrate() calls on one handle.
         const storage = backend.track(await createStorage(options))
         const [a, b] = await Promise.all([storage.migrate(), storage.migrate()])
-        assert.deepEqual([a.applied.length, b.applied.length].sort(), [0, 1])
+        assert.deepEqual([a.applied.length, b.applied.length].sort(), [0, MIGRATIONS.length])
         return
       }
       const [a, b] = await Promise.all([createStorage(options), createStorage(options)])
       backend.track(a)
       backend.track(b)
       const [ra, rb] = await Promise.all([a.migrate(), b.migrate()])
-      assert.deepEqual([ra.applied.length, rb.applied.length].sort(), [0, 1])
-      assert.equal(await a.schemaVersion(), 1)
+      assert.deepEqual([ra.applied.length, rb.applied.length].sort(), [0, MIGRATIONS.length])
+      assert.equal(await a.schemaVersion(), MIGRATIONS.length)
     })
   })
 }

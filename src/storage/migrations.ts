@@ -121,8 +121,88 @@ const V1: Migration = {
   ],
 }
 
+/**
+ * Schema v2: what the payment monitor's store and the subscription ledger need beyond v1.
+ * - `monitor_state` / `monitor_blocks` / `monitor_records`: the monitor's versioned state per chain
+ *   (v1's `monitor_cursor` and `processed_blocks` have no chain id and no version to compare-and-set).
+ * - `monitor_effects`: every effect applied, unique by its key (which holds the block hash), append-only.
+ * - `payment_activations`: the activation claim once per *inclusion* (chain, tx, log, block hash), so a
+ *   payment a reorg removed and the chain re-included can activate again; v1's `activated_at` stays the
+ *   first activation's time.
+ * - `subscriptions`: the ledger's extra facts (chain Status, the newest fact's block, chain time of the
+ *   last change, and the remembered payments / prior bounds / operator hold as JSON).
+ */
+const V2: Migration = {
+  version: 2,
+  name: 'monitor state per chain, append-only monitor effects, activations per inclusion, subscription ledger facts',
+  statements: [
+    `CREATE TABLE monitor_state (
+      chain_id bigint PRIMARY KEY CHECK (chain_id > 0),
+      version bigint NOT NULL DEFAULT 0 CHECK (version >= 0),
+      cursor_number bigint CHECK (cursor_number >= 0),
+      cursor_hash text CHECK (cursor_hash ~ ${HEX32}),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      CHECK ((cursor_number IS NULL) = (cursor_hash IS NULL))
+    )`,
+    `CREATE TABLE monitor_blocks (
+      chain_id bigint NOT NULL CHECK (chain_id > 0),
+      number bigint NOT NULL CHECK (number >= 0),
+      hash text NOT NULL CHECK (hash ~ ${HEX32}),
+      parent_hash text NOT NULL CHECK (parent_hash ~ ${HEX32}),
+      timestamp bigint NOT NULL CHECK (timestamp >= 0),
+      PRIMARY KEY (chain_id, number)
+    )`,
+    `CREATE TABLE monitor_records (
+      chain_id bigint NOT NULL CHECK (chain_id > 0),
+      key text NOT NULL CHECK (length(key) BETWEEN 1 AND 200),
+      settled boolean NOT NULL,
+      record jsonb NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (chain_id, key)
+    )`,
+    `CREATE INDEX monitor_records_unsettled ON monitor_records (chain_id) WHERE NOT settled`,
+    `CREATE TABLE monitor_effects (
+      seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+      key text PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 300),
+      chain_id bigint NOT NULL CHECK (chain_id > 0),
+      type text NOT NULL CHECK (length(type) BETWEEN 1 AND 64),
+      record_key text NOT NULL,
+      block_number bigint NOT NULL CHECK (block_number >= 0),
+      block_hash text NOT NULL CHECK (block_hash ~ ${HEX32}),
+      chain_time bigint NOT NULL CHECK (chain_time >= 0),
+      detail jsonb NOT NULL DEFAULT '{}'::jsonb,
+      at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE INDEX monitor_effects_record ON monitor_effects (record_key)`,
+    `CREATE FUNCTION monitor_effects_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'monitor_effects is append-only: % refused', TG_OP USING ERRCODE = 'P0001';
+      END
+    $$`,
+    `CREATE TRIGGER monitor_effects_append_only BEFORE UPDATE OR DELETE ON monitor_effects
+      FOR EACH ROW EXECUTE FUNCTION monitor_effects_refuse_change()`,
+    `CREATE TRIGGER monitor_effects_no_truncate BEFORE TRUNCATE ON monitor_effects
+      FOR EACH STATEMENT EXECUTE FUNCTION monitor_effects_refuse_change()`,
+    `CREATE TABLE payment_activations (
+      chain_id bigint NOT NULL,
+      tx_hash text NOT NULL,
+      log_index integer NOT NULL,
+      block_hash text NOT NULL CHECK (block_hash ~ ${HEX32}),
+      at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (chain_id, tx_hash, log_index, block_hash),
+      FOREIGN KEY (chain_id, tx_hash, log_index) REFERENCES payments (chain_id, tx_hash, log_index)
+    )`,
+    `ALTER TABLE subscriptions
+      ADD COLUMN chain_status text CHECK (chain_status IN ('live', 'cancelled', 'revoked')),
+      ADD COLUMN chain_block bigint CHECK (chain_block >= 0),
+      ADD COLUMN updated_at_sec bigint NOT NULL DEFAULT 0 CHECK (updated_at_sec >= 0),
+      ADD COLUMN ledger jsonb NOT NULL DEFAULT '{}'::jsonb`,
+    `CREATE INDEX subscriptions_updated_at_sec ON subscriptions (updated_at_sec)`,
+  ],
+}
+
 /** Every migration this litgate knows, in version order (1, 2, …: no gaps). Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([V1])
+export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2])
 
 /** sha256 of a migration's name and statements: an applied migration's row must keep matching it. */
 export function migrationChecksum(m: Migration): string {

@@ -153,6 +153,13 @@ export interface PaymentRepository {
    * `transaction`, a rollback undoes the claim. False for an unknown payment.
    */
   claimActivation(key: PaymentKey): Promise<boolean>
+  /**
+   * Schema v2: the activation claim of one *inclusion* of the payment (its block hash): true for exactly
+   * one caller per (payment, block hash). A payment a reorg removed and the chain re-included in another
+   * block can be claimed again at its new block — `claimActivation` (once per payment for good) cannot.
+   * Also sets `activated_at` the first time. False for an unknown payment or a taken claim.
+   */
+  claimInclusionActivation(key: PaymentKey, blockHash: Hex): Promise<boolean>
   /** Payments in blocks above `blockNumber` not already reorged (what a rewind must re-derive). */
   listAbove(blockNumber: bigint): Promise<PaymentRecord[]>
   listByState(state: PaymentState, limit: number): Promise<PaymentRecord[]>
@@ -217,6 +224,82 @@ export interface BlockRepository {
   pruneBelow(number: bigint): Promise<number>
 }
 
+/** A block the payment monitor processed (schema v2, per chain). Numbers: block numbers fit 2^53. */
+export interface MonitorBlock {
+  readonly number: number
+  readonly hash: Hex
+  readonly parentHash: Hex
+  readonly timestamp: number
+}
+
+export interface MonitorStateRecord {
+  readonly version: number
+  readonly cursor: { readonly number: number; readonly hash: Hex } | null
+}
+
+/** One applied monitor effect (append-only; the database refuses UPDATE, DELETE and TRUNCATE). */
+export interface MonitorEffectEntry {
+  readonly key: string
+  readonly chainId: number
+  readonly type: string
+  readonly recordKey: string
+  readonly blockNumber: number
+  readonly blockHash: Hex
+  readonly chainTime: number
+  readonly detail: Readonly<Record<string, unknown>>
+}
+
+/** The payment monitor's persistence (schema v2). Call the writes inside `transaction`. */
+export interface MonitorRepository {
+  /** Creates the chain's state row when missing, then locks it (SELECT … FOR UPDATE) and returns it. */
+  lockState(chainId: number): Promise<MonitorStateRecord>
+  readState(chainId: number): Promise<MonitorStateRecord>
+  setState(chainId: number, state: MonitorStateRecord): Promise<void>
+  listBlocks(chainId: number): Promise<MonitorBlock[]>
+  appendBlocks(chainId: number, blocks: readonly MonitorBlock[]): Promise<void>
+  deleteBlocksFrom(chainId: number, number: number): Promise<void>
+  pruneBlocksBelow(chainId: number, number: number): Promise<void>
+  upsertRecord(chainId: number, key: string, settled: boolean, record: Record<string, unknown>): Promise<void>
+  listUnsettledRecords(chainId: number): Promise<Record<string, unknown>[]>
+  listRecords(chainId: number): Promise<Record<string, unknown>[]>
+  /** Idempotent on key: true only when newly inserted. */
+  insertEffect(effect: MonitorEffectEntry): Promise<boolean>
+  /** Every effect of the chain, in insertion order. */
+  listEffects(chainId: number): Promise<MonitorEffectEntry[]>
+}
+
+/** A subscription row with the ledger's facts (schema v2 columns). */
+export interface LedgerRow {
+  readonly id: Hex
+  readonly owner: Hex
+  readonly beneficiary: Hex
+  readonly planId: number
+  readonly token: Hex
+  readonly startAt: number
+  readonly endAt: number
+  readonly state: SubscriptionState
+  readonly version: number
+  readonly chainStatus: 'live' | 'cancelled' | 'revoked' | null
+  readonly chainBlock: number | null
+  readonly updatedAtSec: number
+  /** The ledger's remembered facts (payment digests, prior bounds, operator hold): JSON. */
+  readonly facts: Readonly<Record<string, unknown>>
+}
+
+/** The subscription ledger's compare-and-set view of the `subscriptions` table. */
+export interface LedgerRepository {
+  get(id: Hex): Promise<LedgerRow | undefined>
+  /**
+   * Writes `row` only when the stored version is `expectedVersion` (null: only when no row exists) and
+   * appends `audit` in the same transaction. False (nothing written) when another writer won.
+   */
+  compareAndSet(row: LedgerRow, expectedVersion: number | null, audit: NewAuditEntry): Promise<boolean>
+  /** Active and cancelled rows ordered by id, after `afterId`, at most `limit`. */
+  listActive(limit: number, afterId?: Hex): Promise<LedgerRow[]>
+  /** Rows changed at or after chain time `sinceSec`, newest first, at most `limit`. */
+  listChangedSince(sinceSec: number, limit: number): Promise<LedgerRow[]>
+}
+
 /** Everything a subsystem may do with the database: typed, never a raw connection. */
 export interface Repositories {
   readonly quotes: QuoteRepository
@@ -225,6 +308,8 @@ export interface Repositories {
   readonly audit: AuditRepository
   readonly cursor: CursorRepository
   readonly blocks: BlockRepository
+  readonly monitor: MonitorRepository
+  readonly ledger: LedgerRepository
 }
 
 type Db = Kysely<Tables>
@@ -523,6 +608,34 @@ function payments(db: Db): PaymentRepository {
         .execute()
       return rows.length === 1
     },
+    claimInclusionActivation(key, blockHash) {
+      return atomically(db, async (trx) => {
+        const k = keyFilter(key)
+        const exists = await trx
+          .selectFrom('payments')
+          .select('log_index')
+          .where('chain_id', '=', k.chain_id)
+          .where('tx_hash', '=', k.tx_hash)
+          .where('log_index', '=', k.log_index)
+          .executeTakeFirst()
+        if (exists === undefined) return false
+        const result = await trx
+          .insertInto('payment_activations')
+          .values({ ...k, block_hash: lower(blockHash) })
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst()
+        if (!inserted(result)) return false
+        await trx
+          .updateTable('payments')
+          .set({ activated_at: new Date() })
+          .where('chain_id', '=', k.chain_id)
+          .where('tx_hash', '=', k.tx_hash)
+          .where('log_index', '=', k.log_index)
+          .where('activated_at', 'is', null)
+          .execute()
+        return true
+      })
+    },
     async listAbove(blockNumber) {
       const rows = await db
         .selectFrom('payments')
@@ -786,6 +899,249 @@ function blocks(db: Db): BlockRepository {
   }
 }
 
+function toMonitorState(
+  r: { version: string; cursor_number: string | null; cursor_hash: string | null } | undefined,
+): MonitorStateRecord {
+  if (r === undefined) return { version: 0, cursor: null }
+  return {
+    version: Number(r.version),
+    cursor:
+      r.cursor_number === null || r.cursor_hash === null
+        ? null
+        : { number: Number(r.cursor_number), hash: r.cursor_hash as Hex },
+  }
+}
+
+function monitor(db: Db): MonitorRepository {
+  const chain = (id: number): string => String(id)
+  const state = (chainId: number) =>
+    db
+      .selectFrom('monitor_state')
+      .select(['version', 'cursor_number', 'cursor_hash'])
+      .where('chain_id', '=', chain(chainId))
+  return {
+    async lockState(chainId) {
+      await db
+        .insertInto('monitor_state')
+        .values({ chain_id: chain(chainId), version: '0' })
+        .onConflict((oc) => oc.doNothing())
+        .execute()
+      return toMonitorState(await state(chainId).forUpdate().executeTakeFirst())
+    },
+    async readState(chainId) {
+      return toMonitorState(await state(chainId).executeTakeFirst())
+    },
+    async setState(chainId, s) {
+      await db
+        .updateTable('monitor_state')
+        .set({
+          version: String(s.version),
+          cursor_number: s.cursor === null ? null : String(s.cursor.number),
+          cursor_hash: s.cursor === null ? null : lower(s.cursor.hash),
+          updated_at: new Date(),
+        })
+        .where('chain_id', '=', chain(chainId))
+        .execute()
+    },
+    async listBlocks(chainId) {
+      const rows = await db
+        .selectFrom('monitor_blocks')
+        .selectAll()
+        .where('chain_id', '=', chain(chainId))
+        .orderBy('number')
+        .execute()
+      return rows.map((r) => ({
+        number: Number(r.number),
+        hash: r.hash as Hex,
+        parentHash: r.parent_hash as Hex,
+        timestamp: Number(r.timestamp),
+      }))
+    },
+    async appendBlocks(chainId, blocks) {
+      if (blocks.length === 0) return
+      await db
+        .insertInto('monitor_blocks')
+        .values(
+          blocks.map((b) => ({
+            chain_id: chain(chainId),
+            number: String(b.number),
+            hash: lower(b.hash),
+            parent_hash: lower(b.parentHash),
+            timestamp: String(b.timestamp),
+          })),
+        )
+        .execute()
+    },
+    async deleteBlocksFrom(chainId, number) {
+      await db
+        .deleteFrom('monitor_blocks')
+        .where('chain_id', '=', chain(chainId))
+        .where('number', '>=', String(number))
+        .execute()
+    },
+    async pruneBlocksBelow(chainId, number) {
+      await db
+        .deleteFrom('monitor_blocks')
+        .where('chain_id', '=', chain(chainId))
+        .where('number', '<', String(number))
+        .execute()
+    },
+    async upsertRecord(chainId, key, settled, record) {
+      const now = new Date()
+      await db
+        .insertInto('monitor_records')
+        .values({ chain_id: chain(chainId), key, settled, record, updated_at: now })
+        .onConflict((oc) => oc.columns(['chain_id', 'key']).doUpdateSet({ settled, record, updated_at: now }))
+        .execute()
+    },
+    async listUnsettledRecords(chainId) {
+      const rows = await db
+        .selectFrom('monitor_records')
+        .select('record')
+        .where('chain_id', '=', chain(chainId))
+        .where('settled', '=', false)
+        .orderBy('key')
+        .execute()
+      return rows.map((r) => r.record)
+    },
+    async listRecords(chainId) {
+      const rows = await db
+        .selectFrom('monitor_records')
+        .select('record')
+        .where('chain_id', '=', chain(chainId))
+        .orderBy('key')
+        .execute()
+      return rows.map((r) => r.record)
+    },
+    async insertEffect(e) {
+      const result = await db
+        .insertInto('monitor_effects')
+        .values({
+          key: e.key,
+          chain_id: chain(e.chainId),
+          type: e.type,
+          record_key: e.recordKey,
+          block_number: String(e.blockNumber),
+          block_hash: lower(e.blockHash),
+          chain_time: String(e.chainTime),
+          detail: { ...e.detail },
+        })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst()
+      return inserted(result)
+    },
+    async listEffects(chainId) {
+      const rows = await db
+        .selectFrom('monitor_effects')
+        .selectAll()
+        .where('chain_id', '=', chain(chainId))
+        .orderBy('seq')
+        .execute()
+      return rows.map((r) => ({
+        key: r.key,
+        chainId: Number(r.chain_id),
+        type: r.type,
+        recordKey: r.record_key,
+        blockNumber: Number(r.block_number),
+        blockHash: r.block_hash as Hex,
+        chainTime: Number(r.chain_time),
+        detail: r.detail,
+      }))
+    },
+  }
+}
+
+function toLedgerRow(r: Selectable<SubscriptionRow>): LedgerRow {
+  return {
+    id: r.id as Hex,
+    owner: r.owner as Hex,
+    beneficiary: r.beneficiary as Hex,
+    planId: r.plan_id,
+    token: r.token as Hex,
+    startAt: Number(r.start_at),
+    endAt: Number(r.end_at),
+    state: r.state as SubscriptionState,
+    version: r.version,
+    chainStatus: r.chain_status as LedgerRow['chainStatus'],
+    chainBlock: r.chain_block === null ? null : Number(r.chain_block),
+    updatedAtSec: Number(r.updated_at_sec),
+    facts: r.ledger,
+  }
+}
+
+function ledger(db: Db): LedgerRepository {
+  return {
+    async get(id) {
+      const r = await db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('id', '=', lower(id))
+        .executeTakeFirst()
+      return r === undefined ? undefined : toLedgerRow(r)
+    },
+    compareAndSet(row, expectedVersion, entry) {
+      return atomically(db, async (trx) => {
+        const values = {
+          owner: lower(row.owner),
+          beneficiary: lower(row.beneficiary),
+          plan_id: row.planId,
+          token: lower(row.token),
+          start_at: String(row.startAt),
+          end_at: String(row.endAt),
+          state: row.state,
+          version: row.version,
+          chain_status: row.chainStatus,
+          chain_block: row.chainBlock === null ? null : String(row.chainBlock),
+          updated_at_sec: String(row.updatedAtSec),
+          ledger: { ...row.facts },
+          updated_at: new Date(),
+        }
+        let written: boolean
+        if (expectedVersion === null) {
+          const result = await trx
+            .insertInto('subscriptions')
+            .values({ id: lower(row.id), ...values })
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst()
+          written = inserted(result)
+        } else {
+          const result = await trx
+            .updateTable('subscriptions')
+            .set(values)
+            .where('id', '=', lower(row.id))
+            .where('version', '=', expectedVersion)
+            .executeTakeFirst()
+          written = result.numUpdatedRows > 0n
+        }
+        if (!written) return false
+        await appendAudit(trx, entry)
+        return true
+      })
+    },
+    async listActive(limit, afterId) {
+      let q = db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('state', 'in', ['active', 'cancelled'])
+        .orderBy('id')
+        .limit(limit)
+      if (afterId !== undefined) q = q.where('id', '>', lower(afterId))
+      return (await q.execute()).map(toLedgerRow)
+    },
+    async listChangedSince(sinceSec, limit) {
+      const rows = await db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('updated_at_sec', '>=', String(sinceSec))
+        .orderBy('updated_at_sec', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .execute()
+      return rows.map(toLedgerRow)
+    },
+  }
+}
+
 /** The repositories bound to one executor (the root instance or a transaction). */
 export function createRepositories(db: Db): Repositories {
   return {
@@ -795,5 +1151,7 @@ export function createRepositories(db: Db): Repositories {
     audit: audit(db),
     cursor: cursor(db),
     blocks: blocks(db),
+    monitor: monitor(db),
+    ledger: ledger(db),
   }
 }

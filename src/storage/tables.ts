@@ -14,6 +14,11 @@ export interface Tables {
   audit_log: AuditRow
   monitor_cursor: CursorRow
   processed_blocks: BlockRow
+  monitor_state: MonitorStateRow
+  monitor_blocks: MonitorBlockRow
+  monitor_records: MonitorRecordRow
+  monitor_effects: MonitorEffectRow
+  payment_activations: PaymentActivationRow
 }
 
 /** int8/numeric: written as a decimal string, read back as one. */
@@ -79,6 +84,11 @@ export interface SubscriptionRow {
   version: number
   created_at: CreatedAt
   updated_at: Date
+  /** v2: the subscription ledger's facts. */
+  chain_status: string | null
+  chain_block: Decimal | null
+  updated_at_sec: ColumnType<Decimal, Decimal | undefined, Decimal>
+  ledger: ColumnType<Record<string, unknown>, Record<string, unknown> | undefined, Record<string, unknown>>
 }
 
 export interface AuditRow {
@@ -105,4 +115,50 @@ export interface BlockRow {
   hash: string
   parent_hash: string
   timestamp: Decimal
+}
+
+/** v2: the payment monitor's versioned state per chain. */
+export interface MonitorStateRow {
+  chain_id: Decimal
+  version: Decimal
+  cursor_number: Decimal | null
+  cursor_hash: string | null
+  updated_at: ColumnType<Date, Date | undefined, Date>
+}
+
+export interface MonitorBlockRow {
+  chain_id: Decimal
+  number: Decimal
+  hash: string
+  parent_hash: string
+  timestamp: Decimal
+}
+
+export interface MonitorRecordRow {
+  chain_id: Decimal
+  key: string
+  settled: boolean
+  record: Record<string, unknown>
+  updated_at: ColumnType<Date, Date | undefined, Date>
+}
+
+export interface MonitorEffectRow {
+  seq: Generated<Decimal>
+  key: string
+  chain_id: Decimal
+  type: string
+  record_key: string
+  block_number: Decimal
+  block_hash: string
+  chain_time: Decimal
+  detail: ColumnType<Record<string, unknown>, Record<string, unknown>, never>
+  at: CreatedAt
+}
+
+export interface PaymentActivationRow {
+  chain_id: Decimal
+  tx_hash: string
+  log_index: number
+  block_hash: string
+  at: CreatedAt
 }
