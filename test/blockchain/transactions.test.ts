@@ -343,8 +343,14 @@ void test('chain outage: sends fail fast, status is down, and monitoring resumes
 
     await anvil.rpc('evm_mine') // the chain moves on meanwhile
     proxy.setMode('proxy')
-    await new Promise((r) => setTimeout(r, FAST_RPC.breakerOpenBaseMs))
-    await chain.rpc.probe()
+    // The breaker may have tripped more than once during the outage (the send, then the skipped round), so
+    // its jittered cooldown can exceed breakerOpenBaseMs; reconnection is the first probe after it, bounded by
+    // the longest cooldown the tuning allows.
+    const reconnectBy = Date.now() + 2 * FAST_RPC.breakerOpenMaxMs
+    while (chain.status().state !== 'up' && Date.now() < reconnectBy) {
+      await new Promise((r) => setTimeout(r, 25))
+      await chain.rpc.probe()
+    }
     assert.equal(chain.status().state, 'up')
     assert.equal((await sent.wait({ timeoutMs: 5_000 })).status, 'success')
   } finally {
