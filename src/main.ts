@@ -10,6 +10,8 @@
  *   litgate --version          package version and git commit
  * The commands that construct nothing (validate, reload, migrate, version) live in src/cli/, one module each.
  */
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
@@ -31,12 +33,22 @@ import {
   writePidFile,
   type CliIo,
 } from './cli/index.ts'
-import { configSchema, ConfigError, formatIssue, loadConfigFile, type Config } from './config/index.ts'
+import {
+  configSchema,
+  ConfigError,
+  formatIssue,
+  loadConfigFile,
+  type Config,
+  type RouteConfig,
+} from './config/index.ts'
 import { demoConfig, startDemoUpstream } from './demo/index.ts'
 import { isGatewayError } from './errors/index.ts'
 import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecycle/index.ts'
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
 import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
+import { createRequestIdSource } from './http/index.ts'
+import { paidChainSettings, startPaidLayer, type PaidLayer, type SecretRef } from './payments/index.ts'
+import { openStorage, storageOptionsFromConfig, type Storage } from './storage/index.ts'
 
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
@@ -181,23 +193,26 @@ async function operate(
   env: Env,
 ): Promise<Operated | undefined> {
   if (levelOverride === undefined) log.level = config.logging.level
-  // Fail closed: a route sold through `routes[].access` must never be proxied unpaid. The paid layer
-  // (src/payments createPaidAccess) is not wired into `litgate run` yet, so such a config does not start.
-  if (config.routes.some((r) => r.access !== 'public')) {
-    log.error(
-      { code: 'CONFIG_INVALID' },
-      'routes[].access lists plans, but this build does not serve paid routes yet (the paid layer is not wired into litgate run)',
-    )
+  // Fail closed: a route sold through `routes[].access` is never proxied unpaid. The validator already
+  // requires paidAccess for it; this guards the composition itself.
+  if (config.paidAccess === undefined && config.routes.some((r) => r.access !== 'public')) {
+    log.error({ code: 'CONFIG_INVALID' }, 'routes[].access lists plans, but there is no paidAccess section')
     log.flush()
     return undefined
   }
   const registry = new Registry()
-  // The chain client is opt-in (LITGATE_CHAIN or LITGATE_CHAIN_RPC_URLS set): a plain reverse proxy never
-  // touches the network beyond its backends. A bad chain setting fails start-up with the variable named.
+  // The chain client: for the paid layer (paidAccess.chain, tuned by LITGATE_CHAIN_*), or opt-in through
+  // LITGATE_CHAIN / LITGATE_CHAIN_RPC_URLS. A plain reverse proxy never touches the network beyond its
+  // backends. A bad chain setting fails start-up with the variable named.
   let chain: Chain | undefined
-  if (env['LITGATE_CHAIN'] !== undefined || env['LITGATE_CHAIN_RPC_URLS'] !== undefined) {
+  const paidConfig = config.paidAccess
+  if (
+    paidConfig !== undefined ||
+    env['LITGATE_CHAIN'] !== undefined ||
+    env['LITGATE_CHAIN_RPC_URLS'] !== undefined
+  ) {
     try {
-      const settings = loadChainEnv(env)
+      const settings = paidConfig === undefined ? loadChainEnv(env) : paidChainSettings(paidConfig.chain, env)
       const signer = settings.signer === null ? null : await loadSigner(settings.signer)
       chain = createChain(
         { chain: settings.chain, rpc: settings.rpc, tx: settings.tx },
@@ -209,6 +224,24 @@ async function operate(
         'chain configuration invalid',
       )
       log.flush()
+      return undefined
+    }
+  }
+  // The paid layer: storage (migrated at start), the payment pipeline, quotes and the 402 challenge.
+  let paid: { layer: PaidLayer; storage: Storage } | undefined
+  const serving: { gateway?: Gateway } = {}
+  if (paidConfig !== undefined && chain !== undefined) {
+    try {
+      paid = await startPaid(config, {
+        log,
+        registry,
+        chain,
+        env,
+        routes: () => serving.gateway?.runtime.config.routes ?? config.routes,
+      })
+    } catch (err) {
+      await chain.close()
+      reportStartFailure(log, 'paid access', err)
       return undefined
     }
   }
@@ -232,6 +265,9 @@ async function operate(
     gateway = await Gateway.start(config, {
       log,
       pid: process.pid,
+      ...(paid === undefined
+        ? {}
+        : { admission: [paid.layer.admission], localEndpoints: paid.layer.localEndpoints }),
       onExchangeEnd,
       onAttemptFailure: metrics.observeAttemptFailure,
       // @opentelemetry/api: a no-op tracer until an SDK registers a provider; not created when disabled.
@@ -240,22 +276,26 @@ async function operate(
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
     })
   } catch (err) {
+    await closePaid(paid, chain)
     reportStartFailure(log, 'gateway', err)
     return undefined
   }
+  serving.gateway = gateway
   metrics.bind({
     state: () => gateway.state,
     configVersion: () => gateway.runtime.version,
     connections: () => gateway.connections(),
     upstreams: () => Array.from(gateway.runtime.upstreams.values(), describeUpstream),
   })
-  // Never block the proxy on the chain: it starts in the background and degrades on its own.
-  chain?.start().catch((err: unknown) => {
-    log.error(
-      { code: (err as { code?: string }).code, err: (err as Error).message },
-      'chain client failed to start; payments degraded',
-    )
-  })
+  // Never block the proxy on the chain: it starts in the background and degrades on its own (the paid
+  // layer started it already).
+  if (paid === undefined)
+    chain?.start().catch((err: unknown) => {
+      log.error(
+        { code: (err as { code?: string }).code, err: (err as Error).message },
+        'chain client failed to start; payments degraded',
+      )
+    })
   let routeIds = new Set(config.routes.map((r) => r.id))
   const reloader = new Reloader({
     target: gateway,
@@ -291,12 +331,22 @@ async function operate(
           listeners: gateway.addresses(),
           lastReload: reloader.last,
           ...(chain === undefined ? {} : { chain: chain.status() }),
+          ...(paid === undefined ? {} : { paidAccess: paid.layer.status() }),
         }),
-        ...(chain === undefined ? {} : { readyDetails: () => ({ chain: chain.status() }) }),
+        ...(chain === undefined
+          ? {}
+          : {
+              readyDetails: () => ({
+                chain: chain.status(),
+                ...(paid === undefined ? {} : { paidAccess: paid.layer.status() }),
+              }),
+            }),
+        ...(paid === undefined ? {} : { routes: paid.layer.adminRoutes }),
         reload: () => reloader.reload('admin'),
       })
     } catch (err) {
       await gateway.stop(0)
+      await closePaid(paid, chain)
       reportStartFailure(log, 'admin listener', err)
       return undefined
     }
@@ -315,9 +365,67 @@ async function operate(
     close: async () => {
       unwatch?.()
       await admin?.close()
-      await chain?.close()
+      await closePaid(paid, chain)
     },
   }
+}
+
+/** Opens and migrates the storage, then starts the paid layer over it (storage closed again on failure). */
+async function startPaid(
+  config: Config,
+  deps: {
+    readonly log: Logger
+    readonly registry: Registry
+    readonly chain: Chain
+    readonly env: Env
+    readonly routes: () => readonly RouteConfig[]
+  },
+): Promise<{ layer: PaidLayer; storage: Storage }> {
+  const { storage, migration } = await openStorage(
+    await storageOptionsFromConfig(config.storage, { env: deps.env }),
+    { onIdleError: (err) => deps.log.warn({ err: err.message }, 'storage: idle connection error') },
+  )
+  if (migration.applied.length > 0)
+    deps.log.info(
+      { from: migration.from, to: migration.to, applied: migration.applied.map((m) => m.version) },
+      'storage migrated',
+    )
+  try {
+    const requestIds = createRequestIdSource()
+    const layer = await startPaidLayer(config, {
+      log: deps.log,
+      registry: deps.registry,
+      chain: deps.chain,
+      storage,
+      routes: deps.routes,
+      readSecret: (ref) => readSecretRef(ref, deps.env),
+      randomBytes: (n) => randomBytes(n),
+      nextRequestId: () => requestIds.next(),
+    })
+    return { layer, storage }
+  } catch (err) {
+    await storage.close()
+    throw err
+  }
+}
+
+async function closePaid(
+  paid: { layer: PaidLayer; storage: Storage } | undefined,
+  chain: Chain | undefined,
+): Promise<void> {
+  await paid?.layer.close()
+  await paid?.storage.close()
+  await chain?.close()
+}
+
+/** A secret reference of the config: an environment variable or a file (read here, trimmed by the caller). */
+async function readSecretRef(ref: SecretRef, env: Env): Promise<string> {
+  if (ref.fromEnv !== undefined) {
+    const value = env[ref.fromEnv]
+    if (value === undefined || value.trim() === '') throw new Error(`${ref.fromEnv} is unset`)
+    return value
+  }
+  return readFile(ref.file as string, 'utf8')
 }
 
 interface ServeOptions {

@@ -26,6 +26,8 @@ import { parseConfig, formatIssue } from '../src/config/index.ts'
 import { configJsonSchema } from '../src/config/docs.ts'
 import { GatewayMetrics } from '../src/observability/index.ts'
 import { CHAIN_ENV_VARIABLES, createChainMetrics } from '../src/blockchain/index.ts'
+import { registerPaidAccessGauge } from '../src/payments/index.ts'
+import { createSubscriptionMetrics } from '../src/subscriptions/index.ts'
 import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
@@ -176,6 +178,17 @@ function declaredLabels(): Map<string, Set<string>> {
   const registry = new Registry()
   new GatewayMetrics(registry)
   createChainMetrics(registry)
+  // The paid layer's (main.ts builds them with paidAccess).
+  registerPaidAccessGauge(registry, () => false)
+  createSubscriptionMetrics(registry, {
+    status: () => ({
+      chainReachable: true,
+      sinceMs: null,
+      servedFromCacheWhileDegraded: 0,
+      cachedSubscriptions: 0,
+      lastReconciliation: null,
+    }),
+  })
   const out = new Map<string, Set<string>>()
   for (const metric of registry.getMetricsAsArray()) {
     const labelNames = (metric as { labelNames?: readonly string[] }).labelNames
@@ -220,26 +233,43 @@ interface RunningGateway {
 async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
   const dir = await mkdtemp(join(tmpdir(), 'litgate-docs-'))
   const file = join(dir, 'config.json')
+  const chainRpc = `http://127.0.0.1:${await deadPort()}`
   await writeFile(
     file,
     JSON.stringify({
       version: 1,
       listeners: [{ name: 'public', host: '127.0.0.1', port: 0 }],
       upstreams: [{ id: 'api', backends: [{ url: backend.url }] }],
-      routes: [{ id: 'api', match: { path: { prefix: '/' } }, upstream: 'api' }],
+      routes: [
+        { id: 'paid', match: { path: { prefix: '/paid' } }, upstream: 'api', access: ['pro'] },
+        { id: 'api', match: { path: { prefix: '/' } }, upstream: 'api' },
+      ],
       admin: { enabled: true, host: '127.0.0.1', port: 0 },
+      // The paid layer registers its metrics and admin routes; its chain is a dead port (degraded mode).
+      storage: { dataDir: join(dir, 'data') },
+      paidAccess: {
+        chain: { preset: 'anvil', rpc: [{ name: 'dead', http: chainRpc }] },
+        contract: { paymentProcessor: '0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0' },
+        quoteSigner: { fromEnv: 'LITGATE_DOCS_QUOTE_KEY' },
+        plans: [
+          {
+            name: 'pro',
+            planId: 1,
+            displayName: 'Pro',
+            prices: { '0x5FbDB2315678afecb367f032d93F642f64180aa3': '1000000' },
+            qos: { requestsPerSecond: 1, burst: 1 },
+          },
+        ],
+      },
     }),
   )
-  const chainRpc = `http://127.0.0.1:${await deadPort()}`
   const child = spawn(process.execPath, [join(ROOT, 'bin/litgate.js'), 'run', '-c', file], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: process.env['PATH'] ?? '',
       LITGATE_LOG_LEVEL: 'info',
-      // The chain client registers its metrics; its RPC endpoint is a dead loopback port.
-      LITGATE_CHAIN: 'anvil',
-      LITGATE_CHAIN_RPC_URLS: chainRpc,
+      LITGATE_DOCS_QUOTE_KEY: `0x${'ab'.repeat(32)}`,
     },
   })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))

@@ -205,6 +205,50 @@ export const challengeSchema = z
   })
   .meta({ description: 'The 402 challenge sent on paid routes.' })
 
+/** `latest+N`, `safe` or `finalized`: when a payment counts as confirmed (activation). */
+export const confirmationSchema = z
+  .union([
+    z.enum(['safe', 'finalized']),
+    z.strictObject({
+      latest: z
+        .int()
+        .min(1)
+        .max(1_000)
+        .meta({ description: 'Blocks on top of the payment block, itself included.' }),
+    }),
+  ])
+  .meta({
+    description:
+      "`safe`, `finalized`, or `{ latest: N }` (N confirmations). Default: the chain preset's (`safe` on LitVM, `{ latest: 1 }` on anvil), `finalized` on a custom chain.",
+  })
+
+export const monitorSchema = z
+  .strictObject({
+    confirmation: confirmationSchema.optional(),
+    startBlock: z
+      .int()
+      .min(0)
+      .max(2 ** 53 - 1)
+      .optional()
+      .meta({
+        description:
+          "First block scanned on an empty database (the deployment block). Default: the deployments file's `startBlock`, else 0.",
+      }),
+    pollIntervalMs: z
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(1_000)
+      .meta({ description: 'Pause between monitor polls once caught up with the chain head.' }),
+    maxRangeBlocks: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1_000)
+      .meta({ description: 'Widest `eth_getLogs` range (shrinks on provider limits).' }),
+  })
+  .meta({ description: 'The payment monitor: confirmation policy, where to start, how often to poll.' })
+
 export const paidAccessSchema = z
   .strictObject({
     chain: paidChainSchema,
@@ -226,6 +270,17 @@ export const paidAccessSchema = z
       }),
     quotes: quotesSchema.default(quotesSchema.parse({})),
     challenge: challengeSchema.default(challengeSchema.parse({})),
+    monitor: monitorSchema.default(monitorSchema.parse({})),
+    subscriptionGraceSeconds: z.int().min(0).max(86_400).default(0).meta({
+      description:
+        'Degraded mode: access continues this long after a subscription ends while the chain is unreachable.',
+    }),
+    subscriptionCacheMaxEntries: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(10_000)
+      .meta({ description: 'Subscriptions held in the request-path cache (least recently used evicted).' }),
     plans: z.array(planSchema).min(1).max(64),
   })
   .meta({ description: 'Sell access to routes: plans, prices, quotes and the 402 challenge.' })

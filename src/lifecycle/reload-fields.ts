@@ -102,6 +102,13 @@ export const RESTART_BOUND = [
   'paidAccess.challenge.paymentAuth.secret',
   'paidAccess.challenge.paymentAuth.secret.fromEnv',
   'paidAccess.challenge.paymentAuth.secret.file',
+  'paidAccess.monitor',
+  'paidAccess.monitor.confirmation',
+  'paidAccess.monitor.startBlock',
+  'paidAccess.monitor.pollIntervalMs',
+  'paidAccess.monitor.maxRangeBlocks',
+  'paidAccess.subscriptionGraceSeconds',
+  'paidAccess.subscriptionCacheMaxEntries',
   'paidAccess.plans',
 ] as const
 
@@ -122,7 +129,7 @@ const SPLIT_RESTART_BOUND: readonly (readonly string[])[] = RESTART_BOUND.map(sp
  * Restart-bound fields whose value is an object compared by value, not presence: secret references
  * (`{ fromEnv }` | `{ file }`), a union the schema walk sees as one field with no members of its own.
  */
-const COMPARED_BY_VALUE: ReadonlySet<string> = new Set(['storage.url'])
+const COMPARED_BY_VALUE: ReadonlySet<string> = new Set(['storage.url', 'paidAccess.monitor.confirmation'])
 
 /** `listeners[].tls.minVersion` → ['listeners', '[]', 'tls', 'minVersion']. */
 export function splitPath(path: string): string[] {

@@ -62,3 +62,12 @@ export {
   type X402Accept,
 } from './challenge.ts'
 export { createPaidAccess, type PaidAccess, type PaidAccessDeps, type SecretRef } from './paid-access.ts'
+export { paidChainSettings, confirmationFromConfig } from './paid-chain.ts'
+export {
+  registerPaidAccessGauge,
+  startPaidLayer,
+  type PaidLayer,
+  type PaidLayerDeps,
+  type PaidLayerPhase,
+  type PaidLayerStatus,
+} from './paid-layer.ts'

@@ -37,7 +37,7 @@ export interface LitgateProcess {
  */
 export async function spawnLitgate(
   configText: string,
-  options: { keepLogLevel?: boolean } = {},
+  options: { keepLogLevel?: boolean; env?: Readonly<Record<string, string>> } = {},
 ): Promise<LitgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'litgate-e2e-'))
   const configFile = join(dir, 'litgate.yaml')
@@ -45,7 +45,7 @@ export async function spawnLitgate(
   const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/litgate.js'), 'run', '-c', configFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: logEnv(options.keepLogLevel ?? true),
+    env: { ...logEnv(options.keepLogLevel ?? true), ...options.env },
   })
   const pid = child.pid as number
   const logs: Array<Record<string, unknown>> = []

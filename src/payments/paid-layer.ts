@@ -1,0 +1,360 @@
+/**
+ * The paid layer as `litgate run` serves it: one object that owns the payment pipeline (monitor +
+ * subscriptions over the database) and the quote/402 surface, and stays correct while the chain is away.
+ *
+ * Phases (explicit; docs/payments.md "Degraded mode"):
+ *
+ *   loading --(chain facts read and checked)--> ready
+ *   loading --(chain unreachable)--> degraded --(retry succeeds)--> ready
+ *   loading/degraded --(plan, key or chain mismatch)--> failed   (at start: start-up fails instead)
+ *
+ * Until `ready`, a paid route is refused with 503 CHAIN_UNAVAILABLE and Retry-After (fail closed: never
+ * proxied unpaid, never a 402 whose prices were not checked against the contract), and `{base}/…` answers
+ * the same. Once ready, the quote endpoint itself answers 503 while chain reads fail (quote-http.ts).
+ * The pipeline starts independently: it needs only the contract address (config or deployments file) and
+ * the database; its monitor retries on its own while the chain is down.
+ */
+import type { ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+import { Gauge, type Registry } from 'prom-client'
+import { getAddress, type Address } from 'viem'
+import type { AdminRoute } from '../admin/index.ts'
+import { confirmationFromConfig } from './paid-chain.ts'
+import type { Chain, ConfirmationPolicy } from '../blockchain/index.ts'
+import type { Config, RouteConfig } from '../config/index.ts'
+import { readDeployment } from '../contracts/index.ts'
+import {
+  buildProblem,
+  ERROR_CODES,
+  GatewayError,
+  isGatewayError,
+  PROBLEM_CONTENT_TYPE,
+  type ErrorCode,
+} from '../errors/index.ts'
+import type { LocalEndpoints } from '../http/index.ts'
+import type { AdmissionStage } from '../runtime/index.ts'
+import type { Storage } from '../storage/index.ts'
+import { createPaidAccess, type PaidAccess, type SecretRef } from './paid-access.ts'
+import { createPaymentPipeline, type PaymentPipeline } from './pipeline/index.ts'
+import type { QuoteStore } from './quote-store.ts'
+
+export type PaidLayerPhase = 'loading' | 'degraded' | 'ready' | 'failed'
+
+/** Errors that no retry can cure: the configuration disagrees with the chain or a secret is unusable. */
+const FATAL: ReadonlySet<ErrorCode> = new Set([
+  'PLAN_CHAIN_MISMATCH',
+  'CHAIN_KEY_INVALID',
+  'CHAIN_CONFIG_INVALID',
+  'CHAIN_WRONG_ID',
+])
+
+export interface PaidLayerDeps {
+  readonly log: Logger
+  readonly registry?: Registry
+  /** The chain client serving `paidAccess.chain` (started by the layer). */
+  readonly chain: Chain
+  /** Migrated storage; the caller closes it after `close()`. */
+  readonly storage: Storage
+  /** The serving config's routes (`() => gateway.runtime.config.routes`), so reloads are followed. */
+  readonly routes: () => readonly RouteConfig[]
+  readonly readSecret: (ref: SecretRef) => Promise<string>
+  readonly randomBytes: (n: number) => Uint8Array
+  readonly nextRequestId: () => string
+  /** The quote store (default: the in-memory one of createPaidAccess). */
+  readonly quoteStore?: QuoteStore
+  readonly nowMs?: () => number
+  /** Pause between attempts to read the chain facts while degraded (default 5 s, doubling up to 60 s). */
+  readonly retryBaseMs?: number
+}
+
+export interface PaidLayerStatus {
+  readonly phase: PaidLayerPhase
+  readonly chainId: number
+  readonly contract: Address
+  readonly confirmation: ConfirmationPolicy
+  readonly quoteSigner: Address | null
+  readonly plans: readonly string[]
+  /** Why the layer is degraded or failed (an error code and message; never a secret). */
+  readonly lastError: { readonly code: string; readonly message: string } | null
+  readonly monitor: { readonly running: boolean; readonly halted: string | null }
+  readonly subscriptions: ReturnType<PaymentPipeline['subscriptions']['status']>
+}
+
+export interface PaidLayer {
+  readonly phase: PaidLayerPhase
+  /** Install in GatewayDeps.admission (first: a paid route is refused or challenged before anything else). */
+  readonly admission: AdmissionStage
+  /** Install as GatewayDeps.localEndpoints. */
+  readonly localEndpoints: LocalEndpoints
+  /** For AdminDeps.routes (`GET {base}/subscriptions/:id`). */
+  readonly adminRoutes: readonly AdminRoute[]
+  readonly pipeline: PaymentPipeline
+  /** The quote/402 surface once ready. */
+  readonly access: PaidAccess | undefined
+  status(): PaidLayerStatus
+  close(): Promise<void>
+}
+
+/** `litgate_paid_access_ready`: read at scrape time. */
+export function registerPaidAccessGauge(registry: Registry, isReady: () => boolean): void {
+  new Gauge({
+    name: 'litgate_paid_access_ready',
+    help: 'Whether the paid layer sells (1: chain facts checked, quotes served) or refuses paid routes (0).',
+    registers: [registry],
+    collect() {
+      this.set(isReady() ? 1 : 0)
+    },
+  })
+}
+
+const describe = (err: unknown): { code: string; message: string } =>
+  isGatewayError(err)
+    ? { code: err.code, message: err.message }
+    : { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) }
+
+/**
+ * Builds and starts the paid layer of `config.paidAccess`. Resolves once the first attempt to read the
+ * chain facts ended: ready, or degraded (retrying in the background). Rejects (having released what it
+ * started) when the chain says the configuration is wrong: PLAN_CHAIN_MISMATCH, CHAIN_KEY_INVALID,
+ * CHAIN_CONFIG_INVALID, CHAIN_WRONG_ID.
+ */
+export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promise<PaidLayer> {
+  const paid = config.paidAccess
+  if (paid === undefined) throw new Error('startPaidLayer: the config has no paidAccess section')
+  const log = deps.log.child({ subsystem: 'paid-access' })
+  const nowMs = deps.nowMs ?? Date.now
+  const chainId = deps.chain.config.id
+  // The contract and the monitor's first block come from config or the deployments file: no chain needed.
+  let contract: Address
+  let startBlock = paid.monitor.startBlock
+  if (paid.contract.paymentProcessor !== undefined) {
+    contract = getAddress(paid.contract.paymentProcessor)
+  } else {
+    const dir = paid.contract.deploymentsDir as string
+    let deployment
+    try {
+      deployment = await readDeployment(dir, chainId)
+    } catch (err) {
+      throw new GatewayError(
+        'CHAIN_CONFIG_INVALID',
+        `paidAccess.contract.deploymentsDir: cannot read the deployment of chain ${chainId} in ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      )
+    }
+    contract = getAddress(deployment.paymentProcessor)
+    startBlock ??= deployment.startBlock
+  }
+  if (startBlock === undefined) {
+    startBlock = 0
+    if (chainId !== 31337)
+      log.warn(
+        { chainId },
+        'paidAccess.monitor.startBlock unset: the monitor scans from block 0 (set it to the deployment block)',
+      )
+  }
+  const confirmation = confirmationFromConfig(paid.monitor.confirmation, deps.chain.config.confirmation)
+
+  const pipeline = createPaymentPipeline(
+    {
+      chainId,
+      contract,
+      policy: confirmation,
+      startBlock,
+      maxRangeBlocks: paid.monitor.maxRangeBlocks,
+      pollIntervalMs: paid.monitor.pollIntervalMs,
+      subscriptions: {
+        basePath: paid.basePath,
+        graceMs: paid.subscriptionGraceSeconds * 1000,
+        cacheMaxEntries: paid.subscriptionCacheMaxEntries,
+      },
+    },
+    {
+      storage: deps.storage,
+      rpc: deps.chain.rpc,
+      chainState: () => deps.chain.status().state,
+      log,
+      ...(deps.registry === undefined ? {} : { registry: deps.registry }),
+      nowMs,
+    },
+  )
+
+  let phase: PaidLayerPhase = 'loading'
+  let access: PaidAccess | undefined
+  let lastError: { code: string; message: string } | null = null
+  let isClosed = false
+  let retryTimer: NodeJS.Timeout | undefined
+  let monitorRunning = false
+  let monitorTimer: NodeJS.Timeout | undefined
+
+  if (deps.registry !== undefined) registerPaidAccessGauge(deps.registry, () => phase === 'ready')
+
+  const loadAccess = (): Promise<PaidAccess | undefined> =>
+    createPaidAccess(config, {
+      rpc: deps.chain.rpc,
+      chainId,
+      readSecret: deps.readSecret,
+      randomBytes: deps.randomBytes,
+      nowMs,
+      requestIdHeader: config.server.requestIdHeader,
+      nextRequestId: deps.nextRequestId,
+      routes: deps.routes,
+      ...(deps.quoteStore === undefined ? {} : { store: deps.quoteStore }),
+    })
+
+  // The monitor's start reads the chain's tags: retried in the background until it works.
+  const startPipeline = async (attempt: number): Promise<void> => {
+    if (isClosed) return
+    try {
+      await pipeline.start()
+      monitorRunning = true
+      log.info({ contract, startBlock, confirmation }, 'payment monitor running')
+    } catch (err) {
+      const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
+      log.warn({ ...describe(err), retryInMs: delay }, 'payment monitor could not start; retrying')
+      monitorTimer = setTimeout(() => void startPipeline(attempt + 1), delay)
+      monitorTimer.unref()
+    }
+  }
+
+  const attemptAccess = async (): Promise<'ready' | 'retry' | 'fatal'> => {
+    try {
+      access = await loadAccess()
+      if (access === undefined) throw new Error('invariant: paidAccess vanished')
+      phase = 'ready'
+      lastError = null
+      log.info(
+        {
+          contract,
+          quoteSigner: access.signerAddress,
+          plans: [...access.catalog.plans.keys()],
+          confirmation,
+        },
+        'paid access ready: quotes and 402 challenges served',
+      )
+      return 'ready'
+    } catch (err) {
+      lastError = describe(err)
+      if (isGatewayError(err) && FATAL.has(err.code)) {
+        phase = 'failed'
+        return 'fatal'
+      }
+      phase = 'degraded'
+      return 'retry'
+    }
+  }
+
+  const scheduleRetry = (attempt: number): void => {
+    if (isClosed) return
+    const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
+    retryTimer = setTimeout(() => {
+      void attemptAccess().then((outcome) => {
+        if (outcome === 'retry') scheduleRetry(attempt + 1)
+        else if (outcome === 'fatal')
+          log.error(
+            lastError ?? {},
+            'paid access failed: the chain disagrees with the configuration; paid routes refused until restart',
+          )
+      })
+    }, delay)
+    retryTimer.unref()
+  }
+
+  // chain.start() resolves even with every endpoint down; it rejects only when they serve another chain.
+  try {
+    await deps.chain.start()
+  } catch (err) {
+    await pipeline.close()
+    throw err
+  }
+  void startPipeline(0)
+  const first = await attemptAccess()
+  const why = (): { code: string; message: string } => lastError ?? { code: 'INTERNAL_ERROR', message: '' }
+  if (first === 'fatal') {
+    isClosed = true
+    clearTimeout(monitorTimer)
+    await pipeline.close()
+    throw new GatewayError(why().code as ErrorCode, why().message)
+  }
+  if (first === 'retry') {
+    log.warn(
+      why(),
+      'paid access degraded: chain facts unreadable; paid routes answer 503 CHAIN_UNAVAILABLE until they are read',
+    )
+    scheduleRetry(0)
+  }
+
+  // Routes by id → whether paid, recompiled when the routes array changes (a reload).
+  let routesSeen: readonly RouteConfig[] | undefined
+  let paidRoutes = new Set<string>()
+  const isPaidRoute = (id: string): boolean => {
+    const routes = deps.routes()
+    if (routes !== routesSeen) {
+      routesSeen = routes
+      paidRoutes = new Set(routes.filter((r) => r.access !== 'public').map((r) => r.id))
+    }
+    return paidRoutes.has(id)
+  }
+  const retryAfter = String(Math.ceil((deps.retryBaseMs ?? 5_000) / 1000))
+  const unavailable = {
+    code: 'CHAIN_UNAVAILABLE' as const,
+    headers: { 'retry-after': retryAfter, 'cache-control': 'no-store' },
+  }
+  const admission: AdmissionStage = (request) => {
+    if (access !== undefined) return access.challenge.stage(request)
+    return isPaidRoute(request.routeId) ? unavailable : undefined
+  }
+
+  const base = paid.basePath
+  const localEndpoints: LocalEndpoints = (req, res, context) => {
+    if (access !== undefined) return access.quotes.handle(req, res, context)
+    const url = req.url ?? '/'
+    if (url !== base && !url.startsWith(`${base}/`) && !url.startsWith(`${base}?`)) return false
+    req.resume()
+    const body = JSON.stringify(
+      buildProblem(
+        'CHAIN_UNAVAILABLE',
+        context.requestId,
+        'the paid layer cannot read the chain yet; retry later',
+      ),
+    )
+    ;(res as ServerResponse).writeHead(ERROR_CODES.CHAIN_UNAVAILABLE.status, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      'cache-control': 'no-store',
+      'retry-after': retryAfter,
+      [config.server.requestIdHeader]: context.requestId,
+    })
+    if (req.method === 'HEAD') res.end()
+    else res.end(body)
+    return true
+  }
+
+  return {
+    get phase() {
+      return phase
+    },
+    admission,
+    localEndpoints,
+    adminRoutes: [pipeline.subscriptions.adminRoute],
+    pipeline,
+    get access() {
+      return access
+    },
+    status: () => ({
+      phase,
+      chainId,
+      contract,
+      confirmation,
+      quoteSigner: access?.signerAddress ?? null,
+      plans: paid.plans.map((p) => p.name),
+      lastError,
+      monitor: { running: monitorRunning, halted: monitorRunning ? pipeline.monitor.halted : null },
+      subscriptions: pipeline.subscriptions.status(),
+    }),
+    async close() {
+      isClosed = true
+      clearTimeout(retryTimer)
+      clearTimeout(monitorTimer)
+      await pipeline.close()
+    },
+  }
+}

@@ -1,0 +1,488 @@
+// `litgate run` selling access end to end, as an operator runs it: a spawned gateway process with a
+// paidAccess section against a real anvil running the v2 PaymentProcessor, on every storage backend
+// (embedded PGlite in a data directory always; PostgreSQL when DATABASE_URL is set). Covers: the free route
+// proxied and the paid route challenged (402 + PAYMENT-REQUIRED); POST {base}/quote; paying the quote with
+// EIP-3009 (relayer), EIP-2612 permit and approve + pay; the subscription active on the admin listener within
+// the confirmation policy (latency printed); a restart on the same database (still active, one activation);
+// degraded start (chain unreachable: paid route and quotes 503 CHAIN_UNAVAILABLE, free route served,
+// then ready once the chain answers); a price below the contract's refused at start (PLAN_CHAIN_MISMATCH).
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { after, before, describe, test } from 'node:test'
+import {
+  createPublicClient,
+  createWalletClient,
+  http,
+  parseEventLogs,
+  parseSignature,
+  type Account,
+  type Address,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+} from 'viem'
+import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { anvil as anvilChain } from 'viem/chains'
+import {
+  deployLitgate,
+  paymentProcessorAbi,
+  testUsdcAbi,
+  writeDeployment,
+  type LitgateDeployment,
+} from '../../src/contracts/index.ts'
+import { openStorage, type StorageOptions } from '../../src/storage/index.ts'
+import { storageBackends } from '../helpers/storage.ts'
+import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
+import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import { startTcpFault } from '../helpers/tcp-fault.ts'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+
+const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
+const [deployer, admin, operator, , buyer, treasury, operatorPayee, guardian, upgrader, relayer] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+].map(account) as Account[] as [
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+  Account,
+]
+const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
+const SIGNER = privateKeyToAccount(SIGNER_KEY)
+const PRICE = 10_000_000n
+const CONFIRMATIONS = 2
+
+let node: AnvilInstance
+let publicClient: PublicClient
+let deployment: LitgateDeployment
+let deploymentsDir: string
+let backend: TestUpstream
+let planId = 0
+
+const wallet = (who: Account) =>
+  createWalletClient({ account: who, chain: anvilChain, transport: http(node.url) })
+const usdc = (): Address => deployment.tokens.usdc as Address
+
+async function mined(hash: Hex): Promise<TransactionReceipt> {
+  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  assert.equal(receipt.status, 'success')
+  return receipt
+}
+async function write(who: Account, address: Address, abi: unknown, functionName: string, args: unknown[]) {
+  return mined(await wallet(who).writeContract({ address, abi, functionName, args } as never))
+}
+
+interface Storage {
+  readonly name: string
+  /** The YAML `storage:` value, and whether each instance needs its own (PGlite: one process per dir). */
+  yaml(): string
+  /** Audited activations (`payment-confirmed`) of each subscription (read after the gateway stopped). */
+  activations(ids: readonly Hex[]): Promise<number[]>
+  cleanup(): Promise<void>
+}
+
+async function pgliteStorage(): Promise<Storage> {
+  const dir = await mkdtemp(join(tmpdir(), 'litgate-paid-run-'))
+  const dataDir = join(dir, 'data')
+  return {
+    name: 'pglite',
+    yaml: () => `{ dataDir: ${JSON.stringify(dataDir)} }`,
+    activations: (ids) => countActivations({ backend: 'pglite', dataDir }, ids),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+function postgresStorage(url: string): Storage {
+  const schema = `paid_run_${process.pid}_${randomBytes(3).toString('hex')}`
+  return {
+    name: 'postgres',
+    yaml: () => `{ url: { fromEnv: DATABASE_URL }, schema: ${schema} }`,
+    activations: (ids) => countActivations({ backend: 'postgres', url, schema }, ids),
+    cleanup: () =>
+      storageBackends()
+        .find((b) => b.name === 'postgres')
+        ?.raw({ backend: 'postgres', url, schema }, `DROP SCHEMA IF EXISTS ${schema} CASCADE`) ??
+      Promise.resolve(),
+  }
+}
+
+async function countActivations(options: StorageOptions, ids: readonly Hex[]): Promise<number[]> {
+  const { storage } = await openStorage(options)
+  try {
+    const out: number[] = []
+    for (const id of ids) {
+      const entries = await storage.audit.list('subscription', id.toLowerCase())
+      out.push(entries.filter((e) => e.cause === 'payment-confirmed').length)
+    }
+    return out
+  } finally {
+    await storage.close()
+  }
+}
+
+function configYaml(storage: Storage, opts: { rpcUrl?: string; price?: bigint } = {}): string {
+  return `version: 1
+listeners: [{ name: main, host: 127.0.0.1, port: 0 }]
+admin: { enabled: true, port: 0 }
+upstreams: [{ id: app, backends: [{ url: "${backend.url}" }] }]
+routes:
+  - { id: paid, match: { path: { prefix: /api } }, upstream: app, access: [pro] }
+  - { id: open, match: {}, upstream: app }
+storage: ${storage.yaml()}
+paidAccess:
+  chain: { preset: anvil, rpc: [{ name: anvil, http: "${opts.rpcUrl ?? node.url}" }] }
+  contract: { deploymentsDir: ${JSON.stringify(deploymentsDir)} }
+  quoteSigner: { fromEnv: LITGATE_TEST_QUOTE_KEY }
+  monitor: { confirmation: { latest: ${CONFIRMATIONS} }, pollIntervalMs: 100 }
+  plans:
+    - name: pro
+      planId: ${planId}
+      displayName: Pro
+      prices: { "${usdc()}": "${(opts.price ?? PRICE).toString()}" }
+      qos: { requestsPerSecond: 10, burst: 20 }
+`
+}
+
+const ENV = {
+  LITGATE_TEST_QUOTE_KEY: SIGNER_KEY,
+  // Fast reconnection for the degraded-mode case; the defaults are for real providers.
+  LITGATE_CHAIN_RPC_TIMEOUT_MS: '1000',
+  LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
+}
+
+async function spawn(storage: Storage, opts: { rpcUrl?: string; price?: bigint } = {}) {
+  return spawnLitgate(configYaml(storage, opts), { env: ENV })
+}
+
+async function waitForLog(gw: LitgateProcess, msg: string, timeoutMs = 20_000) {
+  return gw.waitForLog((l) => l['msg'] === msg, 0, timeoutMs)
+}
+
+interface QuoteAnswer {
+  quoteId: Hex
+  digest: Hex
+  signature: Hex
+  quote: Record<string, string | number>
+  permit?: { typedData: { domain: never; types: never; message: Record<string, string> } }
+  receiveWithAuthorization?: { typedData: { domain: never; types: never; message: Record<string, string> } }
+}
+
+async function requestQuote(gw: LitgateProcess, payer: Address): Promise<QuoteAnswer> {
+  const res = await fetch(`${gw.url}/litgate/v1/quote`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ plan: 'pro', token: usdc(), payer, periods: 1 }),
+  })
+  const text = await res.text()
+  assert.equal(res.status, 201, text)
+  return JSON.parse(text) as QuoteAnswer
+}
+
+const structOf = (a: QuoteAnswer) => ({
+  quoteId: a.quote['quoteId'] as Hex,
+  payer: a.quote['payer'] as Address,
+  beneficiary: a.quote['beneficiary'] as Address,
+  subscriptionId: a.quote['subscriptionId'] as Hex,
+  token: a.quote['token'] as Address,
+  amount: BigInt(a.quote['amount'] as string),
+  planId: Number(a.quote['planId']),
+  periods: Number(a.quote['periods']),
+  validUntil: BigInt(a.quote['validUntil'] as string),
+})
+const uints = (m: Record<string, string>, keys: string[]) =>
+  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, keys.includes(k) ? BigInt(v) : v]))
+
+/** The subscription id the contract assigned, from the PaymentReceived log of the receipt. */
+function subscriptionOf(receipt: TransactionReceipt): Hex {
+  const [event] = parseEventLogs({
+    abi: paymentProcessorAbi,
+    logs: receipt.logs,
+    eventName: 'PaymentReceived',
+  })
+  assert.ok(event, 'PaymentReceived emitted')
+  return (event.args as { subscriptionId: Hex }).subscriptionId
+}
+
+async function payByAuthorization(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
+  assert.ok(a.receiveWithAuthorization, 'the answer carries the EIP-3009 payload')
+  const td = a.receiveWithAuthorization.typedData
+  const message = uints(td.message, ['value', 'validAfter', 'validBefore'])
+  const sig = parseSignature(
+    await wallet(who).signTypedData({
+      domain: td.domain,
+      types: td.types,
+      primaryType: 'ReceiveWithAuthorization',
+      message,
+    } as never),
+  )
+  return write(relayer, deployment.paymentProcessor, paymentProcessorAbi, 'payWithAuthorization', [
+    structOf(a),
+    a.signature,
+    message['validAfter'],
+    message['validBefore'],
+    Number(sig.v),
+    sig.r,
+    sig.s,
+  ])
+}
+
+async function payByPermit(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
+  assert.ok(a.permit, 'the answer carries the EIP-2612 payload')
+  const td = a.permit.typedData
+  const message = uints(td.message, ['value', 'nonce', 'deadline'])
+  const sig = parseSignature(
+    await wallet(who).signTypedData({
+      domain: td.domain,
+      types: td.types,
+      primaryType: 'Permit',
+      message,
+    } as never),
+  )
+  return write(who, deployment.paymentProcessor, paymentProcessorAbi, 'payWithPermit', [
+    structOf(a),
+    a.signature,
+    message['deadline'],
+    Number(sig.v),
+    sig.r,
+    sig.s,
+  ])
+}
+
+async function payByApprove(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
+  const q = structOf(a)
+  await write(who, usdc(), testUsdcAbi, 'approve', [deployment.paymentProcessor, q.amount])
+  return write(who, deployment.paymentProcessor, paymentProcessorAbi, 'pay', [q, a.signature])
+}
+
+interface SubscriptionView {
+  state: string
+  accessAllowed: boolean
+  end: number
+}
+
+async function subscription(
+  gw: LitgateProcess,
+  id: Hex,
+): Promise<{ status: number; body: SubscriptionView }> {
+  const res = await fetch(`${gw.adminUrl}/litgate/v1/subscriptions/${id}`)
+  return { status: res.status, body: (await res.json()) as SubscriptionView }
+}
+
+/** Mines until the subscription is active on the admin listener; the blocks and time it took. */
+async function untilActive(gw: LitgateProcess, id: Hex): Promise<{ blocks: number; ms: number }> {
+  const t0 = performance.now()
+  for (let blocks = 0; blocks <= CONFIRMATIONS + 5; blocks++) {
+    const end = performance.now() + 1_500
+    while (performance.now() < end) {
+      const s = await subscription(gw, id)
+      if (s.status === 200 && s.body.state === 'active')
+        return { blocks, ms: Math.round(performance.now() - t0) }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await node.rpc('evm_mine')
+  }
+  assert.fail(`subscription ${id} never became active`)
+}
+
+async function stop(gw: LitgateProcess): Promise<void> {
+  gw.signal('SIGTERM')
+  const { code } = await gw.exited
+  assert.equal(code, 0, gw.stderr())
+}
+
+before(async () => {
+  node = await startAnvil()
+  publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
+  deployment = await deployLitgate(
+    { walletClient: wallet(deployer), publicClient },
+    {
+      roles: {
+        admin: admin.address,
+        upgrader: upgrader.address,
+        operator: operator.address,
+        guardian: guardian.address,
+        quoteSigner: SIGNER.address,
+        operatorPayee: operatorPayee.address,
+        treasury: treasury.address,
+      },
+      operatorFeeBps: 2_000,
+      adminDelaySeconds: 86_400,
+      testTokens: true,
+    },
+  )
+  const qos = {
+    requestsPerSecond: 10,
+    requestsPerDay: 100_000n,
+    requestsPerMonth: 3_000_000n,
+    bandwidthBytesPerPeriod: 10n << 30n,
+    maxConcurrentStreams: 4,
+  }
+  const { result } = await publicClient.simulateContract({
+    account: operator,
+    address: deployment.paymentProcessor,
+    abi: paymentProcessorAbi,
+    functionName: 'createPlan',
+    args: [qos, 30 * 86_400],
+  })
+  planId = result
+  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
+  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
+    planId,
+    usdc(),
+    PRICE,
+    true,
+  ])
+  await write(deployer, usdc(), testUsdcAbi, 'mint', [buyer.address, 100n * PRICE])
+  deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
+  await writeDeployment(deploymentsDir, deployment)
+  backend = await startUpstream()
+})
+
+after(async () => {
+  await backend?.close()
+  await node?.stop()
+  if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
+})
+
+const url = process.env['DATABASE_URL']
+const backends: Array<() => Promise<Storage>> = [pgliteStorage]
+if (url !== undefined && url !== '') backends.push(() => Promise.resolve(postgresStorage(url)))
+
+for (const makeStorage of backends) {
+  describe(`litgate run sells access (${makeStorage === pgliteStorage ? 'pglite' : 'postgres'})`, () => {
+    let storage: Storage
+    before(async () => {
+      storage = await makeStorage()
+    })
+    after(async () => {
+      await storage?.cleanup()
+    })
+
+    test('402 on the paid route, quote, pay three ways, active within the policy; a restart keeps one activation each', async (t) => {
+      let gw = await spawn(storage)
+      const ids: Hex[] = []
+      try {
+        await waitForLog(gw, 'paid access ready: quotes and 402 challenges served')
+        const open = await fetch(`${gw.url}/hello`)
+        assert.equal(open.status, 200)
+        await open.arrayBuffer()
+        const paid = await fetch(`${gw.url}/api/data`)
+        assert.equal(paid.status, 402)
+        assert.equal(paid.headers.get('cache-control'), 'no-store')
+        const required = JSON.parse(
+          Buffer.from(paid.headers.get('payment-required') ?? '', 'base64').toString('utf8'),
+        ) as { x402Version: number; accepts: Array<{ network: string; payTo: string; amount: string }> }
+        assert.equal(required.x402Version, 2)
+        assert.equal(required.accepts[0]?.network, `eip155:${deployment.chainId}`)
+        assert.equal(required.accepts[0]?.payTo.toLowerCase(), deployment.paymentProcessor.toLowerCase())
+        assert.equal(required.accepts[0]?.amount, PRICE.toString())
+        const problem = (await paid.json()) as { code: string; requestId: string }
+        assert.equal(problem.code, 'PAYMENT_REQUIRED')
+        assert.ok(problem.requestId)
+        assert.equal(backend.received.filter((r) => r.url === '/api/data').length, 0, 'never proxied unpaid')
+
+        for (const [how, pay] of [
+          ['EIP-3009', payByAuthorization],
+          ['EIP-2612 permit', payByPermit],
+          ['approve + pay', payByApprove],
+        ] as const) {
+          const answer = await requestQuote(gw, buyer.address)
+          // Any instance serves the stored answer by id.
+          const again = await fetch(`${gw.url}/litgate/v1/quote/${answer.quoteId}`)
+          assert.equal(again.status, 200)
+          assert.equal(((await again.json()) as QuoteAnswer).digest, answer.digest)
+          const receipt = await pay(answer, buyer)
+          const id = subscriptionOf(receipt)
+          ids.push(id)
+          const { blocks, ms } = await untilActive(gw, id)
+          // Confirmed at `latest + 2` means one more block on top of the payment's: never fewer.
+          assert.ok(blocks >= CONFIRMATIONS - 1, `active after ${blocks} extra blocks`)
+          assert.ok(blocks <= CONFIRMATIONS, `active within one block of the policy (took ${blocks})`)
+          t.diagnostic(`${how}: active after ${blocks} mined block(s), ${ms} ms after the receipt`)
+        }
+        const status = (await (await fetch(`${gw.adminUrl}/status`)).json()) as {
+          paidAccess: { phase: string; monitor: { running: boolean } }
+        }
+        assert.equal(status.paidAccess.phase, 'ready')
+        assert.equal(status.paidAccess.monitor.running, true)
+        await stop(gw)
+
+        // Restart on the same database: the monitor resumes from its cursor; nothing activates twice.
+        gw = await spawn(storage)
+        await waitForLog(gw, 'payment monitor running')
+        for (let i = 0; i < 3; i++) await node.rpc('evm_mine')
+        for (const id of ids) {
+          const s = await subscription(gw, id)
+          assert.equal(s.status, 200)
+          assert.equal(s.body.state, 'active')
+        }
+        await stop(gw)
+        assert.deepEqual(
+          await storage.activations(ids),
+          ids.map(() => 1),
+          'one activation per payment, across the restart',
+        )
+      } finally {
+        await gw.cleanup()
+      }
+    })
+
+    test('chain unreachable at start: degraded (paid route and quotes 503 CHAIN_UNAVAILABLE, free route served), then ready', async () => {
+      const fault = await startTcpFault({ mode: 'reset', targetPort: node.port })
+      const gw = await spawn(storage, { rpcUrl: fault.url })
+      try {
+        await waitForLog(
+          gw,
+          'paid access degraded: chain facts unreadable; paid routes answer 503 CHAIN_UNAVAILABLE until they are read',
+        )
+        const open = await fetch(`${gw.url}/hello`)
+        assert.equal(open.status, 200)
+        await open.arrayBuffer()
+        for (const [method, path] of [
+          ['GET', '/api/data'],
+          ['POST', '/litgate/v1/quote'],
+        ] as const) {
+          const res = await fetch(`${gw.url}${path}`, { method })
+          assert.equal(res.status, 503, `${method} ${path}`)
+          assert.ok(Number(res.headers.get('retry-after')) >= 1)
+          assert.equal(((await res.json()) as { code: string }).code, 'CHAIN_UNAVAILABLE')
+        }
+        const ready = (await (await fetch(`${gw.adminUrl}/readyz?verbose`)).json()) as {
+          paidAccess?: { phase: string }
+        }
+        assert.equal(ready.paidAccess?.phase, 'degraded')
+        fault.setMode('proxy')
+        await waitForLog(gw, 'paid access ready: quotes and 402 challenges served', 90_000)
+        const paid = await fetch(`${gw.url}/api/data`)
+        assert.equal(paid.status, 402)
+        await paid.arrayBuffer()
+        await stop(gw)
+      } finally {
+        await gw.cleanup()
+        await fault.close()
+      }
+    })
+
+    test('a configured price below the contract refuses the start, naming the plan (PLAN_CHAIN_MISMATCH)', async () => {
+      const outcome = await spawn(storage, { price: PRICE - 1n }).then(
+        (p) => p,
+        (err: unknown) => err as Error,
+      )
+      if (!(outcome instanceof Error)) {
+        await outcome.cleanup()
+        assert.fail('litgate started with a price below the on-chain price')
+      }
+      assert.match(outcome.message, /PLAN_CHAIN_MISMATCH/)
+      assert.match(outcome.message, /pro/)
+    })
+  })
+}
