@@ -344,9 +344,15 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
           })
         // The database quote store's failures; the database's own message stays out of the answer.
         if (isGatewayError(err) && err.code === 'STORAGE_UNAVAILABLE')
-          return problem(res, requestId, 'STORAGE_UNAVAILABLE', 'the quote store cannot be reached right now', {
-            'retry-after': chainRetry,
-          })
+          return problem(
+            res,
+            requestId,
+            'STORAGE_UNAVAILABLE',
+            'the quote store cannot be reached right now',
+            {
+              'retry-after': chainRetry,
+            },
+          )
         return problem(res, requestId, 'INTERNAL_ERROR')
       },
     )

@@ -46,7 +46,9 @@ export interface DbQuoteStoreOptions {
 
 function bounded(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max)
-    throw new RangeError(`db quote store ${name} must be an integer from ${min} to ${max}, got ${String(value)}`)
+    throw new RangeError(
+      `db quote store ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    )
   return value
 }
 
@@ -89,7 +91,11 @@ export function createDbQuoteStore(
   options: DbQuoteStoreOptions = {},
 ): QuoteStore {
   const retention = BigInt(
-    bounded('retentionSeconds', options.retentionSeconds ?? DEFAULT_QUOTE_RETENTION_SECONDS, ...RETENTION_RANGE),
+    bounded(
+      'retentionSeconds',
+      options.retentionSeconds ?? DEFAULT_QUOTE_RETENTION_SECONDS,
+      ...RETENTION_RANGE,
+    ),
   )
   const batch = bounded('sweepBatchSize', options.sweepBatchSize ?? 500, 1, 10_000)
   const maxBatches = bounded('maxSweepBatches', options.maxSweepBatches ?? 20, 1, 1_000)
