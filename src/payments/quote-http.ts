@@ -287,9 +287,16 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
       {
         quoteId: terms.quote.quoteId,
         digest: terms.digest,
-        payer: request.payer,
-        plan: plan.name,
+        payer: terms.quote.payer,
+        beneficiary: terms.quote.beneficiary,
+        subscriptionId: terms.quote.subscriptionId,
+        token: terms.quote.token,
+        amount: terms.quote.amount,
+        planId: terms.quote.planId,
+        periods: terms.quote.periods,
         validUntil: terms.quote.validUntil,
+        signature,
+        plan: plan.name,
         answer,
       },
       deps.quotes,
@@ -335,6 +342,17 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
           return problem(res, requestId, 'CHAIN_UNAVAILABLE', 'the chain cannot be read right now', {
             'retry-after': chainRetry,
           })
+        // The database quote store's failures; the database's own message stays out of the answer.
+        if (isGatewayError(err) && err.code === 'STORAGE_UNAVAILABLE')
+          return problem(
+            res,
+            requestId,
+            'STORAGE_UNAVAILABLE',
+            'the quote store cannot be reached right now',
+            {
+              'retry-after': chainRetry,
+            },
+          )
         return problem(res, requestId, 'INTERNAL_ERROR')
       },
     )

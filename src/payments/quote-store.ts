@@ -1,18 +1,35 @@
 /**
- * Where issued quotes live until they expire. A port: the storage engineer provides the database
- * implementation; `createMemoryQuoteStore` is the bounded in-memory one (tests, single instance).
- * Bounded: `insert` refuses beyond the per-payer and global caps of unexpired quotes, and sweeps expired rows
- * first.
+ * Where issued quotes live until they expire. A port with two implementations:
+ * - `createMemoryQuoteStore` (here): bounded, in memory, one instance (tests, a single gateway);
+ * - `createDbQuoteStore` (src/payments/pipeline/db-quote-store.ts): the `quotes` table, shared by every
+ *   gateway instance on one database and read by the payment monitor (docs/storage.md "Quote store").
+ * Bounded: `insert` refuses beyond the per-payer and global caps of open quotes unexpired at `now`.
  */
 import type { Address, Hex } from 'viem'
 
+/**
+ * One issued quote: the signed `Quote` struct's fields (quote.ts; the database row the payment monitor
+ * matches payments against), its EIP-712 digest and signature, the plan's name and the answer served.
+ */
 export interface StoredQuote {
   readonly quoteId: Hex
   readonly digest: Hex
   readonly payer: Address
-  readonly plan: string
+  /** `address(0)` when the payer receives the access. */
+  readonly beneficiary: Address
+  /** `0x0…0` for a new subscription, else the one renewed. */
+  readonly subscriptionId: Hex
+  readonly token: Address
+  readonly amount: bigint
+  /** The plan's on-chain id. */
+  readonly planId: number
+  readonly periods: number
   /** Chain seconds. */
   readonly validUntil: bigint
+  /** The quote signer's EIP-712 signature (65 bytes). */
+  readonly signature: Hex
+  /** The plan's name. */
+  readonly plan: string
   /** The full answer served by `GET {base}/quote/:id` (JSON-safe). */
   readonly answer: Readonly<Record<string, unknown>>
 }
@@ -30,14 +47,18 @@ export type InsertOutcome =
       readonly retryAfterSeconds: number
     }
 
+/**
+ * A quote is unexpired at `now` (chain seconds) while `validUntil > now`. A refusal's `retryAfterSeconds` is
+ * when the earliest-expiring quote counted against that cap expires (at least 1).
+ */
 export interface QuoteStore {
-  /** Atomically: sweep quotes expired at `now`, check the caps, insert. */
+  /** Atomically: check the caps of open quotes unexpired at `now`, insert. */
   insert(quote: StoredQuote, limits: QuoteLimits, now: bigint): Promise<InsertOutcome>
-  /** The quote if it exists and is unexpired at `now`. */
+  /** The quote if it exists and is unexpired at `now` (open, or already paid). */
   get(quoteId: Hex, now: bigint): Promise<StoredQuote | undefined>
-  /** Removes quotes expired at `now`; returns how many. */
+  /** Removes quotes that may go at `now` (memory: expired; database: see its retention); returns how many. */
   sweep(now: bigint): Promise<number>
-  /** Unexpired quotes held (for metrics and tests). */
+  /** Unexpired open quotes held (for metrics and tests); the database store's is the last known count. */
   size(): number
 }
 

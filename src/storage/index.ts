@@ -27,6 +27,7 @@ export {
   type AuditEntity,
   type QuoteRecord,
   type NewQuote,
+  type OpenQuotes,
   type PaymentKey,
   type PaymentFlags,
   type PaymentRecord,

@@ -201,8 +201,32 @@ const V2: Migration = {
   ],
 }
 
+/**
+ * Schema v3: what the database QuoteStore needs so that `GET {basePath}/quote/:id` is answered from the
+ * database on any gateway instance.
+ * - `quotes.plan`: the plan's name (v1 has only its on-chain id).
+ * - `quotes.answer`: the exact JSON answer the quote endpoint served at creation (text, not jsonb: jsonb
+ *   would reorder its keys), a JSON object of at most 64 KiB.
+ * Both are NULL on rows written before v3 (such a quote is still known to the payment monitor, it just
+ * cannot be served again). The v1 columns stay authoritative for the monitor.
+ * - `quotes_open_payer`: the per-payer cap counts one payer's open quotes still valid, without scanning the
+ *   expired ones kept for the retention period.
+ */
+const V3: Migration = {
+  version: 3,
+  name: 'quote plan name and served answer, open quotes by payer and expiry',
+  statements: [
+    `ALTER TABLE quotes
+      ADD COLUMN plan text CHECK (plan ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'),
+      ADD COLUMN answer text CHECK (
+        octet_length(answer) <= 65536 AND jsonb_typeof(answer::jsonb) = 'object'
+      )`,
+    `CREATE INDEX quotes_open_payer ON quotes (payer, valid_until) WHERE state = 'open'`,
+  ],
+}
+
 /** Every migration this litgate knows, in version order (1, 2, …: no gaps). Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2])
+export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3])
 
 /** sha256 of a migration's name and statements: an applied migration's row must keep matching it. */
 export function migrationChecksum(m: Migration): string {

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import type { AuditRow, BlockRow, PaymentRow, QuoteRow, SubscriptionRow, Tables } from './tables.ts'
 
 /** 0x-prefixed hex. Written lowercase (the schema refuses anything else; inputs are lowercased here). */
@@ -25,10 +25,24 @@ export interface QuoteRecord {
   readonly signature: Hex
   readonly createdAt: Date
   readonly state: QuoteState
+  /** Schema v3: the plan's name; null on rows written before v3. */
+  readonly plan: string | null
+  /** Schema v3: the answer served by `GET {basePath}/quote/:id`, JSON text; null on rows written before v3. */
+  readonly answer: string | null
 }
-export type NewQuote = Omit<QuoteRecord, 'state' | 'createdAt'> & {
+export type NewQuote = Omit<QuoteRecord, 'state' | 'createdAt' | 'plan' | 'answer'> & {
   readonly state?: QuoteState
   readonly createdAt?: Date
+  readonly plan?: string
+  readonly answer?: string
+}
+
+/** Open quotes still valid (schema v3 `openQuotes`). */
+export interface OpenQuotes {
+  /** How many, counted up to the `upTo` asked for (a cap check never counts past the cap). */
+  readonly count: number
+  /** The earliest `validUntil` among them (chain seconds); null when there are none. */
+  readonly earliestValidUntil: bigint | null
 }
 
 /** A payment's identity on chain: one `PaymentReceived` log. */
@@ -130,8 +144,22 @@ export interface QuoteRepository {
   setState(id: Hex, from: QuoteState, to: QuoteState): Promise<boolean>
   /** Open quotes still valid at `now` (chain seconds), optionally of one payer (for the caps). */
   countOpen(now: bigint, payer?: Hex): Promise<number>
-  /** Deletes up to `limit` open quotes whose validity ended before `now`; answers how many. */
+  /**
+   * Deletes up to `limit` open quotes whose validity ended before `now`; answers how many. Never a paid
+   * quote. The QuoteStore passes `now - retention` (docs/storage.md "Quote store").
+   */
   sweepExpired(now: bigint, limit: number): Promise<number>
+  /**
+   * Schema v3: open quotes valid after `now` (`validUntil > now`, the quote store's rule), optionally of one
+   * payer: their number (counted up to `upTo` when given) and the earliest expiry among them.
+   */
+  openQuotes(now: bigint, options?: { readonly payer?: Hex; readonly upTo?: number }): Promise<OpenQuotes>
+  /**
+   * Serialises the quote caps: a transaction-scoped PostgreSQL advisory lock (keyed by the current schema),
+   * held until the transaction ends, so that check-then-insert of two gateway instances sharing the
+   * database never overshoots a cap. Only inside `transaction` (throws otherwise).
+   */
+  lockCaps(): Promise<void>
 }
 
 export interface PaymentRepository {
@@ -316,6 +344,12 @@ type Db = Kysely<Tables>
 
 const lower = <T extends string>(hex: T): Hex => hex.toLowerCase() as Hex
 
+/**
+ * The quote caps' advisory lock: the two-int4 form (class, schema hash), a key space apart from the
+ * migrations' one-bigint lock; gateways on other schemas of the same server do not wait for each other.
+ */
+const QUOTE_CAPS_LOCK = 0x71756f74 // 'quot'
+
 /** Runs `fn` atomically: in the caller's transaction when there is one, else in a new one. */
 function atomically<T>(db: Db, fn: (db: Db) => Promise<T>): Promise<T> {
   return db.isTransaction ? fn(db) : db.transaction().execute(fn)
@@ -341,6 +375,8 @@ function toQuote(r: Selectable<QuoteRow>): QuoteRecord {
     signature: r.signature as Hex,
     createdAt: r.created_at,
     state: r.state as QuoteState,
+    plan: r.plan,
+    answer: r.answer,
   }
 }
 
@@ -448,6 +484,8 @@ function quotes(db: Db): QuoteRepository {
           signature: lower(q.signature),
           state: q.state ?? 'open',
           ...(q.createdAt === undefined ? {} : { created_at: q.createdAt }),
+          ...(q.plan === undefined ? {} : { plan: q.plan }),
+          ...(q.answer === undefined ? {} : { answer: q.answer }),
         })
         .onConflict((oc) => oc.doNothing())
         .executeTakeFirst()
@@ -497,6 +535,31 @@ function quotes(db: Db): QuoteRepository {
         )
         .executeTakeFirst()
       return Number(r.numDeletedRows)
+    },
+    async openQuotes(now, options = {}) {
+      const { payer, upTo } = options
+      let open = db
+        .selectFrom('quotes')
+        .select('valid_until')
+        .where('state', '=', 'open')
+        .where('valid_until', '>', now.toString())
+      if (payer !== undefined) open = open.where('payer', '=', lower(payer))
+      // Earliest first, so that a count stopped at `upTo` still sees the earliest expiry (an index range scan).
+      if (upTo !== undefined) open = open.orderBy('valid_until').limit(upTo)
+      const r = await db
+        .selectFrom(open.as('o'))
+        .select((eb) => [
+          eb.fn.countAll<string>().as('n'),
+          eb.fn.min<string | null>('o.valid_until').as('at'),
+        ])
+        .executeTakeFirstOrThrow()
+      return { count: Number(r.n), earliestValidUntil: r.at === null ? null : BigInt(r.at) }
+    },
+    async lockCaps() {
+      if (!db.isTransaction) throw new Error('quotes.lockCaps must run inside transaction()')
+      await sql`SELECT pg_advisory_xact_lock(${sql.lit(QUOTE_CAPS_LOCK)}, hashtext(current_schema()))`.execute(
+        db,
+      )
     },
   }
 }

@@ -1,7 +1,7 @@
 import type { ColumnType, Generated } from 'kysely'
 
 /**
- * The kysely view of schema v1 (migrations.ts is the truth; this mirrors it). Values as the drivers
+ * The kysely view of schemas v1–v3 (migrations.ts is the truth; this mirrors it). Values as the drivers
  * return them: `numeric` and `int8` as decimal strings on both backends (pg's default; the PGlite dialect
  * is told the same), `timestamptz` as Date, `jsonb` as parsed JSON. Byte strings (ids, hashes,
  * addresses, signatures) are lowercase 0x-hex text, checked by the database.
@@ -46,6 +46,9 @@ export interface QuoteRow {
   signature: string
   created_at: CreatedAt
   state: string
+  /** v3: the plan name and the served answer (JSON text); NULL on rows written before v3. */
+  plan: ColumnType<string | null, string | null | undefined, string | null>
+  answer: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 export interface PaymentRow {

@@ -243,8 +243,15 @@ describe('quote endpoints', () => {
       quoteId: `0x${id.toString(16).padStart(64, '0')}` as const,
       digest: `0x${'00'.repeat(32)}` as const,
       payer: PAYER,
-      plan: 'pro',
+      beneficiary: '0x0000000000000000000000000000000000000000' as const,
+      subscriptionId: `0x${'00'.repeat(32)}` as const,
+      token: USDC,
+      amount: 2_500_000n,
+      planId: 3,
+      periods: 1,
       validUntil,
+      signature: `0x${'11'.repeat(65)}` as const,
+      plan: 'pro',
       answer: {},
     })
     const limits = { maxOpenPerPayer: 2, maxOpen: 10 }

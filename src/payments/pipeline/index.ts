@@ -1,6 +1,7 @@
 /**
  * Public surface of the payment pipeline: the database-backed ports (MonitorStore, SubscriptionStore,
- * QuoteLookup) and `createPaymentPipeline`, which wires the payment monitor to the subscriptions ledger.
+ * QuoteLookup, QuoteStore) and `createPaymentPipeline`, which wires the payment monitor to the
+ * subscriptions ledger.
  * docs/payment-monitor.md and docs/subscriptions.md, "Wiring".
  */
 export {
@@ -10,6 +11,11 @@ export {
   type EffectContext,
 } from './db-monitor-store.ts'
 export { createDbQuoteLookup } from './db-quote-lookup.ts'
+export {
+  createDbQuoteStore,
+  DEFAULT_QUOTE_RETENTION_SECONDS,
+  type DbQuoteStoreOptions,
+} from './db-quote-store.ts'
 export { auditEntryOf, createDbSubscriptionStore } from './db-subscription-store.ts'
 export {
   MONITOR_ACTOR,

@@ -5,7 +5,8 @@
  *
  * Effect → consequence (all inside the monitor's transaction, so a crash leaves both or neither):
  * - record-payment: the payments row (flags from the anomaly; a re-included payment goes reorged → seen
- *   at its new block); a matching creation also makes a `pending` subscription (`payment-seen`);
+ *   at its new block); a payment matching its quote also marks the quote `paid` (open → paid) and, for a
+ *   creation, makes a `pending` subscription (`payment-seen`);
  * - mark-confirmed / mark-final / mark-reorged: the payments row's state (audited with the cause);
  * - activate-subscription: the per-inclusion activation claim (`claimInclusionActivation`), then the
  *   ledger's `payment-confirmed` with the contract's start/end from the log;
@@ -114,6 +115,10 @@ export function createEffectConsumer(hooks: {
             )
           }
           if (e.anomaly === null) {
+            // The quote is spent: it stops counting against the open-quote caps and is never swept.
+            // Compare-and-set open → paid, so a retried or re-included payment changes nothing.
+            const quote = await repos.quotes.getByDigest(p.digest)
+            if (quote?.state === 'open') await repos.quotes.setState(quote.id, 'open', 'paid')
             await apply(
               {
                 type: 'payment-seen',
