@@ -48,6 +48,7 @@ import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from '.
 import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
 import { createRequestIdSource } from './http/index.ts'
 import { paidChainSettings, startPaidLayer, type PaidLayer, type SecretRef } from './payments/index.ts'
+import { createDbQuoteStore } from './payments/pipeline/index.ts'
 import { openStorage, storageOptionsFromConfig, type Storage } from './storage/index.ts'
 
 const USAGE = `usage:
@@ -401,6 +402,12 @@ async function startPaid(
       readSecret: (ref) => readSecretRef(ref, deps.env),
       randomBytes: (n) => randomBytes(n),
       nextRequestId: () => requestIds.next(),
+      quoteStore: createDbQuoteStore(
+        storage,
+        config.paidAccess === undefined
+          ? {}
+          : { retentionSeconds: config.paidAccess.quotes.retentionSeconds },
+      ),
     })
     return { layer, storage }
   } catch (err) {

@@ -164,6 +164,15 @@ export const quotesSchema = z
       .max(100_000)
       .default(20)
       .meta({ description: 'Quote creations per payer per minute.' }),
+    retentionSeconds: z
+      .int()
+      .min(3_600)
+      .max(366 * 86_400)
+      .default(7 * 86_400)
+      .meta({
+        description:
+          'How long an unpaid quote row is kept after it expires (the payment monitor must find the quote of a payment it processes late, e.g. after downtime). Swept every minute.',
+      }),
   })
   .meta({ description: 'Bounds of the quote endpoint.' })
 

@@ -93,6 +93,7 @@ export const RESTART_BOUND = [
   'paidAccess.quotes.maxOpen',
   'paidAccess.quotes.createPerIpPerMinute',
   'paidAccess.quotes.createPerPayerPerMinute',
+  'paidAccess.quotes.retentionSeconds',
   'paidAccess.challenge',
   'paidAccess.challenge.maxTimeoutSeconds',
   'paidAccess.challenge.publicOrigin',

@@ -266,11 +266,26 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     throw err
   }
   void startPipeline(0)
+  // Expired quotes are swept once a minute (the store keeps each for its retention after expiry).
+  const quoteStore = deps.quoteStore
+  const sweepTimer =
+    quoteStore === undefined
+      ? undefined
+      : setInterval(() => {
+          quoteStore.sweep(BigInt(Math.floor(nowMs() / 1000))).then(
+            (n) => {
+              if (n > 0) log.debug({ swept: n }, 'expired quotes swept')
+            },
+            (err: unknown) => log.warn(describe(err), 'quote sweep failed; retried in a minute'),
+          )
+        }, 60_000)
+  sweepTimer?.unref()
   const first = await attemptAccess()
   const why = (): { code: string; message: string } => lastError ?? { code: 'INTERNAL_ERROR', message: '' }
   if (first === 'fatal') {
     isClosed = true
     clearTimeout(monitorTimer)
+    clearInterval(sweepTimer)
     await pipeline.close()
     throw new GatewayError(why().code as ErrorCode, why().message)
   }
@@ -354,6 +369,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       isClosed = true
       clearTimeout(retryTimer)
       clearTimeout(monitorTimer)
+      clearInterval(sweepTimer)
       await pipeline.close()
     },
   }

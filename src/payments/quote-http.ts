@@ -35,7 +35,7 @@ export interface QuoteChainPort {
 
 export interface QuoteEndpointsDeps {
   readonly basePath: string
-  readonly quotes: PaidAccessConfig['quotes']
+  readonly quotes: Omit<PaidAccessConfig['quotes'], 'retentionSeconds'>
   readonly catalog: PlanCatalog
   readonly chainId: number
   readonly contract: Address

@@ -89,6 +89,30 @@ for (const backend of storageBackends()) {
       assert.equal((await s.quotes.get(h32(12)))?.state, 'paid', 'paid quotes are kept')
     })
 
+    test(`${backend.name}: schema v3 open-quote counts stop at the cap and see the earliest expiry; plan and answer round-trip`, async () => {
+      const s = await openIsolated()
+      const payer = addr(0xcafe)
+      for (const n of [5, 3, 9, 7]) await s.quotes.insert(quote(n, { payer, validUntil: BigInt(n * 100) }))
+      await s.quotes.insert(quote(20, { validUntil: 2_000n, plan: 'pro', answer: '{"b":1,"a":[2]}' }))
+      assert.deepEqual(await s.quotes.openQuotes(300n, { payer, upTo: 2 }), {
+        count: 2,
+        earliestValidUntil: 500n,
+      })
+      assert.deepEqual(await s.quotes.openQuotes(300n, { payer }), { count: 3, earliestValidUntil: 500n })
+      assert.deepEqual(await s.quotes.openQuotes(300n), { count: 4, earliestValidUntil: 500n })
+      assert.deepEqual(await s.quotes.openQuotes(2_000n), { count: 0, earliestValidUntil: null })
+      const row = await s.quotes.get(h32(20))
+      assert.deepEqual([row?.plan, row?.answer], ['pro', '{"b":1,"a":[2]}'], 'the text kept as written')
+      assert.deepEqual(
+        [(await s.quotes.get(h32(5)))?.plan, (await s.quotes.get(h32(5)))?.answer],
+        [null, null],
+      )
+      await s.transaction(async (tx) => {
+        await tx.quotes.lockCaps()
+        await tx.quotes.lockCaps()
+      })
+    })
+
     test(`${backend.name}: a payment is recorded once per (chain, tx, log index) and audited once`, async () => {
       const s = await db()
       const p = payment(1, { isUnderpaid: true })

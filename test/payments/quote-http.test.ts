@@ -1,6 +1,7 @@
 // The quote endpoints on a real loopback server with an in-memory chain port (the anvil suite pays the quotes
 // on a real contract): input errors with specific codes, determinism of terms, caps, sweeping, rate limits and
-// CHAIN_UNAVAILABLE.
+// CHAIN_UNAVAILABLE; over the database quote store (every storage backend): two instances sharing quotes,
+// caps and the monitor's lookup, and STORAGE_UNAVAILABLE.
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -16,6 +17,9 @@ import {
   createTokenBuckets,
   type QuoteEndpointsDeps,
 } from '../../src/payments/index.ts'
+import { createDbQuoteLookup, createDbQuoteStore } from '../../src/payments/pipeline/index.ts'
+import { createStorage } from '../../src/storage/index.ts'
+import { storageBackends } from '../helpers/storage.ts'
 
 const USDC = '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address
 const CONTRACT = '0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0' as Address
@@ -308,3 +312,71 @@ describe('quote endpoints', () => {
     assert.equal(r.headers.get('retry-after'), '5')
   })
 })
+
+for (const backend of storageBackends()) {
+  describe(`quote endpoints over the database quote store (${backend.name})`, () => {
+    after(() => backend.close())
+
+    test(`${backend.name}: a quote issued by one instance is served by another, counts against its caps and is known to the monitor`, async () => {
+      const storage = await backend.open()
+      const a = await harness({ store: createDbQuoteStore(storage) })
+      const b = await harness({
+        store: createDbQuoteStore(storage),
+        randomBytes: (n) => new Uint8Array(n).fill(0xee),
+      })
+      const r = await post(a, { plan: 'pro', periods: 2, payer: PAYER, token: USDC })
+      assert.equal(r.status, 201, JSON.stringify(r.body))
+      const got = await fetch(`${b.url}${r.headers.get('location')}`)
+      assert.equal(got.status, 200)
+      assert.deepEqual(await got.json(), r.body, 'the answer as the first instance served it')
+      const row = await storage.quotes.get(r.body.quoteId as `0x${string}`)
+      assert.deepEqual(
+        {
+          digest: row?.digest,
+          payer: row?.payer,
+          amount: row?.amount,
+          planId: row?.planId,
+          periods: row?.periods,
+          validUntil: row?.validUntil,
+          signature: row?.signature,
+          plan: row?.plan,
+        },
+        {
+          digest: r.body.digest,
+          payer: PAYER.toLowerCase(),
+          amount: 5_000_000n,
+          planId: 3,
+          periods: 2,
+          validUntil: 1_800_000_300n,
+          signature: r.body.signature,
+          plan: 'pro',
+        },
+        'the row holds the signed struct the monitor matches payments against',
+      )
+      const expected = await createDbQuoteLookup(storage.quotes).byDigests([r.body.digest as `0x${string}`])
+      assert.equal(expected.get(r.body.digest as `0x${string}`)?.amount, 5_000_000n)
+      // maxOpenPerPayer 3: two more on the first instance, the fourth is refused by the second.
+      assert.equal((await post(a, { plan: 'pro', payer: PAYER, token: USDC })).status, 201)
+      assert.equal((await post(a, { plan: 'pro', payer: PAYER, token: USDC })).status, 201)
+      const refused = await post(b, { plan: 'pro', payer: PAYER, token: USDC })
+      assert.equal(refused.status, 429)
+      assert.equal(refused.body.code, 'QUOTE_LIMIT_REACHED')
+      assert.equal(refused.headers.get('retry-after'), '300')
+    })
+
+    test(`${backend.name}: the database down: 503 STORAGE_UNAVAILABLE with Retry-After, the database's message withheld`, async () => {
+      const storage = backend.track(await createStorage(await backend.fresh()))
+      await storage.migrate()
+      const h = await harness({ store: createDbQuoteStore(storage) })
+      await storage.close()
+      const r = await post(h, { plan: 'pro', payer: PAYER, token: USDC })
+      assert.equal(r.status, 503)
+      assert.equal(r.body.code, 'STORAGE_UNAVAILABLE')
+      assert.equal(r.body.detail, 'the quote store cannot be reached right now')
+      assert.equal(r.headers.get('retry-after'), '5')
+      const got = await fetch(`${h.url}/litgate/v1/quote/0x${'ab'.repeat(32)}`)
+      assert.equal(got.status, 503)
+      await got.arrayBuffer()
+    })
+  })
+}

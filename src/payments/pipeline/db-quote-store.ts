@@ -22,7 +22,7 @@
  * matches it (createEffectConsumer). Database failures are GatewayError `STORAGE_UNAVAILABLE` (the quote
  * endpoints answer 503 with Retry-After).
  */
-import { getAddress, type Address, type Hex } from 'viem'
+import { getAddress, type Hex } from 'viem'
 import { GatewayError, isGatewayError } from '../../errors/index.ts'
 import type { QuoteRecord, Storage } from '../../storage/index.ts'
 import type { InsertOutcome, QuoteStore, StoredQuote } from '../quote-store.ts'
