@@ -61,7 +61,7 @@ export const hostHeaderSchema = z
 const origin = z
   .string()
   .regex(
-    /^(?:\*|https?:\/\/(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?)$/,
+    /^(?:\*|https?:\/\/(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?)$/i,
     'must be `*` or an origin like https://app.example.com (scheme, host, optional port; no path)',
   )
   .transform((s) => s.toLowerCase())
@@ -79,7 +79,7 @@ export const corsSchema = z
       .min(1)
       .transform((a) => a.map((m) => m.toUpperCase()))
       .default(['GET', 'HEAD', 'POST'])
-      .meta({ description: 'Methods a preflight may ask for; `*` allows any (the requested one is echoed).' }),
+      .meta({ description: 'Methods a preflight may ask for (default GET, HEAD, POST); `*` allows any (the requested one is echoed).' }),
     allowHeaders: z
       .array(fieldName)
       .default([])
