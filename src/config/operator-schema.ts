@@ -16,22 +16,20 @@ const fieldName = z
   .transform((s) => s.toLowerCase())
 
 // RFC 9110 §5.5: field values are visible characters, spaces and tabs; never CR, LF or NUL.
-const fieldValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters (CR, LF, NUL…)')
+const fieldValue = z
+  .string()
+  .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain control characters (CR, LF, NUL…)')
 
 export const directResponseSchema = z
   .strictObject({
-    status: z
-      .int()
-      .min(200)
-      .max(599)
-      .meta({ description: 'Status to answer with (200–599), e.g. 403 to deny a path or 301 with a `location` header.' }),
-    headers: z
-      .record(fieldName, fieldValue)
-      .default({})
-      .meta({
-        description:
-          'Response fields (name → value). Framing and hop-by-hop fields (`content-length`, `transfer-encoding`, `connection`…) and the request id header are set by the gateway and refused here.',
-      }),
+    status: z.int().min(200).max(599).meta({
+      description:
+        'Status to answer with (200–599), e.g. 403 to deny a path or 301 with a `location` header.',
+    }),
+    headers: z.record(fieldName, fieldValue).default({}).meta({
+      description:
+        'Response fields (name → value). Framing and hop-by-hop fields (`content-length`, `transfer-encoding`, `connection`…) and the request id header are set by the gateway and refused here.',
+    }),
     body: z
       .string()
       .default('')
@@ -55,7 +53,7 @@ export const hostHeaderSchema = z
   .union([z.enum(['preserve', 'backend']), z.strictObject({ fixed: hostValue })])
   .meta({
     description:
-      'Host sent upstream (and HTTP/2 `:authority`): `preserve` the client\'s, `backend` (the backend URL\'s own host and port), or `{ fixed: "api.internal" }`. X-Forwarded-Host always carries the client\'s.',
+      "Host sent upstream (and HTTP/2 `:authority`): `preserve` the client's, `backend` (the backend URL's own host and port), or `{ fixed: \"api.internal\" }`. X-Forwarded-Host always carries the client's.",
   })
 
 const origin = z
@@ -79,19 +77,20 @@ export const corsSchema = z
       .min(1)
       .transform((a) => a.map((m) => m.toUpperCase()))
       .default(['GET', 'HEAD', 'POST'])
-      .meta({ description: 'Methods a preflight may ask for (default GET, HEAD, POST); `*` allows any (the requested one is echoed).' }),
-    allowHeaders: z
-      .array(fieldName)
-      .default([])
-      .meta({ description: 'Request headers a preflight may ask for; `*` allows any (the requested ones are echoed).' }),
-    exposeHeaders: z
-      .array(fieldName)
-      .default([])
-      .meta({ description: 'Response headers scripts may read beyond the CORS-safelisted ones (Access-Control-Expose-Headers).' }),
-    allowCredentials: z
-      .boolean()
-      .default(false)
-      .meta({ description: 'Send `Access-Control-Allow-Credentials: true` (not allowed with `allowOrigins: ["*"]`).' }),
+      .meta({
+        description:
+          'Methods a preflight may ask for (default GET, HEAD, POST); `*` allows any (the requested one is echoed).',
+      }),
+    allowHeaders: z.array(fieldName).default([]).meta({
+      description: 'Request headers a preflight may ask for; `*` allows any (the requested ones are echoed).',
+    }),
+    exposeHeaders: z.array(fieldName).default([]).meta({
+      description:
+        'Response headers scripts may read beyond the CORS-safelisted ones (Access-Control-Expose-Headers).',
+    }),
+    allowCredentials: z.boolean().default(false).meta({
+      description: 'Send `Access-Control-Allow-Credentials: true` (not allowed with `allowOrigins: ["*"]`).',
+    }),
     maxAgeSeconds: z
       .int()
       .min(0)
@@ -108,19 +107,22 @@ export const securityHeadersSchema = z
   .strictObject({
     hsts: z
       .strictObject({
-        maxAgeSeconds: z.int().min(0).max(63_072_000).meta({ description: 'HSTS `max-age` (0 tells browsers to forget it).' }),
+        maxAgeSeconds: z
+          .int()
+          .min(0)
+          .max(63_072_000)
+          .meta({ description: 'HSTS `max-age` (0 tells browsers to forget it).' }),
         includeSubDomains: z.boolean().default(false),
         preload: z.boolean().default(false),
       })
       .optional()
-      .meta({ description: 'Send Strict-Transport-Security on responses over TLS listeners (never over cleartext).' }),
-    proxiedResponses: z
-      .boolean()
-      .default(false)
       .meta({
-        description:
-          'Also add `X-Content-Type-Options: nosniff` (and HSTS over TLS) to proxied responses that do not carry them already.',
+        description: 'Send Strict-Transport-Security on responses over TLS listeners (never over cleartext).',
       }),
+    proxiedResponses: z.boolean().default(false).meta({
+      description:
+        'Also add `X-Content-Type-Options: nosniff` (and HSTS over TLS) to proxied responses that do not carry them already.',
+    }),
   })
   .meta({
     description:

@@ -42,13 +42,21 @@ describe('operator feature config', () => {
   })
 
   test('respond and upstream are mutually exclusive; one of them is required', () => {
-    has(errors(`  - { id: both, match: {}, upstream: api, respond: { status: 200 } }\n`), 'routes[0].respond', '"api"')
+    has(
+      errors(`  - { id: both, match: {}, upstream: api, respond: { status: 200 } }\n`),
+      'routes[0].respond',
+      '"api"',
+    )
     has(errors(`  - { id: none, match: {} }\n`), 'routes[0]', '"none"')
   })
 
   test('a direct response names the field and value of what is wrong', () => {
     has(errors(`  - { id: d, match: {}, respond: { status: 99 } }\n`), 'routes[0].respond.status', '99')
-    has(errors(`  - { id: d, match: {}, respond: { status: 204, body: "x" } }\n`), 'routes[0].respond.body', '204')
+    has(
+      errors(`  - { id: d, match: {}, respond: { status: 204, body: "x" } }\n`),
+      'routes[0].respond.body',
+      '204',
+    )
     has(
       errors(`  - { id: d, match: {}, respond: { status: 200, body: "${'x'.repeat(65537)}" } }\n`),
       'routes[0].respond.body',
@@ -64,8 +72,13 @@ describe('operator feature config', () => {
       'routes[0].respond.headers',
       '"x-request-id"',
     )
-    const bad = errors(`  - { id: d, match: {}, respond: { status: 200, headers: { x-a: "a\\r\\nx-b: b" } } }\n`)
-    assert.ok(bad.some((i) => i.path.startsWith('routes[0].respond.headers')), JSON.stringify(bad))
+    const bad = errors(
+      `  - { id: d, match: {}, respond: { status: 200, headers: { x-a: "a\\r\\nx-b: b" } } }\n`,
+    )
+    assert.ok(
+      bad.some((i) => i.path.startsWith('routes[0].respond.headers')),
+      JSON.stringify(bad),
+    )
     const paid = errors(`  - { id: d, match: {}, respond: { status: 200 }, access: [gold] }\n`)
     assert.ok(
       paid.some((i) => i.path === 'routes[0].access' && /direct-response/.test(i.message)),
@@ -74,7 +87,9 @@ describe('operator feature config', () => {
   })
 
   test('IP lists must be CIDRs, addresses or keywords, and an allow list cannot be empty', () => {
-    const issues = errors(`  - { id: r, match: {}, upstream: api, ipAllow: [10.0.0.1/8, private], ipDeny: [nope] }\n`)
+    const issues = errors(
+      `  - { id: r, match: {}, upstream: api, ipAllow: [10.0.0.1/8, private], ipDeny: [nope] }\n`,
+    )
     has(issues, 'routes[0].ipAllow[0]', '"10.0.0.1/8"')
     has(issues, 'routes[0].ipDeny[0]', '"nope"')
     assert.ok(!issues.some((i) => i.path === 'routes[0].ipAllow[1]'))
@@ -92,11 +107,15 @@ describe('operator feature config', () => {
       'routes[0].cors.allowOrigins',
     )
     has(
-      errors(`  - { id: r, match: {}, upstream: api, cors: { allowOrigins: ["*"], allowCredentials: true } }\n`),
+      errors(
+        `  - { id: r, match: {}, upstream: api, cors: { allowOrigins: ["*"], allowCredentials: true } }\n`,
+      ),
       'routes[0].cors.allowCredentials',
       'true',
     )
-    const ok = parse(`  - { id: r, match: {}, upstream: api, cors: { allowOrigins: ["HTTPS://A.example:8443"], allowMethods: [get, put] } }\n`)
+    const ok = parse(
+      `  - { id: r, match: {}, upstream: api, cors: { allowOrigins: ["HTTPS://A.example:8443"], allowMethods: [get, put] } }\n`,
+    )
     assert.ok(ok.ok)
     assert.deepEqual(ok.config.routes[0]?.cors?.allowOrigins, ['https://a.example:8443'])
     assert.deepEqual(ok.config.routes[0]?.cors?.allowMethods, ['GET', 'PUT'])
@@ -108,7 +127,9 @@ describe('operator feature config', () => {
       'routes[0].hostHeader.fixed',
       '"a b"',
     )
-    assert.ok(parse(`  - { id: r, match: {}, upstream: api, hostHeader: { fixed: "api.internal:8080" } }\n`).ok)
+    assert.ok(
+      parse(`  - { id: r, match: {}, upstream: api, hostHeader: { fixed: "api.internal:8080" } }\n`).ok,
+    )
   })
 
   test('HSTS is configured under server.securityHeaders', () => {
@@ -117,6 +138,10 @@ describe('operator feature config', () => {
       `server: { securityHeaders: { hsts: { maxAgeSeconds: 31536000, includeSubDomains: true } } }\n`,
     )
     assert.ok(r.ok, JSON.stringify(!r.ok && r.issues))
-    assert.deepEqual(r.config.server.securityHeaders.hsts, { maxAgeSeconds: 31536000, includeSubDomains: true, preload: false })
+    assert.deepEqual(r.config.server.securityHeaders.hsts, {
+      maxAgeSeconds: 31536000,
+      includeSubDomains: true,
+      preload: false,
+    })
   })
 })

@@ -38,7 +38,11 @@ export function checkOperatorFeatures(config: Config): ConfigIssue[] {
       error(at, 'a route needs `upstream` (proxy) or `respond` (direct response)', JSON.stringify(route.id))
     }
     if (route.upstream !== undefined && respond !== undefined) {
-      error(`${at}.respond`, '`respond` and `upstream` are mutually exclusive', JSON.stringify(route.upstream))
+      error(
+        `${at}.respond`,
+        '`respond` and `upstream` are mutually exclusive',
+        JSON.stringify(route.upstream),
+      )
     }
     if (respond !== undefined) {
       if (route.access !== 'public') {
@@ -46,10 +50,18 @@ export function checkOperatorFeatures(config: Config): ConfigIssue[] {
       }
       const bytes = Buffer.byteLength(respond.body)
       if (bytes > MAX_DIRECT_BODY_BYTES) {
-        error(`${at}.respond.body`, `must be at most ${MAX_DIRECT_BODY_BYTES} bytes (UTF-8)`, `${bytes} bytes`)
+        error(
+          `${at}.respond.body`,
+          `must be at most ${MAX_DIRECT_BODY_BYTES} bytes (UTF-8)`,
+          `${bytes} bytes`,
+        )
       }
       if (bytes > 0 && NO_CONTENT_STATUSES.has(respond.status)) {
-        error(`${at}.respond.body`, `a ${respond.status} response has no body`, JSON.stringify(respond.status))
+        error(
+          `${at}.respond.body`,
+          `a ${respond.status} response has no body`,
+          JSON.stringify(respond.status),
+        )
       }
       for (const name of Object.keys(respond.headers)) {
         if (GATEWAY_OWNED_FIELDS.has(name) || name === config.server.requestIdHeader) {
@@ -75,7 +87,11 @@ export function checkOperatorFeatures(config: Config): ConfigIssue[] {
       if (hasAny && cors.allowCredentials) {
         // Fetch standard: `Access-Control-Allow-Origin: *` is never honoured with credentials, and
         // echoing any origin with credentials would let every site read authenticated responses.
-        error(`${at}.cors.allowCredentials`, 'not allowed with `allowOrigins: ["*"]`; list the origins', 'true')
+        error(
+          `${at}.cors.allowCredentials`,
+          'not allowed with `allowOrigins: ["*"]`; list the origins',
+          'true',
+        )
       }
     }
   })

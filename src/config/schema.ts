@@ -15,7 +15,12 @@ import {
   slowStartSchema,
 } from './resilience-schema.ts'
 import { paidAccessSchema, routeAccessSchema } from './paid-access-schema.ts'
-import { corsSchema, directResponseSchema, hostHeaderSchema, securityHeadersSchema } from './operator-schema.ts'
+import {
+  corsSchema,
+  directResponseSchema,
+  hostHeaderSchema,
+  securityHeadersSchema,
+} from './operator-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -246,7 +251,9 @@ export const routeSchema = z.strictObject({
     .array(z.string())
     .optional()
     .meta({ description: 'Client addresses refused with 403 (checked first: deny wins over allow).' }),
-  hostHeader: hostHeaderSchema.optional().meta({ description: "Overrides the upstream's `hostHeader` for this route." }),
+  hostHeader: hostHeaderSchema
+    .optional()
+    .meta({ description: "Overrides the upstream's `hostHeader` for this route." }),
   cors: corsSchema.optional(),
   websocket: z.boolean().default(true).meta({ description: 'Allow HTTP/1.1 Upgrade: websocket on this route.' }),
   maxBodyBytes: z

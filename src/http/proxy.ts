@@ -228,7 +228,14 @@ export class ProxyHandler {
     this.#headerReader.req = req
     let match = runtime.router.match(head.host, target.path, method, this.#headerReader.get)
     if (method === 'OPTIONS') {
-      match = matchPreflight(runtime.router, match, req.headers, head.host, target.path, this.#headerReader.get)
+      match = matchPreflight(
+        runtime.router,
+        match,
+        req.headers,
+        head.host,
+        target.path,
+        this.#headerReader.get,
+      )
     }
     this.#headerReader.req = undefined
     if (!match.ok) {

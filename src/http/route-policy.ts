@@ -70,13 +70,21 @@ export function decideRoutePolicy(
   if (cors !== undefined) {
     const requestMethod = headers['access-control-request-method']
     if (isPreflight(method, origin, requestMethod)) {
-      const fields = preflightHeaders(cors, origin as string, requestMethod, joined(headers['access-control-request-headers']))
-      return fields === undefined ? PREFLIGHT_REFUSED : { answer: { status: 204, headers: fields, body: undefined } }
+      const fields = preflightHeaders(
+        cors,
+        origin as string,
+        requestMethod,
+        joined(headers['access-control-request-headers']),
+      )
+      return fields === undefined
+        ? PREFLIGHT_REFUSED
+        : { answer: { status: 204, headers: fields, body: undefined } }
     }
   }
   const direct = policy.direct
   if (direct === undefined) return undefined
-  const headersOut = cors === undefined ? direct.headers : { ...direct.headers, ...actualResponseHeaders(cors, origin) }
+  const headersOut =
+    cors === undefined ? direct.headers : { ...direct.headers, ...actualResponseHeaders(cors, origin) }
   return { answer: { status: direct.status, headers: headersOut, body: direct.body } }
 }
 
@@ -153,13 +161,20 @@ export function decorateProxiedHead(
   const cors = route.policy?.cors
   const out = cors === undefined ? flat : applyCorsToResponse(flat, cors, req.headers.origin)
   if (security.proxiedResponses) {
-    addSecurityHeadersToProxied(out, security, (req.socket as { encrypted?: boolean } | null)?.encrypted === true)
+    addSecurityHeadersToProxied(
+      out,
+      security,
+      (req.socket as { encrypted?: boolean } | null)?.encrypted === true,
+    )
   }
   return out
 }
 
 /** The security fields for a gateway-made response on this connection (TLS or cleartext). */
-export function securityFieldsFor(security: SecurityHeaders, isTls: boolean): Readonly<Record<string, string>> {
+export function securityFieldsFor(
+  security: SecurityHeaders,
+  isTls: boolean,
+): Readonly<Record<string, string>> {
   return isTls ? security.tls : security.cleartext
 }
 
@@ -167,7 +182,11 @@ export function securityFieldsFor(security: SecurityHeaders, isTls: boolean): Re
  * The Host sent upstream (undici also takes it as HTTP/2 `:authority`): the client's (absent only on
  * paths that never route, then the backend's), the backend URL's authority, or the fixed value.
  */
-export function upstreamHost(policy: HostHeaderPolicy, clientHost: string | undefined, backend: Backend): string {
+export function upstreamHost(
+  policy: HostHeaderPolicy,
+  clientHost: string | undefined,
+  backend: Backend,
+): string {
   if (policy === 'preserve') return clientHost ?? backend.authority
   if (policy === 'backend') return backend.authority
   return policy.fixed

@@ -34,7 +34,8 @@ export function compileRoutePolicy(route: RouteConfig): RoutePolicy | undefined 
 function compileDirectResponse(respond: NonNullable<RouteConfig['respond']>): DirectResponse {
   const body = Buffer.from(respond.body, 'utf8')
   const headers: Record<string, string> = { ...respond.headers }
-  if (body.length > 0 && headers['content-type'] === undefined) headers['content-type'] = 'text/plain; charset=utf-8'
+  if (body.length > 0 && headers['content-type'] === undefined)
+    headers['content-type'] = 'text/plain; charset=utf-8'
   return Object.freeze({ status: respond.status, headers: Object.freeze(headers), body })
 }
 

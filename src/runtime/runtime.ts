@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto'
 import type { Config } from '../config/index.ts'
 import { toRouteSpec } from '../config/index.ts'
 import { compileRouter, type Router } from '../routing/index.ts'
-import { compileCidrs, compileSecurityHeaders, type CidrSet, type SecurityHeaders } from '../security/index.ts'
+import {
+  compileCidrs,
+  compileSecurityHeaders,
+  type CidrSet,
+  type SecurityHeaders,
+} from '../security/index.ts'
 import {
   backendIdentity,
   createBackend,
@@ -12,7 +17,12 @@ import {
   type UpstreamDeps,
 } from '../upstream/index.ts'
 import type { AdmissionStage } from './admission.ts'
-import { compileRoutePolicy, hostHeaderPolicy, type HostHeaderPolicy, type RoutePolicy } from './route-policy.ts'
+import {
+  compileRoutePolicy,
+  hostHeaderPolicy,
+  type HostHeaderPolicy,
+  type RoutePolicy,
+} from './route-policy.ts'
 
 /** What happens to request header names containing `_` (`server.underscoresInHeaders`). */
 export type UnderscorePolicy = Config['server']['underscoresInHeaders']

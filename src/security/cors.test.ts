@@ -44,7 +44,10 @@ describe('CORS preflight answer', () => {
   })
 
   it('compares origins case-insensitively and echoes the one received', () => {
-    assert.equal(preflightHeaders(exact, 'HTTPS://APP.example.com', 'GET', undefined)?.['access-control-allow-origin'], 'HTTPS://APP.example.com')
+    assert.equal(
+      preflightHeaders(exact, 'HTTPS://APP.example.com', 'GET', undefined)?.['access-control-allow-origin'],
+      'HTTPS://APP.example.com',
+    )
   })
 
   it('refuses an unlisted origin, method or header', () => {
@@ -126,9 +129,17 @@ describe('CORS on actual responses', () => {
 
   it('adds Vary: Origin when there is none and leaves a Vary that covers it', () => {
     assert.deepEqual(applyCorsToResponse(['a', '1'], exact, undefined), ['a', '1', 'vary', 'Origin'])
-    assert.deepEqual(applyCorsToResponse(['vary', 'origin, accept'], exact, undefined), ['vary', 'origin, accept'])
+    assert.deepEqual(applyCorsToResponse(['vary', 'origin, accept'], exact, undefined), [
+      'vary',
+      'origin, accept',
+    ])
     assert.deepEqual(applyCorsToResponse(['vary', '*'], exact, undefined), ['vary', '*'])
-    assert.deepEqual(applyCorsToResponse(['a', '1'], any, 'https://x'), ['a', '1', 'access-control-allow-origin', '*'])
+    assert.deepEqual(applyCorsToResponse(['a', '1'], any, 'https://x'), [
+      'a',
+      '1',
+      'access-control-allow-origin',
+      '*',
+    ])
   })
 
   it('returns the same array when nothing is dropped (no copy on the common path)', () => {

@@ -68,7 +68,12 @@ export function isPreflight(
   origin: string | string[] | undefined,
   requestMethod: string | string[] | undefined,
 ): requestMethod is string {
-  return method === 'OPTIONS' && typeof origin === 'string' && typeof requestMethod === 'string' && requestMethod !== ''
+  return (
+    method === 'OPTIONS' &&
+    typeof origin === 'string' &&
+    typeof requestMethod === 'string' &&
+    requestMethod !== ''
+  )
 }
 
 /** True when responses on this route may be read by scripts from `origin`. */
@@ -109,12 +114,16 @@ export function preflightHeaders(
  * CORS fields of a non-preflight response the gateway makes itself (a direct response): the
  * Access-Control-* fields for an allowed origin, `Vary: Origin` for an exact origin list.
  */
-export function actualResponseHeaders(policy: CorsPolicy, origin: string | undefined): Record<string, string> {
+export function actualResponseHeaders(
+  policy: CorsPolicy,
+  origin: string | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {}
   if (origin !== undefined && isOriginAllowed(policy, origin)) {
     out['access-control-allow-origin'] = policy.isAnyOrigin ? '*' : origin
     if (policy.allowCredentials) out['access-control-allow-credentials'] = 'true'
-    if (policy.exposeHeadersValue !== undefined) out['access-control-expose-headers'] = policy.exposeHeadersValue
+    if (policy.exposeHeadersValue !== undefined)
+      out['access-control-expose-headers'] = policy.exposeHeadersValue
   }
   if (!policy.isAnyOrigin) out['vary'] = 'Origin'
   return out
@@ -148,7 +157,8 @@ export function applyCorsToResponse(
   if (origin !== undefined && isOriginAllowed(policy, origin)) {
     out.push('access-control-allow-origin', policy.isAnyOrigin ? '*' : origin)
     if (policy.allowCredentials) out.push('access-control-allow-credentials', 'true')
-    if (policy.exposeHeadersValue !== undefined) out.push('access-control-expose-headers', policy.exposeHeadersValue)
+    if (policy.exposeHeadersValue !== undefined)
+      out.push('access-control-expose-headers', policy.exposeHeadersValue)
   }
   if (!isVaryCovered) {
     if (varyAt === -1) out.push('vary', 'Origin')

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { addSecurityHeadersToProxied, compileSecurityHeaders, DEFAULT_SECURITY_HEADERS } from './security-headers.ts'
+import {
+  addSecurityHeadersToProxied,
+  compileSecurityHeaders,
+  DEFAULT_SECURITY_HEADERS,
+} from './security-headers.ts'
 
 describe('security headers', () => {
   it('nosniff always, HSTS only for TLS and only when configured', () => {
@@ -23,8 +27,10 @@ describe('security headers', () => {
       'x-content-type-options: nosniff\r\nstrict-transport-security: max-age=31536000; includeSubDomains; preload\r\n',
     )
     assert.equal(
-      compileSecurityHeaders({ hsts: { maxAgeSeconds: 0, includeSubDomains: false, preload: false }, proxiedResponses: false })
-        .hsts,
+      compileSecurityHeaders({
+        hsts: { maxAgeSeconds: 0, includeSubDomains: false, preload: false },
+        proxiedResponses: false,
+      }).hsts,
       'max-age=0',
     )
   })
@@ -48,6 +54,11 @@ describe('security headers', () => {
     assert.deepEqual(tls, ['x-content-type-options', 'nosniff', 'strict-transport-security', 'max-age=1'])
     const tlsBare: string[] = []
     addSecurityHeadersToProxied(tlsBare, s, true)
-    assert.deepEqual(tlsBare, ['x-content-type-options', 'nosniff', 'strict-transport-security', 'max-age=600'])
+    assert.deepEqual(tlsBare, [
+      'x-content-type-options',
+      'nosniff',
+      'strict-transport-security',
+      'max-age=600',
+    ])
   })
 })

@@ -43,7 +43,9 @@ export function compileSecurityHeaders(options: SecurityHeadersOptions): Securit
       ? undefined
       : `max-age=${h.maxAgeSeconds}${h.includeSubDomains ? '; includeSubDomains' : ''}${h.preload ? '; preload' : ''}`
   const cleartext = Object.freeze({ 'x-content-type-options': NOSNIFF })
-  const tls = Object.freeze(hsts === undefined ? { ...cleartext } : { ...cleartext, 'strict-transport-security': hsts })
+  const tls = Object.freeze(
+    hsts === undefined ? { ...cleartext } : { ...cleartext, 'strict-transport-security': hsts },
+  )
   return Object.freeze({
     cleartext,
     tls,

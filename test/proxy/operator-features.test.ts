@@ -78,7 +78,11 @@ function closeSession(session: ClientHttp2Session): Promise<void> {
 }
 
 /** One HTTPS/1.1 request on a fresh connection (self-signed certificate accepted). */
-function sendTls(port: number, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+function sendTls(
+  port: number,
+  path: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -93,7 +97,13 @@ function sendTls(port: number, path: string, options: { method?: string; headers
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+          }),
+        )
         res.on('error', reject)
       },
     )
@@ -140,7 +150,13 @@ describe('operator features', () => {
     gw = await startGateway({
       listeners: [
         { name: 'plain', host: '127.0.0.1', port: 0, http2: true },
-        { name: 'tls', host: '127.0.0.1', port: 0, http2: true, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
+        {
+          name: 'tls',
+          host: '127.0.0.1',
+          port: 0,
+          http2: true,
+          tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+        },
       ],
       server: {
         trustedProxies: ['loopback'],
@@ -149,7 +165,12 @@ describe('operator features', () => {
       upstreams: [
         { id: 'u', backends: [{ url: up.url }] },
         { id: 'named', backends: [{ url: up.url }], hostHeader: 'backend' },
-        { id: 'h2', protocol: 'http2', backends: [{ url: `http://127.0.0.1:${h2Port}` }], hostHeader: { fixed: 'h2.internal' } },
+        {
+          id: 'h2',
+          protocol: 'http2',
+          backends: [{ url: `http://127.0.0.1:${h2Port}` }],
+          hostHeader: { fixed: 'h2.internal' },
+        },
       ],
       routes: [
         {
@@ -169,8 +190,19 @@ describe('operator features', () => {
           match: { path: { exact: '/old' } },
           respond: { status: 301, headers: { location: 'https://new.example/' } },
         },
-        { id: 'internal', match: { path: { prefix: '/internal' } }, upstream: 'u', ipAllow: ['10.0.0.0/8'], ipDeny: ['10.9.9.9'] },
-        { id: 'blocked', match: { path: { prefix: '/blocked' } }, upstream: 'u', ipDeny: ['203.0.113.0/24', '2001:db8::/32'] },
+        {
+          id: 'internal',
+          match: { path: { prefix: '/internal' } },
+          upstream: 'u',
+          ipAllow: ['10.0.0.0/8'],
+          ipDeny: ['10.9.9.9'],
+        },
+        {
+          id: 'blocked',
+          match: { path: { prefix: '/blocked' } },
+          upstream: 'u',
+          ipDeny: ['203.0.113.0/24', '2001:db8::/32'],
+        },
         {
           id: 'strict',
           match: { path: { prefix: '/strict' }, methods: ['GET', 'PUT'] },
@@ -314,7 +346,9 @@ describe('operator features', () => {
         const denied = await h2Request(session, '/internal/x')
         assert.equal(denied.status, 403)
         assert.equal(JSON.parse(denied.body).code, 'IP_DENIED')
-        const allowed = await h2Request(session, '/internal/x', { headers: { 'x-forwarded-for': '10.0.0.1' } })
+        const allowed = await h2Request(session, '/internal/x', {
+          headers: { 'x-forwarded-for': '10.0.0.1' },
+        })
         assert.equal(allowed.status, 200)
       } finally {
         await closeSession(session)
@@ -346,7 +380,9 @@ describe('operator features', () => {
     test('from an h2 client the Host replaces :authority; to an h2 backend it is the :authority sent', async () => {
       const session = await connectH2(`http://127.0.0.1:${plainPort}`)
       try {
-        const res = JSON.parse((await h2Request(session, '/host-backend', { headers: { ':authority': 'client.example' } })).body) as Echo
+        const res = JSON.parse(
+          (await h2Request(session, '/host-backend', { headers: { ':authority': 'client.example' } })).body,
+        ) as Echo
         assert.equal(res.headers['host'], `127.0.0.1:${up.port}`)
         const h2 = await h2Request(session, '/h2/x', { headers: { ':authority': 'client.example' } })
         assert.equal(h2.status, 200)
@@ -378,14 +414,20 @@ describe('operator features', () => {
 
     test('an allowed preflight is answered 204 by the gateway without reaching the upstream', async () => {
       const before = up.received.length
-      const res = await send(url('/api/items'), { method: 'OPTIONS', headers: preflight(APP, 'PUT', 'Content-Type, X-Token') })
+      const res = await send(url('/api/items'), {
+        method: 'OPTIONS',
+        headers: preflight(APP, 'PUT', 'Content-Type, X-Token'),
+      })
       assert.equal(res.status, 204)
       assert.equal(res.headers['access-control-allow-origin'], APP)
       assert.equal(res.headers['access-control-allow-methods'], 'GET, POST, PUT')
       assert.equal(res.headers['access-control-allow-headers'], 'content-type, x-token')
       assert.equal(res.headers['access-control-allow-credentials'], 'true')
       assert.equal(res.headers['access-control-max-age'], '600')
-      assert.equal(res.headers['vary'], 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers')
+      assert.equal(
+        res.headers['vary'],
+        'Origin, Access-Control-Request-Method, Access-Control-Request-Headers',
+      )
       assert.equal(res.headers['x-content-type-options'], 'nosniff')
       assert.equal(res.body, '')
       assert.equal(up.received.length, before)
@@ -441,11 +483,17 @@ describe('operator features', () => {
       const before = up.received.length
       const session = await connectH2(`http://127.0.0.1:${plainPort}`)
       try {
-        const pre = await h2Request(session, '/api/items', { method: 'OPTIONS', headers: preflight(APP, 'POST') })
+        const pre = await h2Request(session, '/api/items', {
+          method: 'OPTIONS',
+          headers: preflight(APP, 'POST'),
+        })
         assert.equal(pre.status, 204)
         assert.equal(pre.headers['access-control-allow-origin'], APP)
         assert.equal(up.received.length, before)
-        const refused = await h2Request(session, '/api/items', { method: 'OPTIONS', headers: preflight('https://x.example', 'POST') })
+        const refused = await h2Request(session, '/api/items', {
+          method: 'OPTIONS',
+          headers: preflight('https://x.example', 'POST'),
+        })
         assert.equal(refused.status, 403)
         const actual = await h2Request(session, '/api/items', { headers: { origin: APP } })
         assert.equal(actual.status, 200)
