@@ -4,6 +4,8 @@ export interface BackendOrigin {
   readonly protocol: 'http:' | 'https:'
   readonly hostname: string
   readonly port: number
+  /** `host[:port]` as a Host field names this backend (the port only when not the scheme's default). */
+  readonly authority: string
 }
 
 /** Parses a backend `url` (scheme, host, port only). Returns an error message instead of throwing. */
@@ -20,5 +22,5 @@ export function parseBackendUrl(raw: string): BackendOrigin | string {
     return 'must not have a path, query or fragment'
   }
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
-  return { origin: url.origin, protocol: url.protocol, hostname: url.hostname, port }
+  return { origin: url.origin, protocol: url.protocol, hostname: url.hostname, port, authority: url.host }
 }

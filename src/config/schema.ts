@@ -15,6 +15,12 @@ import {
   slowStartSchema,
 } from './resilience-schema.ts'
 import { paidAccessSchema, routeAccessSchema } from './paid-access-schema.ts'
+import {
+  corsSchema,
+  directResponseSchema,
+  hostHeaderSchema,
+  securityHeadersSchema,
+} from './operator-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -131,6 +137,7 @@ export const serverSchema = z
     shutdownTimeoutMs: durationMs(0, 3_600_000)
       .default(30_000)
       .meta({ description: 'Drain deadline on SIGTERM before remaining connections are force-closed.' }),
+    securityHeaders: securityHeadersSchema.default(securityHeadersSchema.parse({})),
   })
   .meta({ description: 'Client-facing limits and timeouts shared by all listeners. Applied on reload.' })
 
@@ -155,6 +162,7 @@ export const upstreamSchema = z.strictObject({
     .default('http1')
     .meta({ description: 'Protocol spoken to backends (http2 = h2 over TLS via ALPN or h2c prior-knowledge).' }),
   backends: z.array(backendSchema).min(1),
+  hostHeader: hostHeaderSchema.default('preserve'),
   pool: z
     .strictObject({
       maxConnectionsPerBackend: z.int().min(1).max(100_000).default(128),
@@ -233,7 +241,20 @@ export const routeSchema = z.strictObject({
       .optional(),
     headers: z.array(headerMatcherSchema).optional(),
   }),
-  upstream: id.meta({ description: 'Id of the upstream that serves this route.' }),
+  upstream: id.optional().meta({ description: 'Id of the upstream that serves this route (or `respond`).' }),
+  respond: directResponseSchema.optional(),
+  ipAllow: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Client addresses allowed (CIDRs, addresses, `loopback`/`private`/`link-local`); others get 403.' }),
+  ipDeny: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Client addresses refused with 403 (checked first: deny wins over allow).' }),
+  hostHeader: hostHeaderSchema
+    .optional()
+    .meta({ description: "Overrides the upstream's `hostHeader` for this route." }),
+  cors: corsSchema.optional(),
   websocket: z.boolean().default(true).meta({ description: 'Allow HTTP/1.1 Upgrade: websocket on this route.' }),
   maxBodyBytes: z
     .int()

@@ -2,6 +2,7 @@ import { analyzeRoutes, type RouteSpec } from '../routing/index.ts'
 import { isValidCidr } from '../security/index.ts'
 import { parseBackendUrl } from './backend-url.ts'
 import type { ConfigIssue } from './issues.ts'
+import { checkOperatorFeatures } from './operator-validation.ts'
 import type { Config, RouteConfig } from './schema.ts'
 
 /** Maps a route from config to the router's spec (also used when compiling the runtime). */
@@ -85,6 +86,7 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
   const upstreamIds = new Set(config.upstreams.map((u) => u.id))
   const used = new Set<string>()
   config.routes.forEach((route, r) => {
+    if (route.upstream === undefined) return // a direct response (checkOperatorFeatures)
     used.add(route.upstream)
     if (!upstreamIds.has(route.upstream)) {
       error(`routes[${r}].upstream`, 'unknown upstream', JSON.stringify(route.upstream))
@@ -102,6 +104,7 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
   })
 
   issues.push(...checkPaidAccess(config))
+  issues.push(...checkOperatorFeatures(config))
 
   const specs = config.routes.map((route, index) => toRouteSpec(route, index))
   for (const diag of analyzeRoutes(specs)) {

@@ -37,6 +37,8 @@ export const ERROR_CODES = Object.freeze({
   ROUTE_NOT_FOUND: spec(404, 'No route matches the request', 'downstream'),
   METHOD_NOT_ALLOWED: spec(405, 'Method not allowed on this route', 'downstream'),
   UPGRADE_NOT_ALLOWED: spec(400, 'Protocol upgrade not allowed on this route', 'downstream'),
+  IP_DENIED: spec(403, 'Client address not allowed on this route', 'downstream'),
+  CORS_PREFLIGHT_REFUSED: spec(403, 'CORS preflight refused', 'downstream'),
   CLIENT_ABORTED: spec(499, 'Client closed the request', 'downstream'),
 
   // --- upstream: a backend failed or could not be reached

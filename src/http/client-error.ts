@@ -13,7 +13,7 @@ export interface ClientErrorDeps {
 
 /** What Node's `clientError` gives about the connection and the bytes it could not parse. */
 export interface ClientErrorContext {
-  readonly socket: { readonly remoteAddress?: string | undefined }
+  readonly socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean }
   /** `err.rawPacket`: the bytes the parser held when it failed (absent on timeouts). */
   readonly rawPacket: Buffer | undefined
 }
@@ -39,7 +39,9 @@ export function answerClientError(
 ): string {
   const runtime = deps.runtime()
   const requestId = deps.requestIds.next()
-  const response = rawProblemResponse(code, runtime.requestIdHeader, requestId)
+  // HSTS also on TLS refusals (the security fields go on every response the gateway makes).
+  const hsts = context.socket.encrypted === true ? runtime.securityHeaders.hstsLine : ''
+  const response = rawProblemResponse(code, runtime.requestIdHeader, requestId, hsts)
   const onEnd = deps.onExchangeEnd
   if (onEnd !== undefined) {
     const head = readRefusedHead(context.rawPacket)

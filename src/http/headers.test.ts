@@ -14,7 +14,7 @@ function outgoing(raw: string[], peer: string, trusted: string[], encrypted = fa
     head,
     { remoteAddress: peer, encrypted },
     compileCidrs(trusted),
-    'fallback',
+    head.host ?? 'fallback', // hostHeader: preserve (the default)
     'x-request-id',
     'rid',
   )

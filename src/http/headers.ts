@@ -183,7 +183,8 @@ export function isHopByHop(name: string): boolean {
 }
 
 /**
- * Appends the fields the gateway itself sets on a forwarded request: Host (the client's, kept),
+ * Appends the fields the gateway itself sets on a forwarded request: Host (`upstreamHost`, chosen by the
+ * route's `hostHeader` policy: the client's by default, see route-policy.ts),
  * X-Forwarded-For/-Proto/-Host and Forwarded (RFC 7239; incoming values extended only from trusted
  * proxies), and the request id. Shared by the HTTP and WebSocket paths.
  */
@@ -192,7 +193,7 @@ export function appendGatewayHeaders(
   head: ScannedRequestHead,
   socket: { readonly remoteAddress?: string | undefined; readonly encrypted?: boolean },
   trusted: CidrSet,
-  fallbackHost: string,
+  upstreamHost: string,
   requestIdHeader: string,
   requestId: string,
 ): void {
@@ -209,7 +210,7 @@ export function appendGatewayHeaders(
   })
   out.push(
     'host',
-    head.host ?? fallbackHost,
+    upstreamHost,
     'x-forwarded-for',
     fwd.xForwardedFor,
     'x-forwarded-proto',

@@ -8,6 +8,9 @@ export type AnyResponse = ServerResponse | Http2ServerResponse
 /** Seconds clients are told to wait after a capacity 503. */
 export const RETRY_AFTER_SECONDS = '1'
 
+// A problem document must never be sniffed into something a browser would run (docs/security.md).
+const NOSNIFF = 'nosniff'
+
 /**
  * Answers with an RFC 9457 problem document. The one place where gateway-made errors become HTTP on
  * a live response. No-op when the response head was already sent (the caller destroys the stream).
@@ -28,6 +31,7 @@ export function sendProblem(
     'content-type': PROBLEM_CONTENT_TYPE,
     'content-length': length,
     'cache-control': 'no-store',
+    'x-content-type-options': NOSNIFF,
     [requestIdHeader]: requestId,
     ...extraHeaders,
   }
@@ -40,9 +44,15 @@ export function sendProblem(
 
 /**
  * A complete HTTP/1.1 problem response as bytes, for raw sockets (parse errors before a request
- * object exists, refused upgrades). Always closes the connection.
+ * object exists, refused upgrades). Always closes the connection. `extraLines`: header lines (each
+ * ending in CR LF) such as HSTS on a TLS connection.
  */
-export function rawProblemResponse(code: ErrorCode, requestIdHeader: string, requestId: string): string {
+export function rawProblemResponse(
+  code: ErrorCode,
+  requestIdHeader: string,
+  requestId: string,
+  extraLines = '',
+): string {
   const status = ERROR_CODES[code].status
   const body = renderProblem(code, requestId)
   const retry = status === 503 ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n` : ''
@@ -51,6 +61,7 @@ export function rawProblemResponse(code: ErrorCode, requestIdHeader: string, req
     `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n` +
     `cache-control: no-store\r\n${retry}` +
+    `x-content-type-options: ${NOSNIFF}\r\n${extraLines}` +
     `${requestIdHeader}: ${requestId}\r\n` +
     'connection: close\r\n\r\n' +
     body

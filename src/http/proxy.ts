@@ -17,7 +17,7 @@ import {
 import { GatewayError, type ErrorCode } from '../errors/index.ts'
 import { normalizePath } from '../routing/index.ts'
 import { resolveClientAddress } from '../security/index.ts'
-import type { AdmissionRefusal, RouteContext, Runtime } from '../runtime/index.ts'
+import type { AdmissionRefusal, RouteContext, RoutePolicy, Runtime } from '../runtime/index.ts'
 import type { AcquireCallback, Backend, Upstream } from '../upstream/index.ts'
 import {
   appendGatewayHeaders,
@@ -30,6 +30,14 @@ import { sendProblem, type AnyResponse } from './problem-response.ts'
 import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
+import {
+  decideRoutePolicy,
+  decorateProxiedHead,
+  matchPreflight,
+  sendAnswer,
+  securityFieldsFor,
+  upstreamHost,
+} from './route-policy.ts'
 import {
   fullJitterBackoff,
   parseRetryAfter,
@@ -218,7 +226,17 @@ export class ProxyHandler {
 
     // The router normalises the host itself (and says when it is invalid).
     this.#headerReader.req = req
-    const match = runtime.router.match(head.host, target.path, method, this.#headerReader.get)
+    let match = runtime.router.match(head.host, target.path, method, this.#headerReader.get)
+    if (method === 'OPTIONS') {
+      match = matchPreflight(
+        runtime.router,
+        match,
+        req.headers,
+        head.host,
+        target.path,
+        this.#headerReader.get,
+      )
+    }
     this.#headerReader.req = undefined
     if (!match.ok) {
       if (match.reason === 'invalid-host') return exchange.fail('INVALID_HOST')
@@ -231,6 +249,8 @@ export class ProxyHandler {
       return exchange.fail('ROUTE_NOT_FOUND')
     }
     exchange.route = match.target
+    // IP lists, CORS preflight, direct response (route-policy.ts): answered here, never proxied.
+    if (match.target.policy !== undefined && exchange.applyPolicy(match.target.policy)) return
 
     const cl = head.contentLength
     if (cl !== undefined && Number(cl) > match.target.maxBodyBytes) return exchange.fail('PAYLOAD_TOO_LARGE')
@@ -315,12 +335,15 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       const req = this.#req
       const hasUnreadBody = !('stream' in req) && !req.readableEnded && this.#mayHaveBody()
       // An unread HTTP/1.1 body would hold the connection: answer, then close it instead of reading it.
+      let extra = hasUnreadBody ? { ...headers, connection: 'close' } : headers
+      const hsts = this.#runtime.securityHeaders.hsts
+      if (hsts !== undefined && this.#isTls()) extra = { ...extra, 'strict-transport-security': hsts }
       const bodyBytes = sendProblem(
         res,
         code,
         this.#runtime.requestIdHeader,
         this.requestId,
-        hasUnreadBody ? { ...headers, connection: 'close' } : headers,
+        extra,
         problemMembers,
       )
       // RFC 9110 §9.3.2: a HEAD response carries no content (Node drops it).
@@ -332,6 +355,30 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
 
   get isDone(): boolean {
     return this.#isDone
+  }
+
+  /** Applies the route's operator policy; true when it answered the request (refusal or gateway answer). */
+  applyPolicy(policy: RoutePolicy): boolean {
+    const req = this.#req
+    const decision = decideRoutePolicy(policy, req.method ?? 'GET', req.headers, this.#clientAddress())
+    if (decision === undefined) return false
+    if ('refuse' in decision) {
+      this.fail(decision.refuse)
+      return true
+    }
+    const hasUnreadBody = !('stream' in req) && !req.readableEnded && this.#mayHaveBody()
+    this.#bytesOut += sendAnswer(
+      this.#res,
+      decision.answer,
+      req.method === 'HEAD',
+      this.#runtime.requestIdHeader,
+      this.requestId,
+      securityFieldsFor(this.#runtime.securityHeaders, this.#isTls()),
+      hasUnreadBody ? CLOSE : undefined,
+    )
+    if (!req.readableEnded) req.resume()
+    this.#finish(this.#res.statusCode)
+    return true
   }
 
   /**
@@ -509,7 +556,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     }
     this.#isResponseStarted = true
     this.#ttfbMs = performance.now() - this.#startedAt
-    const out = buildResponseHeaders(headers, this.#runtime.requestIdHeader, this.requestId)
+    const out = decorateProxiedHead(
+      buildResponseHeaders(headers, this.#runtime.requestIdHeader, this.requestId),
+      route,
+      this.#runtime.securityHeaders,
+      this.#req,
+    )
     if (route.debugHeader) {
       this.#logAttempt(backend, 'response', statusCode, 'final')
       out.push('x-litgate-attempts', renderAttempts(this.#attemptLog as AttemptRecord[]))
@@ -668,7 +720,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       head,
       req.socket as { remoteAddress?: string; encrypted?: boolean },
       this.#runtime.trustedProxies,
-      backend.hostname,
+      upstreamHost(route.hostHeader, head.host, backend),
       this.#runtime.requestIdHeader,
       this.requestId,
     )
@@ -702,6 +754,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     )
     this.#span = span
     this.#traceContext = trace.setSpan(parent, span)
+  }
+
+  /** The request came over TLS (HTTP/2: the session's socket). */
+  #isTls(): boolean {
+    return (this.#req.socket as { encrypted?: boolean } | null)?.encrypted === true
   }
 
   #mayHaveBody(): boolean {

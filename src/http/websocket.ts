@@ -15,6 +15,7 @@ import { FrameBoundaryTracker, closeFrame } from './websocket-frames.ts'
 import { rawProblemBodyBytes, rawProblemResponse } from './problem-response.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
+import { decideRoutePolicy, rawAnswer, upstreamHost } from './route-policy.ts'
 import { STATUS_CODES } from 'node:http'
 
 export interface UpgradeDeps {
@@ -65,7 +66,7 @@ function lingerClose(socket: Duplex): void {
 }
 
 /** Writes `data` and closes the connection (see lingerClose). */
-function endAndClose(socket: Duplex, data: string): void {
+function endAndClose(socket: Duplex, data: string | Buffer): void {
   socket.end(data)
   lingerClose(socket)
 }
@@ -123,8 +124,10 @@ export function createUpgradeHandler(
       routeId: undefined,
       backendId: undefined,
     }
+    const isTls = (req.socket as { encrypted?: boolean }).encrypted === true
     const refuse = (code: ErrorCode): void => {
-      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId)
+      const hsts = isTls ? runtime.securityHeaders.hstsLine : ''
+      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId, hsts)
       endAndClose(socket, response)
       endRecord(record, ERROR_CODES[code].status, code, 0, rawProblemBodyBytes(response))
     }
@@ -154,10 +157,31 @@ export function createUpgradeHandler(
     }
     const route = match.target
     record.routeId = route.id
+    const policy = route.policy
+    if (policy !== undefined) {
+      // IP lists first, then a direct response answers the upgrade itself (closing the connection).
+      const decision = decideRoutePolicy(policy, req.method ?? 'GET', req.headers, record.clientAddress)
+      if (decision !== undefined) {
+        if ('refuse' in decision) return refuse(decision.refuse)
+        const security = runtime.securityHeaders
+        const bytes = rawAnswer(
+          decision.answer,
+          req.method === 'HEAD',
+          runtime.requestIdHeader,
+          requestId,
+          isTls ? security.tlsLines : security.cleartextLines,
+        )
+        endAndClose(socket, bytes)
+        const bodyBytes = req.method === 'HEAD' ? 0 : (decision.answer.body?.length ?? 0)
+        return endRecord(record, decision.answer.status, undefined, 0, bodyBytes)
+      }
+    }
+    const upstream = route.upstream
+    if (upstream === undefined) return refuse('UPGRADE_NOT_ALLOWED') // invariant: a route without one answers itself
     if (!route.isWebSocketAllowed) return refuse('UPGRADE_NOT_ALLOWED')
 
     const proceed = (): void => {
-      const backend = route.upstream.pickForTunnel()
+      const backend = upstream.pickForTunnel()
       if (backend === undefined) return refuse('NO_HEALTHY_BACKEND')
       record.backendId = backend.id
       openTunnel(
@@ -212,7 +236,7 @@ function openTunnel(
   path: string,
   scanned: ReturnType<typeof scanRequestHead>,
 ): void {
-  const upstream: Upstream = route.upstream
+  const upstream = route.upstream as Upstream // checked by the caller
   let isReleased = false
   // What the access log reports for this upgrade; set by whichever path ends it, read by release().
   const outcome: {
@@ -247,7 +271,7 @@ function openTunnel(
     scanned,
     req.socket as { remoteAddress?: string; encrypted?: boolean },
     runtime.trustedProxies,
-    backend.hostname,
+    upstreamHost(route.hostHeader, scanned.host, backend),
     runtime.requestIdHeader,
     requestId,
   )

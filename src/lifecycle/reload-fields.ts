@@ -29,6 +29,8 @@ export const APPLIED_ON_RELOAD = [
   'server.trustedProxies',
   'server.requestIdHeader',
   'server.underscoresInHeaders',
+  // Compiled into the snapshot (nosniff / HSTS on gateway-made responses, optionally on proxied ones).
+  'server.securityHeaders',
   // Read when the drain starts (SIGTERM/SIGINT), from the config serving at that moment.
   'server.shutdownTimeoutMs',
   // Upstreams and routes are compiled only by buildRuntime, which runs on every reload; backends whose

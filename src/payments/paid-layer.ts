@@ -335,6 +335,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       'content-type': PROBLEM_CONTENT_TYPE,
       'content-length': String(Buffer.byteLength(body)),
       'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
       'retry-after': retryAfter,
       [config.server.requestIdHeader]: context.requestId,
     })

@@ -192,6 +192,7 @@ export function createQuoteEndpoints(deps: QuoteEndpointsDeps): QuoteEndpoints {
     ;(res as ServerResponse).writeHead(status, {
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
       [deps.requestIdHeader]: requestId,
       ...headers,
     })

@@ -8,3 +8,4 @@ export {
   type UnderscorePolicy,
 } from './runtime.ts'
 export type { AdmissionStage, AdmissionRequest, AdmissionRefusal } from './admission.ts'
+export type { DirectResponse, HostHeaderPolicy, RoutePolicy } from './route-policy.ts'

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto'
 import type { Config } from '../config/index.ts'
 import { toRouteSpec } from '../config/index.ts'
 import { compileRouter, type Router } from '../routing/index.ts'
-import { compileCidrs, type CidrSet } from '../security/index.ts'
+import {
+  compileCidrs,
+  compileSecurityHeaders,
+  type CidrSet,
+  type SecurityHeaders,
+} from '../security/index.ts'
 import {
   backendIdentity,
   createBackend,
@@ -12,6 +17,12 @@ import {
   type UpstreamDeps,
 } from '../upstream/index.ts'
 import type { AdmissionStage } from './admission.ts'
+import {
+  compileRoutePolicy,
+  hostHeaderPolicy,
+  type HostHeaderPolicy,
+  type RoutePolicy,
+} from './route-policy.ts'
 
 /** What happens to request header names containing `_` (`server.underscoresInHeaders`). */
 export type UnderscorePolicy = Config['server']['underscoresInHeaders']
@@ -20,7 +31,8 @@ import { RetryBudget, type RetryPolicy } from '../resilience/index.ts'
 /** Everything the request path needs about one route, compiled once per config. */
 export interface RouteContext {
   readonly id: string
-  readonly upstream: Upstream
+  /** The upstream serving the route; undefined for a direct-response route (`policy.direct`). */
+  readonly upstream: Upstream | undefined
   readonly maxBodyBytes: number
   readonly timeoutMs: number | undefined
   readonly isWebSocketAllowed: boolean
@@ -32,6 +44,10 @@ export interface RouteContext {
   /** Mutable counters of this route in this runtime (the context itself is frozen). */
   readonly load: { active: number }
   readonly debugHeader: boolean
+  /** IP lists, CORS, direct response (route-policy.ts); undefined when the route has none (the common case). */
+  readonly policy: RoutePolicy | undefined
+  /** The Host sent upstream (route `hostHeader`, else the upstream's). */
+  readonly hostHeader: HostHeaderPolicy
 }
 
 /**
@@ -52,6 +68,8 @@ export interface Runtime {
   readonly underscoresInHeaders: UnderscorePolicy
   /** Ordered admission stages run after routing, before a backend is chosen (rate limit, auth, quota). */
   readonly admission: readonly AdmissionStage[]
+  /** `server.securityHeaders`: fields on gateway-made responses (nosniff, HSTS over TLS). */
+  readonly securityHeaders: SecurityHeaders
 }
 
 export interface RuntimeDeps {
@@ -102,8 +120,8 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
       upstreams.set(upstreamConfig.id, upstream)
     }
     const routes = config.routes.map((route) => {
-      const upstream = upstreams.get(route.upstream)
-      if (upstream === undefined)
+      const upstream = route.upstream === undefined ? undefined : upstreams.get(route.upstream)
+      if (upstream === undefined && route.respond === undefined)
         throw new Error(`invariant: route ${route.id} references a missing upstream`)
       const context: RouteContext = Object.freeze({
         id: route.id,
@@ -129,6 +147,11 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
         maxConcurrent: route.limits.maxConcurrent,
         load: { active: 0 },
         debugHeader: route.debugHeader,
+        policy: compileRoutePolicy(route),
+        hostHeader: hostHeaderPolicy(
+          route,
+          config.upstreams.find((u) => u.id === route.upstream),
+        ),
       })
       return toRouteSpec(route, context)
     })
@@ -142,6 +165,7 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
       maxUrlBytes: config.server.maxUrlBytes,
       underscoresInHeaders: config.server.underscoresInHeaders,
       admission: deps.admission ?? [],
+      securityHeaders: compileSecurityHeaders(config.server.securityHeaders),
     })
   } catch (err) {
     // No partial state: pools created for this attempt are destroyed, kept ones are untouched.

@@ -6,3 +6,21 @@ export {
   type ForwardedHeadersInput,
 } from './forwarded-headers.ts'
 export { normalizeIp } from './ip-address.ts'
+export { compileIpAccess, isAddressAllowed, type IpAccess } from './ip-access.ts'
+export {
+  compileCors,
+  isPreflight,
+  isOriginAllowed,
+  preflightHeaders,
+  actualResponseHeaders,
+  applyCorsToResponse,
+  type CorsOptions,
+  type CorsPolicy,
+} from './cors.ts'
+export {
+  compileSecurityHeaders,
+  addSecurityHeadersToProxied,
+  DEFAULT_SECURITY_HEADERS,
+  type SecurityHeaders,
+  type SecurityHeadersOptions,
+} from './security-headers.ts'

@@ -14,6 +14,8 @@ export interface Backend {
   readonly origin: string
   readonly hostname: string
   readonly port: number
+  /** `host[:port]` of the backend URL (Host for `hostHeader: backend`). */
+  readonly authority: string
   readonly isTls: boolean
   /** TLS options for connections made outside the pool (WebSocket tunnels). */
   readonly tlsOptions: { rejectUnauthorized: boolean; ca?: Buffer; servername?: string }
@@ -114,6 +116,7 @@ export function createBackend(
     origin: parsed.origin,
     hostname: parsed.hostname,
     port: parsed.port,
+    authority: parsed.authority,
     isTls,
     tlsOptions,
     connectTimeoutMs: upstream.timeouts.connectMs,

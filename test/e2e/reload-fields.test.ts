@@ -49,6 +49,7 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'server.trustedProxies': 'snapshot server fields apply to the next request',
   'server.requestIdHeader': 'snapshot server fields apply to the next request',
   'server.underscoresInHeaders': 'snapshot server fields apply to the next request',
+  'server.securityHeaders': 'snapshot server fields apply to the next request',
   'server.shutdownTimeoutMs': 'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   upstreams: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
   routes: 'upstreams and routes: a changed route and upstream timeout apply to the next request',
@@ -458,7 +459,9 @@ describe('fields applied on reload', () => {
     try {
       const longUrl = `/${'u'.repeat(100)}`
       assert.equal((await send(`${gw.url}${longUrl}`)).status, 200)
-      assert.equal((await send(`${gw.url}/u`, { headers: { x_under: '1' } })).status, 200)
+      const proxied = await send(`${gw.url}/u`, { headers: { x_under: '1' } })
+      assert.equal(proxied.status, 200)
+      assert.equal(proxied.headers['x-content-type-options'], undefined)
       await reloadTo(
         gw,
         withServer(up.url, {
@@ -467,8 +470,10 @@ describe('fields applied on reload', () => {
           requestIdHeader: 'x-correlation-id',
           trustedProxies: ['127.0.0.1/32'],
           underscoresInHeaders: 'reject',
+          securityHeaders: { proxiedResponses: true },
         }),
       )
+      assert.equal((await send(`${gw.url}/u`)).headers['x-content-type-options'], 'nosniff')
       const underscored = await send(`${gw.url}/u`, { headers: { x_under: '1' } })
       assert.equal(underscored.status, 400)
       assert.equal(underscored.json<{ code: string }>().code, 'INVALID_HEADER_NAME')
