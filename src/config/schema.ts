@@ -15,6 +15,8 @@ import {
   slowStartSchema,
 } from './resilience-schema.ts'
 import { paidAccessSchema, routeAccessSchema } from './paid-access-schema.ts'
+import { rateLimitSchema, routeRateLimitSchema } from './rate-limit-schema.ts'
+import { secretRefSchema } from './secret-ref-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -23,11 +25,7 @@ const id = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
 
-/** A reference to secret material: never the secret itself in the config file. */
-export const secretRefSchema = z.union([
-  z.strictObject({ fromEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name') }),
-  z.strictObject({ file: z.string().min(1) }),
-])
+export { secretRefSchema }
 
 const tlsFileSchema = z.strictObject({
   certFile: z.string().min(1).meta({ description: 'PEM certificate chain file.' }),
@@ -250,6 +248,7 @@ export const routeSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
   access: routeAccessSchema,
+  rateLimit: routeRateLimitSchema.optional(),
   debugHeader: z
     .boolean()
     .default(false)
@@ -355,6 +354,7 @@ export const configSchema = z
     reload: reloadSchema.default(reloadSchema.parse({})),
     storage: storageSchema.default(storageSchema.parse({})),
     paidAccess: paidAccessSchema.optional(),
+    rateLimit: rateLimitSchema.default(rateLimitSchema.parse({})),
   })
   .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
 
@@ -371,3 +371,4 @@ export type AdminConfig = Config['admin']
 export type LoggingConfig = Config['logging']
 export type StorageConfig = Config['storage']
 export type { PaidAccessConfig, PlanConfig, QosConfig } from './paid-access-schema.ts'
+export type { RateLimitConfig, RateLimitPolicyConfig } from './rate-limit-schema.ts'

@@ -38,6 +38,7 @@ export const ERROR_CODES = Object.freeze({
   METHOD_NOT_ALLOWED: spec(405, 'Method not allowed on this route', 'downstream'),
   UPGRADE_NOT_ALLOWED: spec(400, 'Protocol upgrade not allowed on this route', 'downstream'),
   CLIENT_ABORTED: spec(499, 'Client closed the request', 'downstream'),
+  RATE_LIMITED: spec(429, 'Rate limit exceeded', 'downstream'),
 
   // --- upstream: a backend failed or could not be reached
   NO_HEALTHY_BACKEND: spec(503, 'No healthy backend available', 'upstream'),
@@ -96,6 +97,7 @@ export const ERROR_CODES = Object.freeze({
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
+  RATE_LIMIT_UNAVAILABLE: spec(503, 'Rate limit store unavailable', 'internal'),
   INTERNAL_ERROR: spec(500, 'Internal gateway error', 'internal'),
 
   // --- lifecycle: reload and shutdown (admin API answers and operator log lines, never proxy traffic)

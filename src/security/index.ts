@@ -6,3 +6,4 @@ export {
   type ForwardedHeadersInput,
 } from './forwarded-headers.ts'
 export { normalizeIp } from './ip-address.ts'
+export { addressKey } from './address-key.ts'
