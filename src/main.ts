@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
 import { Registry } from 'prom-client'
+import { Redis } from 'ioredis'
 import { startAdminServer, type AdminServer } from './admin/index.ts'
 import {
   checkPidFile,
@@ -37,6 +38,7 @@ import { isGatewayError } from './errors/index.ts'
 import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecycle/index.ts'
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
 import { createChain, loadChainEnv, loadSigner, type Chain } from './blockchain/index.ts'
+import { createLimiterMetrics, openLimiterStore, type OpenedLimiterStore } from './limits/index.ts'
 
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
@@ -213,6 +215,20 @@ async function operate(
     }
   }
   const metrics = new GatewayMetrics(registry, { processMetrics: true })
+  // Per-IP rate limit state: in memory, or in Redis shared by every instance (ioredis: the one client
+  // library for Redis in the project). Start-up does not wait for Redis (see openLimiterStore).
+  let limiter: OpenedLimiterStore
+  try {
+    limiter = await openLimiterStore(config.rateLimit, {
+      env,
+      log: log.child({ subsystem: 'ratelimit' }),
+      createRedis: (url, options) => new Redis(url, options),
+    })
+  } catch (err) {
+    reportStartFailure(log, 'rate limiter', err)
+    return undefined
+  }
+  const limiterHooks = createLimiterMetrics(registry, limiter.store)
   const accessLog = new AccessLog(config.logging.accessLog, { log })
   const onExchangeEnd = (s: Parameters<typeof accessLog.record>[0]): void => {
     metrics.observeExchange(s)
@@ -238,8 +254,10 @@ async function operate(
       ...(isTracing ? { tracer: trace.getTracer('litgate') } : {}),
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
+      rateLimit: { store: limiter.store, hooks: limiterHooks },
     })
   } catch (err) {
+    await limiter.close()
     reportStartFailure(log, 'gateway', err)
     return undefined
   }
@@ -297,6 +315,7 @@ async function operate(
       })
     } catch (err) {
       await gateway.stop(0)
+      await limiter.close()
       reportStartFailure(log, 'admin listener', err)
       return undefined
     }
@@ -316,6 +335,7 @@ async function operate(
       unwatch?.()
       await admin?.close()
       await chain?.close()
+      await limiter.close()
     },
   }
 }

@@ -123,8 +123,8 @@ export function createUpgradeHandler(
       routeId: undefined,
       backendId: undefined,
     }
-    const refuse = (code: ErrorCode): void => {
-      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId)
+    const refuse = (code: ErrorCode, headers?: Readonly<Record<string, string>>, members?: string): void => {
+      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId, headers, members)
       endAndClose(socket, response)
       endRecord(record, ERROR_CODES[code].status, code, 0, rawProblemBodyBytes(response))
     }
@@ -188,7 +188,7 @@ export function createUpgradeHandler(
       try {
         for (const stage of runtime.admission) {
           const refusal = await stage(request)
-          if (refusal !== undefined) return refuse(refusal.code)
+          if (refusal !== undefined) return refuse(refusal.code, refusal.headers, refusal.problemMembers)
         }
         proceed()
       } catch (err) {

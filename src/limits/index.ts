@@ -17,3 +17,4 @@ export {
   type PerIpStageDeps,
 } from './per-ip-stage.ts'
 export { createLimiterMetrics } from './limiter-metrics.ts'
+export { openLimiterStore, type OpenLimiterStoreDeps, type OpenedLimiterStore } from './open-store.ts'
