@@ -25,6 +25,18 @@ export async function connectRedis(commandTimeoutMs = 1000, url = REDIS_URL): Pr
   return client
 }
 
+/** Every key under `prefix` (SCAN, never KEYS: the server is shared). */
+export async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
+  const out: string[] = []
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    out.push(...keys)
+  } while (cursor !== '0')
+  return out.sort()
+}
+
 /** Deletes every key under `prefix` (SCAN, never KEYS). */
 export async function deletePrefix(client: Redis, prefix: string): Promise<number> {
   let cursor = '0'
