@@ -22,9 +22,18 @@ export function createLimiterMetrics(registry: Registry, store: LimiterStore): L
     labelNames: ['action'],
     registers,
   })
+  if (store.kind === 'memory') registerMemoryStoreMetrics(registers, store)
+  return {
+    onLimited: (policy) => limited.inc({ policy }),
+    onStoreError: (action) => storeErrors.inc({ action }),
+  }
+}
+
+/** Read at scrape time from the in-memory store (the Redis store holds no keys in the process). */
+function registerMemoryStoreMetrics(registers: Registry[], store: LimiterStore): void {
   new Gauge({
     name: 'litgate_rate_limit_tracked_keys',
-    help: 'Client keys held by the in-memory rate limit store (at most rateLimit.maxTrackedKeys); absent with the Redis store.',
+    help: 'Client keys held by the in-memory rate limit store (at most rateLimit.maxTrackedKeys).',
     registers,
     collect() {
       const n = store.stats().trackedKeys
@@ -43,8 +52,4 @@ export function createLimiterMetrics(registry: Registry, store: LimiterStore): L
       this.inc({ kind: 'active' }, s.evictedActive)
     },
   })
-  return {
-    onLimited: (policy) => limited.inc({ policy }),
-    onStoreError: (action) => storeErrors.inc({ action }),
-  }
 }

@@ -20,7 +20,9 @@ import {
 } from '../../src/lifecycle/index.ts'
 import { send } from '../helpers/client.ts'
 import { makeSelfSignedCert } from '../helpers/tls.ts'
-import { eventually, startUpstream } from '../helpers/upstream.ts'
+import { deadPort, eventually, startUpstream } from '../helpers/upstream.ts'
+import { Redis } from 'ioredis'
+import { RedisLimiterStore, redisClientOptions } from '../../src/limits/index.ts'
 import { accessLines, makeConfig, startOperated, type PartialConfig } from '../observability/support.ts'
 import { spawnLitgate } from './support.ts'
 
@@ -57,6 +59,10 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   'logging.accessLog.sampleSuccessRatio':
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+  'rateLimit.perIp': 'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
+  'rateLimit.ipv6PrefixLength':
+    'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
+  'rateLimit.redis.onError': 'rateLimit.redis.onError: a reload turns fail-open into fail-closed',
 }
 
 interface SchemaField {
@@ -448,6 +454,60 @@ describe('fields applied on reload', () => {
       deaf.destroy()
       session.destroy()
       await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy', async () => {
+    const up = await startUpstream()
+    const base = { ...withServer(up.url, { trustedProxies: ['127.0.0.1/32'] }) }
+    const gw = await startOperated(base)
+    const as = (client: string) => ({ headers: { 'x-forwarded-for': client } })
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200)
+      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 2, windowSeconds: 60 } } })
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200)
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::2'))).status, 200)
+      // Same /64 (the default prefix): one budget of 2.
+      const limited = await send(`${gw.url}/`, as('2001:db8::3'))
+      assert.equal(limited.status, 429)
+      assert.equal(limited.headers['ratelimit-policy'], '"ip";q=2;w=60')
+      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 2, windowSeconds: 60 }, ipv6PrefixLength: 128 } })
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::3'))).status, 200, 'per address now')
+      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 50, windowSeconds: 60 }, ipv6PrefixLength: 128 } })
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200, 'the raised limit fits the old debt')
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('rateLimit.redis.onError: a reload turns fail-open into fail-closed', async () => {
+    const up = await startUpstream()
+    // A Redis store whose server is gone: every decision fails.
+    const down = new Redis(`redis://127.0.0.1:${await deadPort()}/0`, {
+      ...redisClientOptions(100),
+      retryStrategy: () => null,
+    })
+    down.on('error', () => undefined)
+    const rateLimit = (onError: 'allow' | 'deny'): PartialConfig['rateLimit'] => ({
+      store: 'redis',
+      perIp: { requests: 100, windowSeconds: 1 },
+      redis: { url: { fromEnv: 'UNUSED_IN_PROCESS' }, onError },
+    })
+    const gw = await startOperated(
+      { ...withServer(up.url), rateLimit: rateLimit('allow') },
+      { rateLimit: { store: new RedisLimiterStore(down, { keyPrefix: 'litgate-test:dead:' }) } },
+    )
+    try {
+      assert.equal((await send(`${gw.url}/`)).status, 200)
+      await reloadTo(gw, { ...withServer(up.url), rateLimit: rateLimit('deny') })
+      const refused = await send(`${gw.url}/`)
+      assert.equal(refused.status, 503)
+      assert.equal((JSON.parse(refused.body) as { code: string }).code, 'RATE_LIMIT_UNAVAILABLE')
+    } finally {
+      await gw.stop()
+      down.disconnect()
       await up.close()
     }
   })

@@ -8,9 +8,15 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as h2connect } from 'node:http2'
 import { Registry } from 'prom-client'
-import { createLimiterMetrics, MemoryLimiterStore } from '../../src/limits/index.ts'
+import { Redis } from 'ioredis'
+import {
+  createLimiterMetrics,
+  MemoryLimiterStore,
+  RedisLimiterStore,
+  redisClientOptions,
+} from '../../src/limits/index.ts'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
-import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { deadPort, startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { parseRaw, rawExchange, send, type SimpleResponse } from '../helpers/client.ts'
 
 function fakeClock(): { nowUs: () => number; advance(us: number): void } {
@@ -243,6 +249,44 @@ describe('per-IP rate limit: bounded memory under a flood of client addresses', 
       )
     } finally {
       await gw.stop()
+      await up.close()
+    }
+  })
+})
+
+describe('per-IP rate limit: Redis failures never crash, are logged once per interval and counted', () => {
+  test('fail open: every request is served, one log line, litgate_rate_limit_store_errors_total{action="allowed"}', async () => {
+    const up = await startUpstream()
+    const down = new Redis(`redis://127.0.0.1:${await deadPort()}/0`, { ...redisClientOptions(100), retryStrategy: () => null })
+    down.on('error', () => undefined)
+    const store = new RedisLimiterStore(down, { keyPrefix: 'litgate-test:dead:' })
+    const registry = new Registry()
+    const gw = await startGateway(
+      {
+        rateLimit: {
+          store: 'redis',
+          perIp: { requests: 1, windowSeconds: 60 },
+          redis: { url: { fromEnv: 'UNUSED_IN_PROCESS' }, onError: 'allow' },
+        },
+        upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
+        routes: [{ id: 'r', match: {}, upstream: 'u' }],
+      },
+      { rateLimit: { store, hooks: createLimiterMetrics(registry, store) } },
+    )
+    try {
+      const res = await Promise.all(Array.from({ length: 20 }, () => send(`${gw.url}/`)))
+      assert.deepEqual(new Set(res.map((r) => r.status)), new Set([200]))
+      const lines = gw.lines.filter((l) => l.includes('rate limit store failed'))
+      assert.equal(lines.length, 1, 'spaced out: one line per 10 s')
+      const entry = JSON.parse(lines[0] as string) as Record<string, unknown>
+      assert.equal(entry['code'], 'RATE_LIMIT_UNAVAILABLE')
+      assert.equal(entry['action'], 'allowed')
+      const text = await registry.metrics()
+      assert.match(text, /^litgate_rate_limit_store_errors_total\{action="allowed"\} 20$/m)
+      assert.doesNotMatch(text, /^litgate_rate_limit_tracked_keys /m, 'no tracked-keys gauge for Redis')
+    } finally {
+      await gw.stop()
+      down.disconnect()
       await up.close()
     }
   })
