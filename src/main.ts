@@ -255,6 +255,7 @@ async function operate(
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
       rateLimit: { store: limiter.store, hooks: limiterHooks },
+      onHttp2Abuse: metrics.observeHttp2Abuse,
     })
   } catch (err) {
     await limiter.close()

@@ -92,6 +92,18 @@ export const serverSchema = z
         description:
           'Every HTTP/2 session is PINGed at this interval; one whose PING is still unanswered at the next is closed (dead peer).',
       }),
+    http2MaxClientResets: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(200)
+      .meta({
+        description:
+          'HTTP/2 rapid-reset bound: streams a client may cancel (RST_STREAM before the response ended) per `http2ClientResetWindowMs` and session; beyond it the session gets GOAWAY ENHANCE_YOUR_CALM and is closed.',
+      }),
+    http2ClientResetWindowMs: durationMs(100, 3_600_000)
+      .default(10_000)
+      .meta({ description: 'The window of `http2MaxClientResets` (refilled continuously, GCRA).' }),
     underscoresInHeaders: z
       .enum(['drop', 'reject', 'allow'])
       .default('drop')

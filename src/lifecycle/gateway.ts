@@ -60,6 +60,8 @@ export interface GatewayDeps {
    * need from `rateLimit.maxTrackedKeys` (and closed on stop); `store: redis` without one fails start.
    */
   readonly rateLimit?: { readonly store: LimiterStore; readonly hooks?: LimiterHooks }
+  /** An HTTP/2 session was closed for abuse (rapid reset: GOAWAY ENHANCE_YOUR_CALM), e.g. for metrics. */
+  readonly onHttp2Abuse?: ListenerHandlers['sessionAbuse']
   /**
    * Closes a WebSocket tunnel during shutdown. Default: `tunnel.goingAway()` (close frame 1001 to the
    * client at the next frame boundary, then FIN both ways).
@@ -222,6 +224,10 @@ export class Gateway {
       clientError: (code, socket, err) =>
         answerClientError(refusals, code, { socket: socket as Socket, rawPacket: err.rawPacket }),
       bodyTimeout: proxy.timeOutBody,
+      sessionAbuse: (reason) => {
+        this.#log.warn({ reason }, 'http2 session closed: ENHANCE_YOUR_CALM')
+        this.#deps.onHttp2Abuse?.(reason)
+      },
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))

@@ -23,6 +23,8 @@ export const APPLIED_ON_RELOAD = [
   'server.tlsHandshakeTimeoutMs',
   'server.http2IdleTimeoutMs',
   'server.http2PingIntervalMs',
+  'server.http2MaxClientResets',
+  'server.http2ClientResetWindowMs',
   // Part of the runtime snapshot: every request reads the snapshot it started with.
   'server.maxUrlBytes',
   'server.maxBodyBytes',

@@ -36,6 +36,24 @@ export function gcraPolicy(name: string, quota: number, windowSeconds: number, b
   return Object.freeze({ name, quota, windowSeconds, burst, intervalUs, capacityUs: burst * intervalUs })
 }
 
+/**
+ * A policy over a window in milliseconds (for protocol-level bounds such as HTTP/2 resets per session,
+ * which are not advertised in RateLimit fields): `units` per `windowMs`, all of them at once from a full state.
+ */
+export function gcraPolicyForWindow(name: string, units: number, windowMs: number): GcraPolicy {
+  if (!Number.isInteger(units) || units < 1) throw new RangeError(`invariant: units ${units}`)
+  if (!(windowMs > 0)) throw new RangeError(`invariant: windowMs ${windowMs}`)
+  const intervalUs = Math.max(1, Math.round((windowMs * 1000) / units))
+  return Object.freeze({
+    name,
+    quota: units,
+    windowSeconds: Math.max(1, Math.round(windowMs / 1000)),
+    burst: units,
+    intervalUs,
+    capacityUs: units * intervalUs,
+  })
+}
+
 /** The outcome of one decision (all times relative to `now`, in microseconds). */
 export interface GcraDecision {
   readonly isAllowed: boolean
