@@ -26,6 +26,7 @@ import { parseConfig, formatIssue } from '../src/config/index.ts'
 import { configJsonSchema } from '../src/config/docs.ts'
 import { GatewayMetrics } from '../src/observability/index.ts'
 import { CHAIN_ENV_VARIABLES, createChainMetrics } from '../src/blockchain/index.ts'
+import { createLimiterMetrics, MemoryLimiterStore } from '../src/limits/index.ts'
 import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
@@ -110,6 +111,7 @@ const FOREIGN_UPPER_NAMES = new Set([
   'GOAWAY',
   'FRAME_SIZE_ERROR',
   'ENHANCE_YOUR_CALM',
+  'REFUSED_STREAM',
   // Linux capabilities
   'CAP_NET_BIND_SERVICE',
 ])
@@ -176,6 +178,7 @@ function declaredLabels(): Map<string, Set<string>> {
   const registry = new Registry()
   new GatewayMetrics(registry)
   createChainMetrics(registry)
+  createLimiterMetrics(registry, new MemoryLimiterStore({ maxKeys: 1000 }))
   const out = new Map<string, Set<string>>()
   for (const metric of registry.getMetricsAsArray()) {
     const labelNames = (metric as { labelNames?: readonly string[] }).labelNames

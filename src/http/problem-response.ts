@@ -53,9 +53,12 @@ export function rawProblemResponse(
   const status = ERROR_CODES[code].status
   const body = renderProblem(code, requestId, undefined, problemMembers)
   let extra = ''
-  if (extraHeaders !== undefined) for (const [name, value] of Object.entries(extraHeaders)) extra += `${name}: ${value}\r\n`
+  if (extraHeaders !== undefined)
+    for (const [name, value] of Object.entries(extraHeaders)) extra += `${name}: ${value}\r\n`
   const retry =
-    status === 503 && extraHeaders?.['retry-after'] === undefined ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n` : ''
+    status === 503 && extraHeaders?.['retry-after'] === undefined
+      ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n`
+      : ''
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +

@@ -3,7 +3,10 @@ export {
   gcraOutcome,
   gcraPolicy,
   gcraPolicyForWindow,
-  ceilSeconds, type GcraDecision, type GcraPolicy } from './gcra.ts'
+  ceilSeconds,
+  type GcraDecision,
+  type GcraPolicy,
+} from './gcra.ts'
 export { LimiterStoreError, type LimiterStore, type LimiterStoreStats } from './store.ts'
 export { MemoryLimiterStore, type MemoryStoreOptions, type MemoryStoreDeps } from './memory-store.ts'
 export { RedisLimiterStore, redisClientOptions, GCRA_LUA, type RedisStoreOptions } from './redis-store.ts'

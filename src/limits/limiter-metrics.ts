@@ -12,7 +12,7 @@ export function createLimiterMetrics(registry: Registry, store: LimiterStore): L
   const registers = [registry]
   const limited = new Counter({
     name: 'litgate_rate_limited_total',
-    help: 'Requests refused with 429 RATE_LIMITED, by policy (ip, or ip-<route> for a route\'s own limit).',
+    help: "Requests refused with 429 RATE_LIMITED, by policy (ip, or ip-<route> for a route's own limit).",
     labelNames: ['policy'],
     registers,
   })

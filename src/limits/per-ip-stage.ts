@@ -56,7 +56,10 @@ export function compilePerIpPlan(rateLimit: RateLimitConfig, routes: readonly Ro
   for (const route of routes) {
     const own = route.rateLimit?.perIp
     if (own === undefined) continue
-    byRoute.set(route.id, own === 'off' ? null : compileLimit(routePolicyName(route.id), `ip@${route.id}|`, own))
+    byRoute.set(
+      route.id,
+      own === 'off' ? null : compileLimit(routePolicyName(route.id), `ip@${route.id}|`, own),
+    )
   }
   const plan = {
     global,

@@ -48,12 +48,10 @@ type GcraCommand = (key: string, intervalUs: number, capacityUs: number, cost: n
  */
 export class RedisLimiterStore implements LimiterStore {
   readonly kind = 'redis' as const
-  readonly #client: Redis
   readonly #prefix: string
   readonly #gcra: GcraCommand
 
   constructor(client: Redis, options: RedisStoreOptions) {
-    this.#client = client
     this.#prefix = options.keyPrefix
     // defineCommand is idempotent per name on one client; EVALSHA with a NOSCRIPT fallback to EVAL.
     if (typeof (client as unknown as Record<string, unknown>)['litgateGcra'] !== 'function')

@@ -53,7 +53,9 @@ export interface Http2SessionTimeouts {
 }
 
 function resetPolicyOf(limit: Http2ResetLimit | undefined): GcraPolicy | undefined {
-  return limit === undefined ? undefined : gcraPolicyForWindow('h2-resets', limit.maxClientResets, limit.windowMs)
+  return limit === undefined
+    ? undefined
+    : gcraPolicyForWindow('h2-resets', limit.maxClientResets, limit.windowMs)
 }
 
 /** How long a session asked to GOAWAY may take to finish before it is destroyed. */

@@ -63,7 +63,8 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   'logging.accessLog.sampleSuccessRatio':
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
-  'rateLimit.perIp': 'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
+  'rateLimit.perIp':
+    'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
   'rateLimit.ipv6PrefixLength':
     'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
   'rateLimit.redis.onError': 'rateLimit.redis.onError: a reload turns fail-open into fail-closed',
@@ -480,11 +481,19 @@ describe('fields applied on reload', () => {
         head.writeUInt32BE(id, 5)
         return Buffer.concat([head, payload])
       }
-      const lit = (n: string, v: string) => Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])
-      const block = Buffer.concat([lit(':method', 'GET'), lit(':path', '/'), lit(':scheme', 'http'), lit(':authority', 'a')])
+      const lit = (n: string, v: string) =>
+        Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])
+      const block = Buffer.concat([
+        lit(':method', 'GET'),
+        lit(':path', '/'),
+        lit(':scheme', 'http'),
+        lit(':authority', 'a'),
+      ])
       const cancel = Buffer.from([0, 0, 0, 8])
-      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]))
-      for (let id = 1; id < 2 * 300 && !socket.destroyed; ) {
+      socket.write(
+        Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]),
+      )
+      for (let id = 1; id < 2 * 300 && !socket.destroyed;) {
         const parts: Buffer[] = []
         for (let i = 0; i < 10; i++, id += 2) parts.push(frame(1, 5, id, block), frame(3, 0, id, cancel))
         socket.write(Buffer.concat(parts))
@@ -493,12 +502,16 @@ describe('fields applied on reload', () => {
       await new Promise((r) => setTimeout(r, 100))
       socket.destroy()
       for (let i = 0; i + 9 <= buf.length; i += 9 + buf.readUIntBE(i, 3))
-        if (buf[i + 3] === 7) return { last: buf.readUInt32BE(i + 9) & 0x7fffffff, code: buf.readUInt32BE(i + 13) }
+        if (buf[i + 3] === 7)
+          return { last: buf.readUInt32BE(i + 9) & 0x7fffffff, code: buf.readUInt32BE(i + 13) }
       return undefined
     }
     try {
       assert.equal(await flood(), undefined, '300 cancelled streams are under a bound of 1000')
-      await reloadTo(gw, { ...withServer(up.url, { http2MaxClientResets: 20, http2ClientResetWindowMs: 60_000 }), ...h2 })
+      await reloadTo(gw, {
+        ...withServer(up.url, { http2MaxClientResets: 20, http2ClientResetWindowMs: 60_000 }),
+        ...h2,
+      })
       const goaway = await flood()
       assert.equal(goaway?.code, 0xb, 'ENHANCE_YOUR_CALM')
       assert.ok((goaway?.last ?? Infinity) <= 2 * (20 + 30), `last stream ${goaway?.last}`)
@@ -522,10 +535,20 @@ describe('fields applied on reload', () => {
       const limited = await send(`${gw.url}/`, as('2001:db8::3'))
       assert.equal(limited.status, 429)
       assert.equal(limited.headers['ratelimit-policy'], '"ip";q=2;w=60')
-      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 2, windowSeconds: 60 }, ipv6PrefixLength: 128 } })
+      await reloadTo(gw, {
+        ...base,
+        rateLimit: { perIp: { requests: 2, windowSeconds: 60 }, ipv6PrefixLength: 128 },
+      })
       assert.equal((await send(`${gw.url}/`, as('2001:db8::3'))).status, 200, 'per address now')
-      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 50, windowSeconds: 60 }, ipv6PrefixLength: 128 } })
-      assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200, 'the raised limit fits the old debt')
+      await reloadTo(gw, {
+        ...base,
+        rateLimit: { perIp: { requests: 50, windowSeconds: 60 }, ipv6PrefixLength: 128 },
+      })
+      assert.equal(
+        (await send(`${gw.url}/`, as('2001:db8::1'))).status,
+        200,
+        'the raised limit fits the old debt',
+      )
     } finally {
       await gw.stop()
       await up.close()

@@ -177,7 +177,10 @@ describe('HTTP/2 rapid reset and stream flood', () => {
     assert.ok((goaway?.lastStreamId ?? Infinity) < 2 * N - 1, `last stream ${goaway?.lastStreamId}`)
     assert.ok(reached < 100, `${reached} upstream requests`)
     assert.equal(status, 200, 'another client is still served')
-    assert.ok(gw.lines.some((l) => l.includes('ENHANCE_YOUR_CALM')), 'logged')
+    assert.ok(
+      gw.lines.some((l) => l.includes('ENHANCE_YOUR_CALM')),
+      'logged',
+    )
     c.close()
   })
 
@@ -192,7 +195,9 @@ describe('HTTP/2 rapid reset and stream flood', () => {
     }
     await withTimeout(c.closed, 5000, -1)
     const goaway = c.goaway()
-    t.diagnostic(`paced flood: GOAWAY code ${goaway?.code} after stream ${goaway?.lastStreamId} (${((goaway?.lastStreamId ?? 0) + 1) / 2} streams)`)
+    t.diagnostic(
+      `paced flood: GOAWAY code ${goaway?.code} after stream ${goaway?.lastStreamId} (${((goaway?.lastStreamId ?? 0) + 1) / 2} streams)`,
+    )
     assert.equal(goaway?.code, ENHANCE_YOUR_CALM)
     assert.ok((goaway?.lastStreamId ?? Infinity) <= 2 * (50 + 40), `last stream ${goaway?.lastStreamId}`)
     c.close()
@@ -217,10 +222,13 @@ describe('HTTP/2 rapid reset and stream flood', () => {
     for (let i = 0; i < 600; i++) parts.push(headers(1 + 2 * i, false))
     c.send(Buffer.concat(parts))
     const until = performance.now() + 3000
-    while (c.resets(REFUSED_STREAM) < 600 - 256 && performance.now() < until) await new Promise((r) => setTimeout(r, 20))
+    while (c.resets(REFUSED_STREAM) < 600 - 256 && performance.now() < until)
+      await new Promise((r) => setTimeout(r, 20))
     const refused = c.resets(REFUSED_STREAM)
     const reached = up.received.length - before
-    t.diagnostic(`600 concurrent streams: ${refused} REFUSED_STREAM (nghttp2, before any JavaScript runs), ${reached} reached the upstream`)
+    t.diagnostic(
+      `600 concurrent streams: ${refused} REFUSED_STREAM (nghttp2, before any JavaScript runs), ${reached} reached the upstream`,
+    )
     assert.equal(refused, 600 - 256)
     assert.ok(reached <= 256, `${reached} upstream requests`)
     assert.equal(await probe(gw.url), 200, 'another client is still served')

@@ -76,7 +76,8 @@ describe('per-IP rate limit: the 429 answer', () => {
   const as = (client: string): Record<string, string> => ({ 'x-forwarded-for': client })
 
   test('three requests pass, the fourth gets 429 with Retry-After, RateLimit-Policy and RateLimit exactly', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await send(`${gw.url}/a`, { headers: as('198.51.100.1') })).status, 200)
+    for (let i = 0; i < 3; i++)
+      assert.equal((await send(`${gw.url}/a`, { headers: as('198.51.100.1') })).status, 200)
     const limited = await send(`${gw.url}/a`, { headers: as('198.51.100.1') })
     // T = 10 s / 3 = 3.333333 s: the next request fits in 4 s (rounded up); the burst is full in 10 s.
     assertLimited(limited, {
@@ -94,11 +95,17 @@ describe('per-IP rate limit: the 429 answer', () => {
     clock.advance(1)
     assert.equal((await send(`${gw.url}/a`, { headers: as('198.51.100.1') })).status, 200)
     const again = await send(`${gw.url}/a`, { headers: as('198.51.100.1') })
-    assertLimited(again, { retryAfter: '4', policy: '"ip";q=3;w=10', ratelimit: '"ip";r=0;t=10', violated: 'ip' })
+    assertLimited(again, {
+      retryAfter: '4',
+      policy: '"ip";q=3;w=10',
+      ratelimit: '"ip";r=0;t=10',
+      violated: 'ip',
+    })
   })
 
   test('buckets are per client after trusted-proxy resolution; an IPv6 /64 is one client', async () => {
-    for (let i = 0; i < 3; i++) assert.equal((await send(`${gw.url}/b`, { headers: as('198.51.100.2') })).status, 200)
+    for (let i = 0; i < 3; i++)
+      assert.equal((await send(`${gw.url}/b`, { headers: as('198.51.100.2') })).status, 200)
     assert.equal((await send(`${gw.url}/b`, { headers: as('198.51.100.2') })).status, 429)
     assert.equal((await send(`${gw.url}/b`, { headers: as('198.51.100.3') })).status, 200, 'another client')
     // 2001:db8:0:1::/64 — two addresses of it share one budget, an address of the next /64 does not.
@@ -112,7 +119,11 @@ describe('per-IP rate limit: the 429 answer', () => {
   test('HTTP/2 gets the same 429 fields', async () => {
     const session = h2connect(gw.url)
     try {
-      const get = (): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> =>
+      const get = (): Promise<{
+        status: number
+        headers: Record<string, string | string[] | undefined>
+        body: string
+      }> =>
         new Promise((resolve, reject) => {
           const req = session.request({ ':path': '/h2', 'x-forwarded-for': '198.51.100.4' })
           let body = ''
@@ -137,7 +148,8 @@ describe('per-IP rate limit: the 429 answer', () => {
 
   test('a WebSocket upgrade over the limit gets the same 429 on the raw socket', async () => {
     const client = '198.51.100.5'
-    for (let i = 0; i < 3; i++) assert.equal((await send(`${gw.url}/ws`, { headers: as(client) })).status, 200)
+    for (let i = 0; i < 3; i++)
+      assert.equal((await send(`${gw.url}/ws`, { headers: as(client) })).status, 200)
     const raw = await rawExchange(
       gw.port,
       'GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
@@ -146,7 +158,12 @@ describe('per-IP rate limit: the 429 answer', () => {
       2000,
     )
     const res = parseRaw(raw)
-    assertLimited(res, { retryAfter: '4', policy: '"ip";q=3;w=10', ratelimit: '"ip";r=0;t=10', violated: 'ip' })
+    assertLimited(res, {
+      retryAfter: '4',
+      policy: '"ip";q=3;w=10',
+      ratelimit: '"ip";r=0;t=10',
+      violated: 'ip',
+    })
   })
 
   test('litgate_rate_limited_total counts the refusals by policy; tracked keys are exported', async () => {
@@ -170,7 +187,12 @@ describe('per-IP rate limit: per-route override', () => {
       rateLimit: { perIp: { requests: 2, windowSeconds: 60 } },
       upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
       routes: [
-        { id: 'own', match: { path: { prefix: '/own' } }, upstream: 'u', rateLimit: { perIp: { requests: 5, windowSeconds: 60, burst: 4 } } },
+        {
+          id: 'own',
+          match: { path: { prefix: '/own' } },
+          upstream: 'u',
+          rateLimit: { perIp: { requests: 5, windowSeconds: 60, burst: 4 } },
+        },
         { id: 'free', match: { path: { prefix: '/free' } }, upstream: 'u', rateLimit: { perIp: 'off' } },
         { id: 'default', match: {}, upstream: 'u' },
       ],
@@ -189,14 +211,20 @@ describe('per-IP rate limit: per-route override', () => {
 
   test('the global limit applies to routes without their own', async () => {
     const res = await statuses('/x', 3)
-    assert.deepEqual(res.map((r) => r.status), [200, 200, 429])
+    assert.deepEqual(
+      res.map((r) => r.status),
+      [200, 200, 429],
+    )
     assert.equal(res[2]?.headers['ratelimit-policy'], '"ip";q=2;w=60')
     assert.equal(res[2]?.headers['retry-after'], '30')
   })
 
   test("a route's own limit replaces the global one, in a bucket of its own (burst 4 of 5 per minute)", async () => {
     const res = await statuses('/own/a', 5)
-    assert.deepEqual(res.map((r) => r.status), [200, 200, 200, 200, 429])
+    assert.deepEqual(
+      res.map((r) => r.status),
+      [200, 200, 200, 200, 429],
+    )
     const limited = res[4] as SimpleResponse
     assert.equal(limited.headers['ratelimit-policy'], '"ip-own";q=5;w=60')
     // T = 12 s; four spent: the burst is full again in 48 s.
@@ -235,7 +263,9 @@ describe('per-IP rate limit: bounded memory under a flood of client addresses', 
         await Promise.all(
           Array.from({ length: 100 }, (_, i) => {
             const n = batch * 100 + i
-            return send(`${gw.url}/`, { headers: { 'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` } })
+            return send(`${gw.url}/`, {
+              headers: { 'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` },
+            })
           }),
         )
         maxTracked = Math.max(maxTracked, store.size)
@@ -243,7 +273,11 @@ describe('per-IP rate limit: bounded memory under a flood of client addresses', 
       }
       const ms = performance.now() - started
       assert.ok(maxTracked <= 1000, `tracked ${maxTracked}`)
-      assert.equal((await send(`${gw.url}/`, { headers: hostile })).status, 429, 'the flood did not reset the limited client')
+      assert.equal(
+        (await send(`${gw.url}/`, { headers: hostile })).status,
+        429,
+        'the flood did not reset the limited client',
+      )
       t.diagnostic(
         `5000 distinct client addresses over HTTP in ${ms.toFixed(0)} ms: max tracked ${maxTracked} (cap 1000), evictions ${JSON.stringify(store.stats())}`,
       )
@@ -257,7 +291,10 @@ describe('per-IP rate limit: bounded memory under a flood of client addresses', 
 describe('per-IP rate limit: Redis failures never crash, are logged once per interval and counted', () => {
   test('fail open: every request is served, one log line, litgate_rate_limit_store_errors_total{action="allowed"}', async () => {
     const up = await startUpstream()
-    const down = new Redis(`redis://127.0.0.1:${await deadPort()}/0`, { ...redisClientOptions(100), retryStrategy: () => null })
+    const down = new Redis(`redis://127.0.0.1:${await deadPort()}/0`, {
+      ...redisClientOptions(100),
+      retryStrategy: () => null,
+    })
     down.on('error', () => undefined)
     const store = new RedisLimiterStore(down, { keyPrefix: 'litgate-test:dead:' })
     const registry = new Registry()

@@ -52,7 +52,10 @@ describe('RedisLimiterStore', () => {
     )
     const refused = decisions[5] as GcraDecision
     // The five allowed ones were decided within a few ms: the wait is one interval minus that.
-    assert.ok(refused.retryAfterUs > 11_000_000 && refused.retryAfterUs <= 12_000_000, `${refused.retryAfterUs}`)
+    assert.ok(
+      refused.retryAfterUs > 11_000_000 && refused.retryAfterUs <= 12_000_000,
+      `${refused.retryAfterUs}`,
+    )
     assert.ok(refused.resetUs > 59_000_000 && refused.resetUs <= 60_000_000, `${refused.resetUs}`)
     // The key lives until its TAT passes, never longer.
     const ttl = await a.pttl(`${prefix}burst`)
@@ -82,7 +85,8 @@ describe('RedisLimiterStore', () => {
             assert.deepEqual(got, expected)
             tat = expected.tatUs
             const stored = await a.get(`${prefix}${key}`)
-            if (expected.isAllowed) assert.equal(stored, String(expected.tatUs), 'TAT stored to the microsecond')
+            if (expected.isAllowed)
+              assert.equal(stored, String(expected.tatUs), 'TAT stored to the microsecond')
           }
         },
       ),
@@ -107,7 +111,10 @@ describe('RedisLimiterStore', () => {
     await new Promise<void>((r) => server.close(() => r()))
     const client = await connectRedis(200, `redis://127.0.0.1:${port}/0`).catch((err: unknown) => err)
     assert.ok(client instanceof Error, 'connect to a closed port fails')
-    const down = new Redis(`redis://127.0.0.1:${port}/0`, { ...redisClientOptions(200), retryStrategy: () => null })
+    const down = new Redis(`redis://127.0.0.1:${port}/0`, {
+      ...redisClientOptions(200),
+      retryStrategy: () => null,
+    })
     down.on('error', () => undefined)
     try {
       const store = new RedisLimiterStore(down, { keyPrefix: prefix })
