@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
 import { Registry } from 'prom-client'
+import { Redis } from 'ioredis'
 import { startAdminServer, type AdminServer } from './admin/index.ts'
 import {
   checkPidFile,
@@ -50,6 +51,7 @@ import { createRequestIdSource } from './http/index.ts'
 import { paidChainSettings, startPaidLayer, type PaidLayer, type SecretRef } from './payments/index.ts'
 import { createDbQuoteStore } from './payments/pipeline/index.ts'
 import { openStorage, storageOptionsFromConfig, type Storage } from './storage/index.ts'
+import { createLimiterMetrics, openLimiterStore, type OpenedLimiterStore } from './limits/index.ts'
 
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
@@ -247,6 +249,21 @@ async function operate(
     }
   }
   const metrics = new GatewayMetrics(registry, { processMetrics: true })
+  // Per-IP rate limit state: in memory, or in Redis shared by every instance (ioredis: the one client
+  // library for Redis in the project). Start-up does not wait for Redis (see openLimiterStore).
+  let limiter: OpenedLimiterStore
+  try {
+    limiter = await openLimiterStore(config.rateLimit, {
+      env,
+      log: log.child({ subsystem: 'ratelimit' }),
+      createRedis: (url, options) => new Redis(url, options),
+    })
+  } catch (err) {
+    await closePaid(paid, chain)
+    reportStartFailure(log, 'rate limiter', err)
+    return undefined
+  }
+  const limiterHooks = createLimiterMetrics(registry, limiter.store)
   const accessLog = new AccessLog(config.logging.accessLog, { log })
   const onExchangeEnd = (s: Parameters<typeof accessLog.record>[0]): void => {
     metrics.observeExchange(s)
@@ -275,9 +292,12 @@ async function operate(
       ...(isTracing ? { tracer: trace.getTracer('litgate') } : {}),
       onHealthTransition: (upstream, t) => metrics.observeHealthTransition(upstream, t.backendId, t.to),
       onBreakerTransition: (backendId, _from, to) => metrics.observeBreakerTransition(backendId, to),
+      rateLimit: { store: limiter.store, hooks: limiterHooks },
+      onHttp2Abuse: metrics.observeHttp2Abuse,
     })
   } catch (err) {
     await closePaid(paid, chain)
+    await limiter.close()
     reportStartFailure(log, 'gateway', err)
     return undefined
   }
@@ -348,6 +368,7 @@ async function operate(
     } catch (err) {
       await gateway.stop(0)
       await closePaid(paid, chain)
+      await limiter.close()
       reportStartFailure(log, 'admin listener', err)
       return undefined
     }
@@ -367,6 +388,7 @@ async function operate(
       unwatch?.()
       await admin?.close()
       await closePaid(paid, chain)
+      await limiter.close()
     },
   }
 }

@@ -28,6 +28,7 @@ import { GatewayMetrics } from '../src/observability/index.ts'
 import { CHAIN_ENV_VARIABLES, createChainMetrics } from '../src/blockchain/index.ts'
 import { registerPaidAccessGauge } from '../src/payments/index.ts'
 import { createSubscriptionMetrics } from '../src/subscriptions/index.ts'
+import { createLimiterMetrics, MemoryLimiterStore } from '../src/limits/index.ts'
 import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
@@ -112,6 +113,7 @@ const FOREIGN_UPPER_NAMES = new Set([
   'GOAWAY',
   'FRAME_SIZE_ERROR',
   'ENHANCE_YOUR_CALM',
+  'REFUSED_STREAM',
   // Linux capabilities
   'CAP_NET_BIND_SERVICE',
 ])
@@ -189,6 +191,7 @@ function declaredLabels(): Map<string, Set<string>> {
       lastReconciliation: null,
     }),
   })
+  createLimiterMetrics(registry, new MemoryLimiterStore({ maxKeys: 1000 }))
   const out = new Map<string, Set<string>>()
   for (const metric of registry.getMetricsAsArray()) {
     const labelNames = (metric as { labelNames?: readonly string[] }).labelNames

@@ -11,6 +11,8 @@ export {
   type PaidAccessConfig,
   type PlanConfig,
   type QosConfig,
+  type RateLimitConfig,
+  type RateLimitPolicyConfig,
 } from './schema.ts'
 export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFormat } from './loader.ts'
 export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'

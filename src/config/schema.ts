@@ -21,6 +21,8 @@ import {
   hostHeaderSchema,
   securityHeadersSchema,
 } from './operator-schema.ts'
+import { rateLimitSchema, routeRateLimitSchema } from './rate-limit-schema.ts'
+import { secretRefSchema } from './secret-ref-schema.ts'
 
 const MiB = 1024 * 1024
 
@@ -29,11 +31,7 @@ const id = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
 
-/** A reference to secret material: never the secret itself in the config file. */
-export const secretRefSchema = z.union([
-  z.strictObject({ fromEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name') }),
-  z.strictObject({ file: z.string().min(1) }),
-])
+export { secretRefSchema }
 
 const tlsFileSchema = z.strictObject({
   certFile: z.string().min(1).meta({ description: 'PEM certificate chain file.' }),
@@ -100,6 +98,18 @@ export const serverSchema = z
         description:
           'Every HTTP/2 session is PINGed at this interval; one whose PING is still unanswered at the next is closed (dead peer).',
       }),
+    http2MaxClientResets: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(200)
+      .meta({
+        description:
+          'HTTP/2 rapid-reset bound: streams a client may cancel (RST_STREAM before the response ended) per `http2ClientResetWindowMs` and session; beyond it the session gets GOAWAY ENHANCE_YOUR_CALM and is closed.',
+      }),
+    http2ClientResetWindowMs: durationMs(100, 3_600_000)
+      .default(10_000)
+      .meta({ description: 'The window of `http2MaxClientResets` (refilled continuously, GCRA).' }),
     underscoresInHeaders: z
       .enum(['drop', 'reject', 'allow'])
       .default('drop')
@@ -271,6 +281,7 @@ export const routeSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
   access: routeAccessSchema,
+  rateLimit: routeRateLimitSchema.optional(),
   debugHeader: z
     .boolean()
     .default(false)
@@ -376,6 +387,7 @@ export const configSchema = z
     reload: reloadSchema.default(reloadSchema.parse({})),
     storage: storageSchema.default(storageSchema.parse({})),
     paidAccess: paidAccessSchema.optional(),
+    rateLimit: rateLimitSchema.default(rateLimitSchema.parse({})),
   })
   .meta({ title: 'litgate configuration', description: 'litgate configuration file, version 1.' })
 
@@ -392,3 +404,4 @@ export type AdminConfig = Config['admin']
 export type LoggingConfig = Config['logging']
 export type StorageConfig = Config['storage']
 export type { PaidAccessConfig, PlanConfig, QosConfig } from './paid-access-schema.ts'
+export type { RateLimitConfig, RateLimitPolicyConfig } from './rate-limit-schema.ts'

@@ -105,6 +105,8 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
 
   issues.push(...checkPaidAccess(config))
   issues.push(...checkOperatorFeatures(config))
+  if (config.rateLimit.store === 'redis' && config.rateLimit.redis === undefined)
+    error('rateLimit.redis', 'rateLimit.store is "redis" but rateLimit.redis is not set', '(absent)')
 
   const specs = config.routes.map((route, index) => toRouteSpec(route, index))
   for (const diag of analyzeRoutes(specs)) {

@@ -40,6 +40,7 @@ export const ERROR_CODES = Object.freeze({
   IP_DENIED: spec(403, 'Client address not allowed on this route', 'downstream'),
   CORS_PREFLIGHT_REFUSED: spec(403, 'CORS preflight refused', 'downstream'),
   CLIENT_ABORTED: spec(499, 'Client closed the request', 'downstream'),
+  RATE_LIMITED: spec(429, 'Rate limit exceeded', 'downstream'),
 
   // --- upstream: a backend failed or could not be reached
   NO_HEALTHY_BACKEND: spec(503, 'No healthy backend available', 'upstream'),
@@ -98,6 +99,7 @@ export const ERROR_CODES = Object.freeze({
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
+  RATE_LIMIT_UNAVAILABLE: spec(503, 'Rate limit store unavailable', 'internal'),
   INTERNAL_ERROR: spec(500, 'Internal gateway error', 'internal'),
 
   // --- lifecycle: reload and shutdown (admin API answers and operator log lines, never proxy traffic)

@@ -45,22 +45,31 @@ export function sendProblem(
 /**
  * A complete HTTP/1.1 problem response as bytes, for raw sockets (parse errors before a request
  * object exists, refused upgrades). Always closes the connection. `extraLines`: header lines (each
- * ending in CR LF) such as HSTS on a TLS connection.
+ * ending in CR LF) such as HSTS on a TLS connection. `extraHeaders` (lower-case names, values the
+ * gateway made: an admission refusal's) and `problemMembers` as for sendProblem.
  */
 export function rawProblemResponse(
   code: ErrorCode,
   requestIdHeader: string,
   requestId: string,
   extraLines = '',
+  extraHeaders?: Readonly<Record<string, string>>,
+  problemMembers?: string,
 ): string {
   const status = ERROR_CODES[code].status
-  const body = renderProblem(code, requestId)
-  const retry = status === 503 ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n` : ''
+  const body = renderProblem(code, requestId, undefined, problemMembers)
+  let extra = ''
+  if (extraHeaders !== undefined)
+    for (const [name, value] of Object.entries(extraHeaders)) extra += `${name}: ${value}\r\n`
+  const retry =
+    status === 503 && extraHeaders?.['retry-after'] === undefined
+      ? `retry-after: ${RETRY_AFTER_SECONDS}\r\n`
+      : ''
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
     `content-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\n` +
-    `cache-control: no-store\r\n${retry}` +
+    `cache-control: no-store\r\n${retry}${extra}` +
     `x-content-type-options: ${NOSNIFF}\r\n${extraLines}` +
     `${requestIdHeader}: ${requestId}\r\n` +
     'connection: close\r\n\r\n' +

@@ -125,9 +125,9 @@ export function createUpgradeHandler(
       backendId: undefined,
     }
     const isTls = (req.socket as { encrypted?: boolean }).encrypted === true
-    const refuse = (code: ErrorCode): void => {
+    const refuse = (code: ErrorCode, headers?: Readonly<Record<string, string>>, members?: string): void => {
       const hsts = isTls ? runtime.securityHeaders.hstsLine : ''
-      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId, hsts)
+      const response = rawProblemResponse(code, runtime.requestIdHeader, requestId, hsts, headers, members)
       endAndClose(socket, response)
       endRecord(record, ERROR_CODES[code].status, code, 0, rawProblemBodyBytes(response))
     }
@@ -212,7 +212,7 @@ export function createUpgradeHandler(
       try {
         for (const stage of runtime.admission) {
           const refusal = await stage(request)
-          if (refusal !== undefined) return refuse(refusal.code)
+          if (refusal !== undefined) return refuse(refusal.code, refusal.headers, refusal.problemMembers)
         }
         proceed()
       } catch (err) {

@@ -20,6 +20,13 @@ import {
 } from '../net/index.ts'
 import { formatChange, restartBoundChanges, type FieldChange } from './reload-fields.ts'
 import {
+  compilePerIpPlan,
+  createPerIpStage,
+  MemoryLimiterStore,
+  type LimiterHooks,
+  type LimiterStore,
+} from '../limits/index.ts'
+import {
   buildRuntime,
   configVersion,
   retireRuntime,
@@ -47,6 +54,14 @@ export interface GatewayDeps {
   readonly onHealthTransition?: RuntimeDeps['onHealthTransition']
   /** Circuit breaker transitions (also logged here), e.g. for metrics. */
   readonly onBreakerTransition?: RuntimeDeps['onBreakerTransition']
+  /**
+   * Where per-IP rate limit state lives (`rateLimit`), and its metrics hooks. main.ts passes the store
+   * `rateLimit.store` names (the Redis one needs its client). Absent: a memory store is created on first
+   * need from `rateLimit.maxTrackedKeys` (and closed on stop); `store: redis` without one fails start.
+   */
+  readonly rateLimit?: { readonly store: LimiterStore; readonly hooks?: LimiterHooks }
+  /** An HTTP/2 session was closed for abuse (rapid reset: GOAWAY ENHANCE_YOUR_CALM), e.g. for metrics. */
+  readonly onHttp2Abuse?: ListenerHandlers['sessionAbuse']
   /**
    * Closes a WebSocket tunnel during shutdown. Default: `tunnel.goingAway()` (close frame 1001 to the
    * client at the next frame boundary, then FIN both ways).
@@ -96,6 +111,9 @@ export class Gateway {
   readonly #now: () => number
   readonly #admission: readonly AdmissionStage[]
   readonly #deps: GatewayDeps
+  /** The limiter's store: injected, or a memory store this gateway created (and closes) on first need. */
+  #limiterStore: LimiterStore | undefined
+  #isLimiterStoreOwned = false
   readonly #tracker: ConnectionTracker
   readonly #tunnels = new Set<Tunnel>()
   readonly #listeners: Listener[] = []
@@ -108,15 +126,41 @@ export class Gateway {
     this.#admission = deps.admission ?? []
     this.#deps = deps
     this.#tracker = new ConnectionTracker(config.server.maxConnections)
-    this.#runtime = buildRuntime(config, this.#runtimeDeps())
+    this.#limiterStore = deps.rateLimit?.store
+    this.#runtime = buildRuntime(config, this.#runtimeDeps(config))
+  }
+
+  /**
+   * The admission stages of a runtime built from `config`: the per-IP limit first (cheapest, and it must
+   * hold before anything that costs more), then the injected ones. No stage when no route is limited.
+   */
+  #admissionFor(config: Config): readonly AdmissionStage[] {
+    const plan = compilePerIpPlan(config.rateLimit, config.routes)
+    if (plan.isEmpty) return this.#admission
+    if (this.#limiterStore === undefined) {
+      if (config.rateLimit.store === 'redis')
+        throw new GatewayError(
+          'CONFIG_INVALID',
+          'rateLimit.store "redis": no Redis limiter store was provided (litgate run creates it from rateLimit.redis)',
+        )
+      this.#limiterStore = new MemoryLimiterStore({ maxKeys: config.rateLimit.maxTrackedKeys })
+      this.#isLimiterStoreOwned = true
+    }
+    const hooks = this.#deps.rateLimit?.hooks
+    const stage = createPerIpStage(plan, {
+      store: this.#limiterStore,
+      log: this.#log,
+      ...(hooks === undefined ? {} : { hooks }),
+    })
+    return stage === undefined ? this.#admission : [stage, ...this.#admission]
   }
 
   /** Runtime dependencies: clock, admission stages, and health/breaker transitions logged with their reason. */
-  #runtimeDeps(): RuntimeDeps {
+  #runtimeDeps(config: Config): RuntimeDeps {
     const log = this.#log
     return {
       now: this.#now,
-      admission: this.#admission,
+      admission: this.#admissionFor(config),
       onHealthTransition: (upstreamId, t) => {
         log.warn(
           { upstream: upstreamId, backendId: t.backendId, from: t.from, to: t.to, reason: t.reason },
@@ -180,6 +224,10 @@ export class Gateway {
       clientError: (code, socket, err) =>
         answerClientError(refusals, code, { socket: socket as Socket, rawPacket: err.rawPacket }),
       bodyTimeout: proxy.timeOutBody,
+      sessionAbuse: (reason) => {
+        this.#log.warn({ reason }, 'http2 session closed: ENHANCE_YOUR_CALM')
+        this.#deps.onHttp2Abuse?.(reason)
+      },
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))
@@ -235,7 +283,7 @@ export class Gateway {
     let next: Runtime = old
     if (!isUnchanged) {
       try {
-        next = buildRuntime(config, this.#runtimeDeps(), old)
+        next = buildRuntime(config, this.#runtimeDeps(config), old)
       } catch (err) {
         throw new GatewayError('RELOAD_FAILED', `building the runtime failed: ${(err as Error).message}`, {
           cause: err,
@@ -322,6 +370,7 @@ export class Gateway {
     const isForced = remaining > 0
     if (isForced) for (const socket of this.#tracker.sockets()) socket.destroy()
     await retireRuntime(this.#runtime, undefined)
+    if (this.#isLimiterStoreOwned) await this.#limiterStore?.close()
     this.#state = 'stopped'
     return { isForced, remainingAtDeadline: remaining }
   }

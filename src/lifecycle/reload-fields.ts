@@ -23,6 +23,8 @@ export const APPLIED_ON_RELOAD = [
   'server.tlsHandshakeTimeoutMs',
   'server.http2IdleTimeoutMs',
   'server.http2PingIntervalMs',
+  'server.http2MaxClientResets',
+  'server.http2ClientResetWindowMs',
   // Part of the runtime snapshot: every request reads the snapshot it started with.
   'server.maxUrlBytes',
   'server.maxBodyBytes',
@@ -37,6 +39,11 @@ export const APPLIED_ON_RELOAD = [
   // pool settings changed get a new pool (backendIdentity's reuse key), the old one drains.
   'upstreams',
   'routes',
+  // The per-IP limits are compiled into the runtime's admission stage (limits/per-ip-stage.ts): the next
+  // request is decided under the new policy, against the state its key already has in the store.
+  'rateLimit.perIp',
+  'rateLimit.ipv6PrefixLength',
+  'rateLimit.redis.onError',
   // Applied by the reloader's outcome hook (main.ts) right after the swap.
   'logging.level',
   'logging.accessLog.enabled',
@@ -113,6 +120,13 @@ export const RESTART_BOUND = [
   'paidAccess.subscriptionGraceSeconds',
   'paidAccess.subscriptionCacheMaxEntries',
   'paidAccess.plans',
+  // The limiter's store (and its Redis client) is created once at start (main.ts openLimiterStore).
+  'rateLimit.store',
+  'rateLimit.maxTrackedKeys',
+  'rateLimit.redis',
+  'rateLimit.redis.url',
+  'rateLimit.redis.keyPrefix',
+  'rateLimit.redis.commandTimeoutMs',
 ] as const
 
 /** Fields whose only valid value is a constant (nothing to apply or refuse). */
@@ -132,7 +146,11 @@ const SPLIT_RESTART_BOUND: readonly (readonly string[])[] = RESTART_BOUND.map(sp
  * Restart-bound fields whose value is an object compared by value, not presence: secret references
  * (`{ fromEnv }` | `{ file }`), a union the schema walk sees as one field with no members of its own.
  */
-const COMPARED_BY_VALUE: ReadonlySet<string> = new Set(['storage.url', 'paidAccess.monitor.confirmation'])
+const COMPARED_BY_VALUE: ReadonlySet<string> = new Set([
+  'storage.url',
+  'paidAccess.monitor.confirmation',
+  'rateLimit.redis.url',
+])
 
 /** `listeners[].tls.minVersion` → ['listeners', '[]', 'tls', 'minVersion']. */
 export function splitPath(path: string): string[] {

@@ -1,4 +1,5 @@
-import type { Http2Session, ServerHttp2Stream } from 'node:http2'
+import { constants as h2constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
+import { gcraDecide, gcraPolicyForWindow, type GcraPolicy } from '../limits/index.ts'
 
 const kOpenStreams = Symbol('litgate.h2.openStreams')
 const kIdleSince = Symbol('litgate.h2.idleSince')
@@ -6,6 +7,9 @@ const kPingSentAt = Symbol('litgate.h2.pingSentAt')
 const kIsPingPending = Symbol('litgate.h2.isPingPending')
 const kClosingAt = Symbol('litgate.h2.closingAt')
 const kOwner = Symbol('litgate.h2.owner')
+const kResetTat = Symbol('litgate.h2.resetTat')
+const kResetGuard = Symbol('litgate.h2.resetGuard')
+const kServerReset = Symbol('litgate.h2.serverReset')
 
 type TrackedSession = Http2Session & {
   [kOpenStreams]: number
@@ -13,13 +17,45 @@ type TrackedSession = Http2Session & {
   [kPingSentAt]: number
   [kIsPingPending]: boolean
   [kClosingAt]: number
+  /** GCRA state of the client's stream resets (µs, performance.now clock). */
+  [kResetTat]: number
+  [kResetGuard]: Http2Sessions
 }
-type TrackedStream = ServerHttp2Stream & { [kOwner]?: TrackedSession | undefined }
+type TrackedStream = ServerHttp2Stream & {
+  [kOwner]?: TrackedSession | undefined
+  [kServerReset]?: boolean
+}
+
+/**
+ * HTTP/2 rapid-reset bound (CVE-2023-44487, `server.http2MaxClientResets` per
+ * `server.http2ClientResetWindowMs`): streams the client cancels before their response ended.
+ */
+export interface Http2ResetLimit {
+  readonly maxClientResets: number
+  readonly windowMs: number
+}
+
+/** Why a session was closed for abuse (metric label). */
+export type Http2AbuseReason = 'rapid_reset'
+
+/**
+ * Marks a stream the gateway itself is about to close with RST_STREAM (`stream.close(code)`), so that
+ * the reset is not counted against the client. Streams ended with `destroy()` need no mark.
+ */
+export function markServerReset(stream: ServerHttp2Stream): void {
+  ;(stream as TrackedStream)[kServerReset] = true
+}
 
 /** Timeouts of HTTP/2 sessions (`server.http2IdleTimeoutMs`, `server.http2PingIntervalMs`). */
 export interface Http2SessionTimeouts {
   readonly idleTimeoutMs: number
   readonly pingIntervalMs: number
+}
+
+function resetPolicyOf(limit: Http2ResetLimit | undefined): GcraPolicy | undefined {
+  return limit === undefined
+    ? undefined
+    : gcraPolicyForWindow('h2-resets', limit.maxClientResets, limit.windowMs)
 }
 
 /** How long a session asked to GOAWAY may take to finish before it is destroyed. */
@@ -51,6 +87,17 @@ export function sessionAction(s: SessionClock, now: number, timeouts: Http2Sessi
   return 'none'
 }
 
+/**
+ * A stream's `aborted` event: it closed while our response was still being written. Counted when the
+ * client did it (its RST_STREAM reaches Node through the native close callback, the stream not yet
+ * destroyed); our own `destroy()` (destroyed already) and marked `close()` calls are not.
+ */
+function onStreamAborted(this: TrackedStream): void {
+  const session = this[kOwner]
+  if (session === undefined || this.destroyed || this[kServerReset] === true) return
+  session[kResetGuard].recordClientReset(session)
+}
+
 function onStreamClose(this: TrackedStream): void {
   const session = this[kOwner]
   if (session === undefined) return
@@ -69,8 +116,46 @@ export class Http2Sessions {
   readonly #sessions = new Set<TrackedSession>()
   #timeouts: Http2SessionTimeouts
   #timer: NodeJS.Timeout | undefined
-  constructor(timeouts: Http2SessionTimeouts) {
+  #resetPolicy: GcraPolicy | undefined
+  readonly #onAbuse: ((reason: Http2AbuseReason) => void) | undefined
+  #abuseClosed = 0
+
+  constructor(
+    timeouts: Http2SessionTimeouts,
+    resetLimit?: Http2ResetLimit,
+    onAbuse?: (reason: Http2AbuseReason) => void,
+  ) {
     this.#timeouts = timeouts
+    this.#resetPolicy = resetPolicyOf(resetLimit)
+    this.#onAbuse = onAbuse
+  }
+
+  /** Sessions closed for abuse (rapid reset) since start. */
+  get abuseClosed(): number {
+    return this.#abuseClosed
+  }
+
+  /**
+   * One more stream the client reset early on `session`: a GCRA decision on the session's own state.
+   * Over the bound: GOAWAY with ENHANCE_YOUR_CALM (RFC 9113 §7: "the endpoint detected that its peer is
+   * exhibiting a behavior that might be generating excessive load") and the session is destroyed at once,
+   * with its streams: a client doing this is not owed the rest of its responses.
+   */
+  recordClientReset(session: Http2Session): void {
+    const s = session as TrackedSession
+    const policy = this.#resetPolicy
+    if (policy === undefined || s.destroyed) return
+    const d = gcraDecide(s[kResetTat], Math.floor(performance.now() * 1000), policy)
+    s[kResetTat] = d.tatUs
+    if (d.isAllowed) return
+    this.#abuseClosed++
+    this.#onAbuse?.('rapid_reset')
+    try {
+      s.goaway(h2constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    } catch {
+      // Already going away: destroy below still closes it.
+    }
+    s.destroy(undefined, h2constants.NGHTTP2_ENHANCE_YOUR_CALM)
   }
 
   get size(): number {
@@ -86,6 +171,8 @@ export class Http2Sessions {
     s[kPingSentAt] = now
     s[kIsPingPending] = false
     s[kClosingAt] = 0
+    s[kResetTat] = 0
+    s[kResetGuard] = this
     this.#sessions.add(s)
     session.once('close', () => this.#sessions.delete(s))
     this.#arm()
@@ -98,10 +185,12 @@ export class Http2Sessions {
     session[kOpenStreams]++
     ;(stream as TrackedStream)[kOwner] = session
     stream.once('close', onStreamClose)
+    stream.once('aborted', onStreamAborted)
   }
 
-  /** New timeouts (reload); they apply from the next sweep. */
-  configure(timeouts: Http2SessionTimeouts): void {
+  /** New timeouts (reload); they apply from the next sweep. A new reset bound applies to the next reset. */
+  configure(timeouts: Http2SessionTimeouts, resetLimit?: Http2ResetLimit): void {
+    if (resetLimit !== undefined) this.#resetPolicy = resetPolicyOf(resetLimit)
     this.#timeouts = timeouts
     if (this.#timer !== undefined) {
       clearInterval(this.#timer)

@@ -26,7 +26,13 @@ import type { ErrorCode } from '../errors/index.ts'
 import type { ListenerConfig, ServerConfig } from '../config/index.ts'
 import type { ConnectionTracker } from './connection-tracker.ts'
 import { bindError } from './bind-error.ts'
-import { Http2Sessions, type Http2SessionTimeouts } from './http2-sessions.ts'
+import {
+  Http2Sessions,
+  markServerReset,
+  type Http2AbuseReason,
+  type Http2ResetLimit,
+  type Http2SessionTimeouts,
+} from './http2-sessions.ts'
 import { loadTlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
@@ -54,6 +60,8 @@ export interface ListenerHandlers {
    * the connection, HTTP/2: resets the stream).
    */
   readonly bodyTimeout?: (owner: IncomingMessage | ServerHttp2Stream) => boolean
+  /** An HTTP/2 session was closed for abuse (rapid reset: GOAWAY ENHANCE_YOUR_CALM), e.g. for metrics. */
+  readonly sessionAbuse?: (reason: Http2AbuseReason) => void
 }
 
 /** A bound listener. */
@@ -116,6 +124,10 @@ function h2Timeouts(server: ServerConfig): Http2SessionTimeouts {
   return { idleTimeoutMs: server.http2IdleTimeoutMs, pingIntervalMs: server.http2PingIntervalMs }
 }
 
+function h2ResetLimit(server: ServerConfig): Http2ResetLimit {
+  return { maxClientResets: server.http2MaxClientResets, windowMs: server.http2ClientResetWindowMs }
+}
+
 const kCurrentRequest = Symbol('litgate.currentRequest')
 type RequestSocket = Socket & { [kCurrentRequest]?: IncomingMessage | null }
 
@@ -140,6 +152,12 @@ function h2Options(server: ServerConfig) {
     maxHeaderListPairs: 256,
     settings: { maxHeaderListSize: server.maxHeaderBytes, maxConcurrentStreams: 256, enablePush: false },
     peerMaxConcurrentStreams: 256,
+    // Node's own stream-flood bounds, explicit: streams refused over maxConcurrentStreams (REFUSED_STREAM)
+    // and invalid frames a session may send before it is destroyed (the defaults). nghttp2's own limit on
+    // received RST_STREAM (1000 at once, 33/s: GOAWAY INTERNAL_ERROR) stays as a backstop behind
+    // server.http2MaxClientResets (Http2Sessions).
+    maxSessionRejectedStreams: 100,
+    maxSessionInvalidFrames: 1000,
   }
 }
 
@@ -168,7 +186,7 @@ export async function startListener(
   handlers: ListenerHandlers,
   tracker: ConnectionTracker,
 ): Promise<Listener> {
-  const sessions = new Http2Sessions(h2Timeouts(server))
+  const sessions = new Http2Sessions(h2Timeouts(server), h2ResetLimit(server), handlers.sessionAbuse)
   let current = server
   const onSession = (session: Http2Session): void => {
     sessions.add(session)
@@ -261,7 +279,10 @@ export async function startListener(
    */
   const onStreamBodyTimeout = function (this: ServerHttp2Stream): void {
     if (this.readableEnded || this.destroyed) return
-    if (handlers.bodyTimeout?.(this) !== true) this.close(h2constants.NGHTTP2_CANCEL)
+    if (handlers.bodyTimeout?.(this) !== true) {
+      markServerReset(this) // ours, not the client's: not counted as a client reset
+      this.close(h2constants.NGHTTP2_CANCEL)
+    }
     // RFC 9113 §8.1: a complete response before the request is complete, then RST_STREAM NO_ERROR
     // so the client stops sending (and the stream does not linger half-closed).
     else if (this.writableFinished) this.close(h2constants.NGHTTP2_NO_ERROR)
@@ -393,7 +414,7 @@ export async function startListener(
       outer.maxConnections = maxConnections
       for (const s of idleTimed) s.timeout = next.requestBodyIdleTimeoutMs
       for (const s of tlsServers) setHandshakeTimeout(s, next.tlsHandshakeTimeoutMs)
-      sessions.configure(h2Timeouts(next))
+      sessions.configure(h2Timeouts(next), h2ResetLimit(next))
       for (const s of h1Parsers) {
         s.keepAliveTimeout = next.keepAliveTimeoutMs
         s.headersTimeout = next.headersTimeoutMs

@@ -78,6 +78,7 @@ export class GatewayMetrics {
   readonly #lastReloadOk: Gauge
   readonly #lastReloadAt: Gauge
   readonly #shutdowns: Counter<'result'>
+  readonly #http2Abuse: Counter<'reason'>
   #source: GatewayStatsSource | undefined
 
   constructor(registry: Registry, options: GatewayMetricsOptions = {}) {
@@ -134,6 +135,12 @@ export class GatewayMetrics {
       name: 'litgate_retry_budget_exhausted_total',
       help: 'Retries not made because the route retry budget was spent.',
       labelNames: ['route'],
+      registers,
+    })
+    this.#http2Abuse = new Counter({
+      name: 'litgate_http2_sessions_closed_total',
+      help: 'HTTP/2 sessions the gateway closed for abuse (rapid_reset: GOAWAY ENHANCE_YOUR_CALM after server.http2MaxClientResets).',
+      labelNames: ['reason'],
       registers,
     })
     this.#healthTransitions = new Counter({
@@ -329,6 +336,11 @@ export class GatewayMetrics {
   }
 
   /** Binds the gateway whose state the scrape-time metrics read. */
+  /** An HTTP/2 session closed for abuse (the gateway's `onHttp2Abuse` hook). */
+  readonly observeHttp2Abuse = (reason: string): void => {
+    this.#http2Abuse.inc({ reason })
+  }
+
   bind(source: GatewayStatsSource): void {
     this.#source = source
   }

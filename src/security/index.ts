@@ -24,3 +24,4 @@ export {
   type SecurityHeaders,
   type SecurityHeadersOptions,
 } from './security-headers.ts'
+export { addressKey } from './address-key.ts'

@@ -20,7 +20,9 @@ import {
 } from '../../src/lifecycle/index.ts'
 import { send } from '../helpers/client.ts'
 import { makeSelfSignedCert } from '../helpers/tls.ts'
-import { eventually, startUpstream } from '../helpers/upstream.ts'
+import { deadPort, eventually, startUpstream } from '../helpers/upstream.ts'
+import { Redis } from 'ioredis'
+import { RedisLimiterStore, redisClientOptions } from '../../src/limits/index.ts'
 import { accessLines, makeConfig, startOperated, type PartialConfig } from '../observability/support.ts'
 import { spawnLitgate } from './support.ts'
 
@@ -44,6 +46,10 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
     'server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval',
   'server.http2PingIntervalMs':
     'server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval',
+  'server.http2MaxClientResets':
+    'server.http2MaxClientResets and http2ClientResetWindowMs: a reload applies the new rapid-reset bound',
+  'server.http2ClientResetWindowMs':
+    'server.http2MaxClientResets and http2ClientResetWindowMs: a reload applies the new rapid-reset bound',
   'server.maxUrlBytes': 'snapshot server fields apply to the next request',
   'server.maxBodyBytes': 'snapshot server fields apply to the next request',
   'server.trustedProxies': 'snapshot server fields apply to the next request',
@@ -58,6 +64,11 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
   'logging.accessLog.sampleSuccessRatio':
     'litgate run applies logging and server.shutdownTimeoutMs from a reloaded file',
+  'rateLimit.perIp':
+    'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
+  'rateLimit.ipv6PrefixLength':
+    'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
+  'rateLimit.redis.onError': 'rateLimit.redis.onError: a reload turns fail-open into fail-closed',
 }
 
 interface SchemaField {
@@ -449,6 +460,128 @@ describe('fields applied on reload', () => {
       deaf.destroy()
       session.destroy()
       await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.http2MaxClientResets and http2ClientResetWindowMs: a reload applies the new rapid-reset bound', async () => {
+    const up = await startUpstream()
+    const h2 = { listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2: true }] }
+    const gw = await startOperated({ ...withServer(up.url, { http2MaxClientResets: 1000 }), ...h2 })
+    /** Opens and cancels streams 10 per write until the server closes; returns the GOAWAY's last stream id and code. */
+    const flood = async (): Promise<{ last: number; code: number } | undefined> => {
+      const socket = netConnect(Number(new URL(gw.url).port), '127.0.0.1')
+      socket.on('error', () => undefined)
+      let buf = Buffer.alloc(0)
+      socket.on('data', (c: Buffer) => (buf = Buffer.concat([buf, c])))
+      const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+        const head = Buffer.alloc(9)
+        head.writeUIntBE(payload.length, 0, 3)
+        head[3] = type
+        head[4] = flags
+        head.writeUInt32BE(id, 5)
+        return Buffer.concat([head, payload])
+      }
+      const lit = (n: string, v: string) =>
+        Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])
+      const block = Buffer.concat([
+        lit(':method', 'GET'),
+        lit(':path', '/'),
+        lit(':scheme', 'http'),
+        lit(':authority', 'a'),
+      ])
+      const cancel = Buffer.from([0, 0, 0, 8])
+      socket.write(
+        Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0))]),
+      )
+      for (let id = 1; id < 2 * 300 && !socket.destroyed;) {
+        const parts: Buffer[] = []
+        for (let i = 0; i < 10; i++, id += 2) parts.push(frame(1, 5, id, block), frame(3, 0, id, cancel))
+        socket.write(Buffer.concat(parts))
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      await new Promise((r) => setTimeout(r, 100))
+      socket.destroy()
+      for (let i = 0; i + 9 <= buf.length; i += 9 + buf.readUIntBE(i, 3))
+        if (buf[i + 3] === 7)
+          return { last: buf.readUInt32BE(i + 9) & 0x7fffffff, code: buf.readUInt32BE(i + 13) }
+      return undefined
+    }
+    try {
+      assert.equal(await flood(), undefined, '300 cancelled streams are under a bound of 1000')
+      await reloadTo(gw, {
+        ...withServer(up.url, { http2MaxClientResets: 20, http2ClientResetWindowMs: 60_000 }),
+        ...h2,
+      })
+      const goaway = await flood()
+      assert.equal(goaway?.code, 0xb, 'ENHANCE_YOUR_CALM')
+      assert.ok((goaway?.last ?? Infinity) <= 2 * (20 + 30), `last stream ${goaway?.last}`)
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy', async () => {
+    const up = await startUpstream()
+    const base = { ...withServer(up.url, { trustedProxies: ['127.0.0.1/32'] }) }
+    const gw = await startOperated(base)
+    const as = (client: string) => ({ headers: { 'x-forwarded-for': client } })
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200)
+      await reloadTo(gw, { ...base, rateLimit: { perIp: { requests: 2, windowSeconds: 60 } } })
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::1'))).status, 200)
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::2'))).status, 200)
+      // Same /64 (the default prefix): one budget of 2.
+      const limited = await send(`${gw.url}/`, as('2001:db8::3'))
+      assert.equal(limited.status, 429)
+      assert.equal(limited.headers['ratelimit-policy'], '"ip";q=2;w=60')
+      await reloadTo(gw, {
+        ...base,
+        rateLimit: { perIp: { requests: 2, windowSeconds: 60 }, ipv6PrefixLength: 128 },
+      })
+      assert.equal((await send(`${gw.url}/`, as('2001:db8::3'))).status, 200, 'per address now')
+      await reloadTo(gw, {
+        ...base,
+        rateLimit: { perIp: { requests: 50, windowSeconds: 60 }, ipv6PrefixLength: 128 },
+      })
+      assert.equal(
+        (await send(`${gw.url}/`, as('2001:db8::1'))).status,
+        200,
+        'the raised limit fits the old debt',
+      )
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('rateLimit.redis.onError: a reload turns fail-open into fail-closed', async () => {
+    const up = await startUpstream()
+    // A Redis store whose server is gone: every decision fails.
+    const down = new Redis(`redis://127.0.0.1:${await deadPort()}/0`, {
+      ...redisClientOptions(100),
+      retryStrategy: () => null,
+    })
+    down.on('error', () => undefined)
+    const rateLimit = (onError: 'allow' | 'deny'): PartialConfig['rateLimit'] => ({
+      store: 'redis',
+      perIp: { requests: 100, windowSeconds: 1 },
+      redis: { url: { fromEnv: 'UNUSED_IN_PROCESS' }, onError },
+    })
+    const gw = await startOperated(
+      { ...withServer(up.url), rateLimit: rateLimit('allow') },
+      { rateLimit: { store: new RedisLimiterStore(down, { keyPrefix: 'litgate-test:dead:' }) } },
+    )
+    try {
+      assert.equal((await send(`${gw.url}/`)).status, 200)
+      await reloadTo(gw, { ...withServer(up.url), rateLimit: rateLimit('deny') })
+      const refused = await send(`${gw.url}/`)
+      assert.equal(refused.status, 503)
+      assert.equal((JSON.parse(refused.body) as { code: string }).code, 'RATE_LIMIT_UNAVAILABLE')
+    } finally {
+      await gw.stop()
+      down.disconnect()
       await up.close()
     }
   })

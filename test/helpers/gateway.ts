@@ -31,6 +31,7 @@ export async function startGateway(
     admission?: AdmissionStage[]
     now?: () => number
     localEndpoints?: GatewayDeps['localEndpoints']
+    rateLimit?: GatewayDeps['rateLimit']
   } = {},
 ): Promise<TestGateway> {
   const config = configSchema.parse({
@@ -44,6 +45,7 @@ export async function startGateway(
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.now ? { now: options.now } : {}),
     ...(options.localEndpoints ? { localEndpoints: options.localEndpoints } : {}),
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
   })
   const first = Object.values(gateway.addresses())[0]
   if (first === undefined) throw new Error('no listener')

@@ -32,7 +32,11 @@ export interface OperatedGateway {
 
 export async function startOperated(
   input: PartialConfig,
-  options: { random?: () => number; tracer?: Parameters<typeof Gateway.start>[1]['tracer'] } = {},
+  options: {
+    random?: () => number
+    tracer?: Parameters<typeof Gateway.start>[1]['tracer']
+    rateLimit?: Parameters<typeof Gateway.start>[1]['rateLimit']
+  } = {},
 ): Promise<OperatedGateway> {
   const config = makeConfig(input)
   const { log, lines } = memoryLogger('debug')
@@ -47,6 +51,7 @@ export async function startOperated(
     },
     onAttemptFailure: metrics.observeAttemptFailure,
     ...(options.tracer ? { tracer: options.tracer } : {}),
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
     onHealthTransition: (u, t) => metrics.observeHealthTransition(u, t.backendId, t.to),
     onBreakerTransition: (b, _f, to) => metrics.observeBreakerTransition(b, to),
   })
