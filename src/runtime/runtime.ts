@@ -32,6 +32,14 @@ export interface RouteContext {
   /** Mutable counters of this route in this runtime (the context itself is frozen). */
   readonly load: { active: number }
   readonly debugHeader: boolean
+  /** `requestBuffering`: read the body before a slot is taken, up to `maxBytes`. */
+  readonly requestBuffering: {
+    readonly isEnabled: boolean
+    readonly maxBytes: number
+    readonly overLimit: 'stream' | 'refuse'
+  }
+  /** `responseBufferBytes`: read-ahead bound of one response (0 = none). */
+  readonly responseBufferBytes: number
 }
 
 /**
@@ -129,6 +137,12 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
         maxConcurrent: route.limits.maxConcurrent,
         load: { active: 0 },
         debugHeader: route.debugHeader,
+        requestBuffering: Object.freeze({
+          isEnabled: route.requestBuffering.enabled,
+          maxBytes: route.requestBuffering.maxBytes,
+          overLimit: route.requestBuffering.overLimit,
+        }),
+        responseBufferBytes: route.responseBufferBytes,
       })
       return toRouteSpec(route, context)
     })
