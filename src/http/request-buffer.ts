@@ -22,7 +22,7 @@ export interface BodyBufferDeps {
   readonly requestMemoryBytes: number
   /** Where bodies that do not fit in memory go; undefined = no temp files. */
   readonly tempDir: string | undefined
-  /** A body moved from memory to a temp file (metrics). */
+  /** A body went to a temp file (declared too large for memory, or moved there from memory; metrics). */
   readonly onSpill?: () => void
 }
 
@@ -164,6 +164,7 @@ export class BodyBuffer {
       } else if (deps.tempDir !== undefined && deps.disk.tryReserve(declared)) {
         this.#diskReserved = declared
         this.#openFile()
+        deps.onSpill?.()
       } else {
         return this.#report(
           declared > deps.requestMemoryBytes && deps.tempDir === undefined ? 'over-memory' : 'exhausted',
