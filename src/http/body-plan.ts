@@ -8,8 +8,7 @@ import type { RouteContext } from '../runtime/index.ts'
  * - `refuse`: declared larger than the route buffers, with `requestBuffering.overLimit: refuse` (413).
  */
 export type BodyPlan =
-  | { readonly kind: 'none' | 'stream' | 'refuse' }
-  | { readonly kind: 'buffer'; readonly maxBytes: number }
+  { readonly kind: 'none' | 'stream' | 'refuse' } | { readonly kind: 'buffer'; readonly maxBytes: number }
 
 export interface BodyPlanInput {
   readonly hasBody: boolean

@@ -490,7 +490,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     const settings = slow.settings
     const buffer = new BodyBuffer(
       this.#req,
-      { maxBytes, maxBodyBytes: route.maxBodyBytes, declaredBytes: cl === undefined ? undefined : Number(cl) },
+      {
+        maxBytes,
+        maxBodyBytes: route.maxBodyBytes,
+        declaredBytes: cl === undefined ? undefined : Number(cl),
+      },
       {
         memory: slow.memory,
         disk: slow.disk,
@@ -713,7 +717,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     }
     if (this.#responseWatch === undefined) {
       const slow = this.#deps.slowClients
-      if (route.responseBufferBytes > 0) this.#readAhead = new ResponseReadAhead(slow.memory, route.responseBufferBytes)
+      if (route.responseBufferBytes > 0)
+        this.#readAhead = new ResponseReadAhead(slow.memory, route.responseBufferBytes)
       this.#responseWatch = slow.watch.add(this, 'response')
       // The client may still be reading after the exchange finished (read-ahead): watched until it closes.
       res.once('close', this.#onResponseClosed)
@@ -806,7 +811,9 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
       hasIdempotencyKey: this.#hasIdempotencyKey(route),
       // Unchanged rule: no body, or one buffered because the retry policy asked for it.
       isBodyReplayable:
-        this.#buffered !== undefined ? this.#isReplayEligible : this.#body === null && this.#prefix === undefined,
+        this.#buffered !== undefined
+          ? this.#isReplayEligible
+          : this.#body === null && this.#prefix === undefined,
       outcome,
       phase,
       retriesSoFar: this.#retries,

@@ -2,10 +2,16 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
+import { PassThrough } from 'node:stream'
 import { after, test } from 'node:test'
 import { ByteBudget } from './byte-budget.ts'
-import { BodyBuffer, type BodyBufferDeps, type BodyBufferOptions, type BodyBufferResult } from './request-buffer.ts'
+import {
+  BodyBuffer,
+  type BodyBufferDeps,
+  type BodyBufferOptions,
+  type BodyBufferResult,
+} from './request-buffer.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'litgate-body-test-'))
 after(() => rmSync(dir, { recursive: true, force: true }))

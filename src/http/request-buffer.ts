@@ -89,7 +89,8 @@ export class BufferedBody {
     const file = this.#file
     const chunks = this.#chunks
     async function* all(): AsyncGenerator<Buffer> {
-      if (file !== undefined) yield* createReadStream(file, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>
+      if (file !== undefined)
+        yield* createReadStream(file, { highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>
       yield* chunks
     }
     return Readable.from(all(), { objectMode: false })
@@ -198,7 +199,10 @@ export class BodyBuffer {
     if (this.#writer !== undefined) return this.#toFile(chunk)
     const deps = this.#deps
     const need = this.#memoryUsed + chunk.length - this.#memoryReserved
-    if (this.#memoryUsed + chunk.length <= deps.requestMemoryBytes && (need <= 0 || deps.memory.tryReserve(need))) {
+    if (
+      this.#memoryUsed + chunk.length <= deps.requestMemoryBytes &&
+      (need <= 0 || deps.memory.tryReserve(need))
+    ) {
       if (need > 0) this.#memoryReserved += need
       this.#chunks.push(chunk)
       this.#memoryUsed += chunk.length
@@ -210,7 +214,9 @@ export class BodyBuffer {
       this.#chunks.push(chunk)
       this.#memoryUsed += chunk.length
       return this.#report(
-        deps.tempDir === undefined && this.#memoryUsed > deps.requestMemoryBytes ? 'over-memory' : 'exhausted',
+        deps.tempDir === undefined && this.#memoryUsed > deps.requestMemoryBytes
+          ? 'over-memory'
+          : 'exhausted',
       )
     }
     this.#diskReserved += total

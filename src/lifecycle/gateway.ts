@@ -354,8 +354,11 @@ function prepareTempDir(config: Config): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
   } catch (err) {
-    throw new Error(`server.buffering.tempDir ${JSON.stringify(dir)}: ${(err as NodeJS.ErrnoException).code ?? 'unusable'}`, {
-      cause: err,
-    })
+    throw new Error(
+      `server.buffering.tempDir ${JSON.stringify(dir)}: ${(err as NodeJS.ErrnoException).code ?? 'unusable'}`,
+      {
+        cause: err,
+      },
+    )
   }
 }

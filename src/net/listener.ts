@@ -202,7 +202,11 @@ export async function startListener(
   const inflight1 = new Set<ServerResponse>()
   // Open HTTP/2 streams per client address across this listener's sessions (server.http2MaxStreamsPerClient).
   const clientStreams = new ClientStreams(server.http2MaxStreamsPerClient)
-  const serve = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, handler: RequestListener): void => {
+  const serve = (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    handler: RequestListener,
+  ): void => {
     if (isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as RequestSocket

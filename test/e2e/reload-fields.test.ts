@@ -45,12 +45,14 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'server.http2PingIntervalMs':
     'server.http2IdleTimeoutMs and http2PingIntervalMs: open sessions get the new idle timeout and PING interval',
   'server.http2MaxStreamsPerClient': 'server.http2MaxStreamsPerClient: a lowered cap refuses the next stream',
-  'server.buffering': 'server.buffering and the minimum rates: the next request gets the new budget and rates',
+  'server.buffering':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
   'server.minRequestBodyBytesPerSecond':
     'server.buffering and the minimum rates: the next request gets the new budget and rates',
   'server.minResponseBytesPerSecond':
     'server.buffering and the minimum rates: the next request gets the new budget and rates',
-  'server.minRateWindowMs': 'server.buffering and the minimum rates: the next request gets the new budget and rates',
+  'server.minRateWindowMs':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
   'server.maxUrlBytes': 'snapshot server fields apply to the next request',
   'server.maxBodyBytes': 'snapshot server fields apply to the next request',
   'server.trustedProxies': 'snapshot server fields apply to the next request',

@@ -140,7 +140,11 @@ class Attack {
       session.once('error', reject)
     })
     for (let i = 0; i < n; i++) {
-      const stream = session.request({ ':method': 'POST', ':path': '/echo', 'content-length': String(8 * KiB) })
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/echo',
+        'content-length': String(8 * KiB),
+      })
       stream.on('error', () => undefined)
       stream.resume()
       stream.write(Buffer.alloc(10, 1))

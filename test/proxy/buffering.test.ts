@@ -66,7 +66,9 @@ async function withGateway(
 }
 
 const simple =
-  (extra: { server?: Input['server']; route?: Record<string, unknown>; pool?: Record<string, unknown> } = {}) =>
+  (
+    extra: { server?: Input['server']; route?: Record<string, unknown>; pool?: Record<string, unknown> } = {},
+  ) =>
   (url: string): Input => ({
     ...(extra.server === undefined ? {} : { server: extra.server }),
     upstreams: [{ id: 'u', backends: [{ url }], ...(extra.pool === undefined ? {} : { pool: extra.pool }) }],
@@ -209,7 +211,9 @@ describe('request body buffering', () => {
       }),
       async (gw) => {
         const missing = await openSocket(gw.port)
-        missing.write('POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n')
+        missing.write(
+          'POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+        )
         const refused = await readUntil(missing, '\r\n\r\n')
         assert.match(refused, /^HTTP\/1\.1 404 /, 'answered without a 100 first')
         missing.destroy()
@@ -220,7 +224,9 @@ describe('request body buffering', () => {
         big.destroy()
 
         const ok = await openSocket(gw.port)
-        ok.write('POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
+        ok.write(
+          'POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+        )
         assert.match(await readUntil(ok, '\r\n\r\n'), /^HTTP\/1\.1 100 Continue\r\n\r\n$/)
         ok.write('hello')
         const answer = await readUntil(ok, /"bytes":5/)
@@ -255,21 +261,32 @@ describe('minimum transfer rates', () => {
 
   test('a trickling HTTP/2 body gets 408 and its stream is closed; the session lives on', async () => {
     await withGateway(
-      (url) => ({ ...simple({ server: rates })(url), listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2: true }] }),
+      (url) => ({
+        ...simple({ server: rates })(url),
+        listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2: true }],
+      }),
       async (gw) => {
         const session = h2connect(`http://127.0.0.1:${gw.port}`)
         try {
-          const stream = session.request({ ':method': 'POST', ':path': '/up', 'content-length': String(100 * KiB) })
+          const stream = session.request({
+            ':method': 'POST',
+            ':path': '/up',
+            'content-length': String(100 * KiB),
+          })
           stream.on('error', () => undefined)
           stream.resume()
           const timer = setInterval(() => stream.write(Buffer.alloc(10)), 100)
-          const status = await new Promise<number>((resolve) => stream.once('response', (h) => resolve(Number(h[':status']))))
+          const status = await new Promise<number>((resolve) =>
+            stream.once('response', (h) => resolve(Number(h[':status']))),
+          )
           clearInterval(timer)
           assert.equal(status, 408)
           await new Promise<void>((resolve) => stream.once('close', () => resolve()))
           const again = session.request({ ':path': '/get' })
           again.end()
-          const next = await new Promise<number>((resolve) => again.once('response', (h) => resolve(Number(h[':status']))))
+          const next = await new Promise<number>((resolve) =>
+            again.once('response', (h) => resolve(Number(h[':status']))),
+          )
           again.resume()
           assert.equal(next, 200)
         } finally {
@@ -384,7 +401,9 @@ describe('HTTP/2 streams per client', () => {
           await new Promise((r) => setTimeout(r, 50))
           const fourth = a.request({ ':path': '/get' })
           fourth.end()
-          const status = await new Promise<number>((resolve) => fourth.once('response', (h) => resolve(Number(h[':status']))))
+          const status = await new Promise<number>((resolve) =>
+            fourth.once('response', (h) => resolve(Number(h[':status']))),
+          )
           fourth.resume()
           assert.equal(status, 200)
         } finally {
