@@ -219,7 +219,7 @@ export async function startListener(
         tracker.requestFinished(socket)
         if (socket[kCurrentRequest] === req) socket[kCurrentRequest] = null
       })
-    } else {
+    } else if (req.httpVersionMajor === 2) {
       const stream = (req as Http2ServerRequest).stream
       const address = stream.session?.socket?.remoteAddress ?? ''
       if (!clientStreams.tryOpen(address)) {
