@@ -306,6 +306,7 @@ async function operate(
     state: () => gateway.state,
     configVersion: () => gateway.runtime.version,
     connections: () => gateway.connections(),
+    slowClients: () => gateway.slowClients(),
     upstreams: () => Array.from(gateway.runtime.upstreams.values(), describeUpstream),
   })
   // Never block the proxy on the chain: it starts in the background and degrades on its own (the paid

@@ -109,6 +109,7 @@ const FOREIGN_UPPER_NAMES = new Set([
   // HTTP/2 frame types and error codes (RFC 9113 §6, §7)
   'RST_STREAM',
   'NO_ERROR',
+  'REFUSED_STREAM',
   'PROTOCOL_ERROR',
   'GOAWAY',
   'FRAME_SIZE_ERROR',

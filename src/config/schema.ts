@@ -57,6 +57,53 @@ export const listenerSchema = z
       'A socket the gateway accepts client traffic on. Changes need a restart, except the TLS certificate and key files (re-read on reload).',
   })
 
+export const bufferingSchema = z
+  .strictObject({
+    memoryBudgetBytes: z
+      .int()
+      .min(0)
+      .max(64 * 1024 * MiB)
+      .default(64 * MiB)
+      .meta({
+        description:
+          'Memory for all buffered request bodies and read-ahead responses together (the whole gateway). Beyond it bodies go to `tempDir` or `onExhausted` applies; responses stream with backpressure.',
+      }),
+    requestMemoryBytes: z
+      .int()
+      .min(0)
+      .max(1024 * MiB)
+      .default(1 * MiB)
+      .meta({
+        description:
+          'Largest request body held in memory; a larger one goes to a temp file in `tempDir`, or without `tempDir` is forwarded unbuffered.',
+      }),
+    tempDir: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          'Directory for request bodies that do not fit in memory (created if missing, files mode 0600, removed when the request ends). Unset: no temp files.',
+      }),
+    tempBudgetBytes: z
+      .int()
+      .min(0)
+      .max(1024 * 1024 * MiB)
+      .default(1024 * MiB)
+      .meta({ description: 'Disk for all buffered request bodies in `tempDir` together.' }),
+    onExhausted: z
+      .enum(['refuse', 'stream'])
+      .default('refuse')
+      .meta({
+        description:
+          'A body that fits neither budget: `refuse` it (503 `BUFFER_CAPACITY_EXHAUSTED` with Retry-After) or `stream` it unbuffered (it then holds an upstream slot while it arrives).',
+      }),
+  })
+  .meta({
+    description:
+      'Slow-client protection: request bodies are read before an upstream slot is taken, responses are read ahead of slow readers. Applied on reload.',
+  })
+
 export const serverSchema = z
   .strictObject({
     maxConnections: z
@@ -135,6 +182,37 @@ export const serverSchema = z
       .max(64 * 1024 * MiB)
       .default(100 * MiB)
       .meta({ description: 'Default request body cap for routes (413 when exceeded; streamed, never buffered).' }),
+    buffering: bufferingSchema.default(bufferingSchema.parse({})),
+    minRequestBodyBytesPerSecond: z
+      .int()
+      .min(0)
+      .max(1024 * MiB)
+      .default(1024)
+      .meta({
+        description:
+          'Slowest accepted request body: averaged over each `minRateWindowMs` in which the gateway waits on the client; slower gets 408 `REQUEST_BODY_TOO_SLOW` (0 = no minimum).',
+      }),
+    minResponseBytesPerSecond: z
+      .int()
+      .min(0)
+      .max(1024 * MiB)
+      .default(1024)
+      .meta({
+        description:
+          'Slowest accepted response reader: averaged over each `minRateWindowMs` in which bytes wait for the client; slower is cut (`RESPONSE_READ_TOO_SLOW`, 0 = no minimum).',
+      }),
+    minRateWindowMs: durationMs(100, 600_000)
+      .default(10_000)
+      .meta({ description: 'Window over which the minimum body and response rates are averaged.' }),
+    http2MaxStreamsPerClient: z
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(512)
+      .meta({
+        description:
+          'Concurrent HTTP/2 streams one client address may have open across all its connections to a listener; more are refused with RST_STREAM REFUSED_STREAM (0 = no cap).',
+      }),
     trustedProxies: z
       .array(z.string())
       .default([])
@@ -188,8 +266,23 @@ export const upstreamSchema = z.strictObject({
       idleTimeoutMs: durationMs(100, 3_600_000)
         .default(30_000)
         .meta({ description: 'Idle keep-alive upstream connections are closed after this long.' }),
+      maxClientSharePercent: z
+        .int()
+        .min(1)
+        .max(100)
+        .default(50)
+        .meta({
+          description:
+            'Share of the upstream slots one client IP may hold while they wait on it (body streamed unbuffered, response paused for a slow reader); at it, the client gets 429 `CLIENT_SLOT_LIMIT` (100 = no cap). Fast clients are not counted.',
+        }),
     })
-    .default({ maxConnectionsPerBackend: 128, maxQueue: 1024, queueTimeoutMs: 1000, idleTimeoutMs: 30_000 }),
+    .default({
+      maxConnectionsPerBackend: 128,
+      maxQueue: 1024,
+      queueTimeoutMs: 1000,
+      idleTimeoutMs: 30_000,
+      maxClientSharePercent: 50,
+    }),
   timeouts: z
     .strictObject({
       connectMs: durationMs(1, 600_000).default(5000),
@@ -278,6 +371,34 @@ export const routeSchema = z.strictObject({
   websocketIdleTimeoutMs: durationMs(1000, 86_400_000)
     .default(300_000)
     .meta({ description: 'Close a tunnelled WebSocket after this long without traffic in either direction.' }),
+  requestBuffering: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .meta({ description: 'Read the whole request body before an upstream slot is taken (a slow sender costs no slot).' }),
+      maxBytes: z
+        .int()
+        .min(0)
+        .max(64 * 1024 * MiB)
+        .default(1 * MiB)
+        .meta({ description: 'Bodies up to this size are buffered (memory, then `server.buffering.tempDir`).' }),
+      overLimit: z
+        .enum(['stream', 'refuse'])
+        .default('stream')
+        .meta({ description: 'A larger body: `stream` it unbuffered, or `refuse` it (413 `PAYLOAD_TOO_LARGE`).' }),
+    })
+    .default({ enabled: true, maxBytes: 1 * MiB, overLimit: 'stream' })
+    .meta({ description: 'Request body buffering (slow-client protection); see docs/security.md.' }),
+  responseBufferBytes: z
+    .int()
+    .min(0)
+    .max(1024 * MiB)
+    .default(1 * MiB)
+    .meta({
+      description:
+        'Read up to this many response bytes ahead of a slow client, within `server.buffering.memoryBudgetBytes`, so the upstream connection is released (0 = stream with backpressure only).',
+    }),
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
   access: routeAccessSchema,

@@ -31,6 +31,9 @@ export const ERROR_CODES = Object.freeze({
   INVALID_HEADER_NAME: spec(400, 'Header name not accepted', 'downstream'),
   REQUEST_HEADER_TIMEOUT: spec(408, 'Request header timeout', 'downstream'),
   REQUEST_BODY_TIMEOUT: spec(408, 'Request body timeout', 'downstream'),
+  REQUEST_BODY_TOO_SLOW: spec(408, 'Request body sent too slowly', 'downstream'),
+  RESPONSE_READ_TOO_SLOW: spec(408, 'Response read too slowly', 'downstream'),
+  CLIENT_SLOT_LIMIT: spec(429, 'Client holds its share of upstream capacity', 'downstream'),
   PAYLOAD_TOO_LARGE: spec(413, 'Request body too large', 'downstream'),
   URI_TOO_LONG: spec(414, 'Request URI too long', 'downstream'),
   HEADERS_TOO_LARGE: spec(431, 'Request header fields too large', 'downstream'),
@@ -55,6 +58,7 @@ export const ERROR_CODES = Object.freeze({
   UPSTREAM_UPGRADE_REFUSED: spec(502, 'Upstream refused the protocol upgrade', 'upstream'),
   REQUEST_DEADLINE_EXCEEDED: spec(504, 'Request deadline exceeded', 'upstream'),
   ROUTE_CONCURRENCY_LIMIT: spec(503, 'Route concurrency limit reached', 'upstream'),
+  BUFFER_CAPACITY_EXHAUSTED: spec(503, 'Request body buffers exhausted', 'upstream'),
 
   // --- chain: the LitVM chain (RPC endpoints, the gateway's hot wallet, transactions)
   CHAIN_CONFIG_INVALID: spec(500, 'Invalid chain configuration', 'internal'),

@@ -12,9 +12,11 @@ export class BodyLimit extends Transform {
     return this.#seen
   }
   readonly #limit: number
-  constructor(limit: number) {
+  /** `alreadySeen`: bytes of the same body that went another way first (a buffered prefix). */
+  constructor(limit: number, alreadySeen = 0) {
     super()
     this.#limit = limit
+    this.#seen = alreadySeen
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#seen += chunk.length

@@ -16,3 +16,4 @@ export {
 export { rawProblemResponse, sendProblem } from './problem-response.ts'
 export { scanRequestHead, buildResponseHeaders } from './headers.ts'
 export { classifyUpstreamError } from './upstream-errors.ts'
+export { SlowClients, type SlowClientSnapshot, type SlowClientCounts } from './slow-clients.ts'

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import type { Readable } from 'node:stream'
+import { constants as h2constants } from 'node:http2'
+import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import {
@@ -18,7 +19,7 @@ import { GatewayError, type ErrorCode } from '../errors/index.ts'
 import { normalizePath } from '../routing/index.ts'
 import { resolveClientAddress } from '../security/index.ts'
 import type { AdmissionRefusal, RouteContext, RoutePolicy, Runtime } from '../runtime/index.ts'
-import type { AcquireCallback, Backend, Upstream } from '../upstream/index.ts'
+import type { AcquireCallback, Backend, ClientShare, Upstream } from '../upstream/index.ts'
 import {
   appendGatewayHeaders,
   buildResponseHeaders,
@@ -26,7 +27,12 @@ import {
   type ScannedRequestHead,
 } from './headers.ts'
 import { BodyLimit } from './body-limit.ts'
-import { sendProblem, type AnyResponse } from './problem-response.ts'
+import { planBody } from './body-plan.ts'
+import { BodyBuffer, type BodyBufferResult, type BufferedBody } from './request-buffer.ts'
+import { ResponseReadAhead } from './response-read-ahead.ts'
+import type { SlowClients } from './slow-clients.ts'
+import type { TransferKind, WatchedTransfer, WatchEntry } from './transfer-rate.ts'
+import { RETRY_AFTER_SECONDS, sendProblem, type AnyResponse } from './problem-response.ts'
 import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
 import { isValidRequestId, type RequestIdSource } from './request-id.ts'
 import { classifyUpstreamError } from './upstream-errors.ts'
@@ -73,6 +79,8 @@ export interface ProxyDeps {
    * trusted proxies (computed only when called). Such requests are not routed, proxied or access-logged.
    */
   readonly localEndpoints?: LocalEndpoints
+  /** Slow-client protection shared by all requests: buffer budgets, minimum-rate watch, counters. */
+  readonly slowClients: SlowClients
 }
 
 /** See ProxyDeps.localEndpoints. */
@@ -140,6 +148,9 @@ const CLOSE: Readonly<Record<string, string>> = Object.freeze({ connection: 'clo
 /** The exchange a request belongs to (set once per request; read only when its body times out). */
 const kExchange = Symbol('litgate.exchange')
 type ExchangeOwner = { [kExchange]?: Exchange }
+/** Set on a request whose `Expect: 100-continue` is ours to answer (the listener's checkContinue). */
+const kContinuePending = Symbol('litgate.continuePending')
+type ContinueOwner = { [kContinuePending]?: boolean }
 
 // RFC 9110 §9.2.2: idempotent methods.
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
@@ -178,6 +189,16 @@ export class ProxyHandler {
     return true
   }
 
+  /**
+   * `checkContinue` listener: a request with `Expect: 100-continue`. The 100 is sent only when the
+   * gateway starts reading the body (RFC 9110 §10.1.1), so a request refused before that (404, 413,
+   * admission) never makes the client send its body.
+   */
+  readonly handleExpectContinue = (req: AnyRequest, res: AnyResponse): void => {
+    ;(req as ContinueOwner)[kContinuePending] = true
+    this.handle(req, res)
+  }
+
   /** `request` listener for node:http / node:https / node:http2 (compat) servers. */
   readonly handle = (req: AnyRequest, res: AnyResponse): void => {
     const runtime = this.#deps.runtime()
@@ -190,7 +211,11 @@ export class ProxyHandler {
     if (local !== undefined) {
       const clientAddress = () =>
         resolveClientAddress(req.socket?.remoteAddress ?? '', head.xForwardedFor, runtime.trustedProxies)
-      if (local(req, res, { requestId, clientAddress })) return
+      if (local(req, res, { requestId, clientAddress })) {
+        // The gateway's own endpoints read their (small) bodies themselves.
+        writeContinue(req, res)
+        return
+      }
     }
     const exchange = new Exchange(this.#deps, runtime, req, res, head, requestId)
     // HTTP/1.1: on the request; HTTP/2: on its stream (what the listener's timeout sees).
@@ -267,7 +292,7 @@ export class ProxyHandler {
  * One client request on its way through the gateway: implements undici's dispatch handler (the
  * response path) and the upstream's acquire callback (admission to a backend slot).
  */
-class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
+class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTransfer {
   readonly #deps: ProxyDeps
   readonly #runtime: Runtime
   readonly #req: AnyRequest
@@ -304,7 +329,22 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   #retryTimer: NodeJS.Timeout | undefined
   /** Set while an attempt we aborted ourselves (to retry) winds down: its error is expected. */
   #isAbandoning = false
-  #replayBody: Buffer | undefined
+  /** The whole body, read before a slot was taken (memory and/or temp file). */
+  #buffered: BufferedBody | undefined
+  /** Buffering in progress. */
+  #bodyBuffer: BodyBuffer | undefined
+  /** What buffering read of a body that then went on unbuffered (sent first). */
+  #prefix: BufferedBody | undefined
+  /** The body was buffered under the retry policy's rule (`#shouldBufferBody`): it may be replayed. */
+  #isReplayEligible = false
+  #requestWatch: WatchEntry | undefined
+  #responseWatch: WatchEntry | undefined
+  #readAhead: ResponseReadAhead | undefined
+  #isDrainArmed = false
+  #isPausedForClient = false
+  /** The client share this exchange holds slots in, and how many (streamed body, paused response). */
+  #share: ClientShare | undefined
+  #shareHeld = 0
   #isCountedOnRoute = false
   #client: string | undefined
 
@@ -327,6 +367,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   /** Answers with a gateway-made problem and finishes the exchange. */
   fail(code: ErrorCode, headers?: Record<string, string>, problemMembers?: string): void {
     this.#code = code
+    this.#bodyBuffer?.abort()
+    this.#bodyBuffer = undefined
     const res = this.#res
     if (res.headersSent) {
       // Mid-response failure: the only honest signal left is to break the stream.
@@ -385,7 +427,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
    * The client stopped sending its body: answer 408 (or break a started response) and drop the
    * upstream attempt without counting it against the backend (the client is at fault).
    */
-  timeOutBody(): void {
+  timeOutBody(code: 'REQUEST_BODY_TIMEOUT' | 'REQUEST_BODY_TOO_SLOW' = 'REQUEST_BODY_TIMEOUT'): void {
     if (this.#isDone) return
     if (this.#isQueued) {
       ;(this.#upstream as Upstream).cancel(this)
@@ -395,8 +437,9 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     // Its error is expected: onResponseError only returns the backend slot.
     if (controller !== undefined) this.#isAbandoning = true
     clearTimeout(this.#retryTimer)
-    this.fail('REQUEST_BODY_TIMEOUT')
-    controller?.abort(new GatewayError('REQUEST_BODY_TIMEOUT'))
+    this.#bodyBuffer?.abort()
+    this.fail(code)
+    controller?.abort(new GatewayError(code))
   }
 
   /** Runs the admission stages in order; the first refusal answers. */
@@ -440,7 +483,10 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   /** Load shedding, retry accounting and (when retries need it) body buffering, then a backend slot. */
   acquire(): void {
     const route = this.route as RouteContext
-    this.#upstream = route.upstream
+    const upstream = route.upstream
+    // A direct-response route is answered by its policy before admission: never here.
+    if (upstream === undefined) return this.fail('INTERNAL_ERROR')
+    this.#upstream = upstream
     this.#res.once('close', this.#onClientClose)
     if (this.#deps.onExchangeEnd !== undefined) this.#clientAddress() // while the socket is attached
     if (route.maxConcurrent !== undefined) {
@@ -454,10 +500,20 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       this.#deadline = setTimeout(this.#onDeadline, route.timeoutMs)
     }
     route.retryBudget.recordRequest(performance.now())
-    if (this.#shouldBufferBody(route)) {
-      this.#bufferBody(route)
-      return
-    }
+    this.#share = upstream.clientShare
+    if (this.#share.isFull(this.#clientAddress())) return this.#refuseShare()
+    this.#isReplayEligible = this.#shouldBufferBody(route)
+    const cl = this.#head.contentLength
+    const plan = planBody({
+      hasBody: this.#mayHaveBody(),
+      declaredBytes: cl === undefined ? undefined : Number(cl),
+      buffering: route.requestBuffering,
+      isReplayEligible: this.#isReplayEligible,
+      maxReplayBodyBytes: route.retry.maxReplayBodyBytes,
+    })
+    if (plan.kind === 'buffer') return this.#bufferBody(route, plan.maxBytes)
+    if (plan.kind === 'refuse') return this.fail('PAYLOAD_TOO_LARGE')
+    if (plan.kind === 'stream') return this.#streamBody()
     this.#acquireBackend()
   }
 
@@ -477,18 +533,158 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     return IDEMPOTENT.has(this.#req.method ?? 'GET') || this.#hasIdempotencyKey(route)
   }
 
-  #bufferBody(route: RouteContext): void {
+  /** Reads the body before a slot is taken (slow senders cost no upstream slot); see BodyBuffer. */
+  #bufferBody(route: RouteContext, maxBytes: number): void {
+    const cl = this.#head.contentLength
+    const slow = this.#deps.slowClients
+    const settings = slow.settings
+    const buffer = new BodyBuffer(
+      this.#req,
+      {
+        maxBytes,
+        maxBodyBytes: route.maxBodyBytes,
+        declaredBytes: cl === undefined ? undefined : Number(cl),
+      },
+      {
+        memory: slow.memory,
+        disk: slow.disk,
+        requestMemoryBytes: settings.requestMemoryBytes,
+        tempDir: settings.tempDir,
+        onSpill: slow.onSpill,
+      },
+      this.#onBuffered,
+    )
+    this.#bodyBuffer = buffer
+    buffer.start()
+    if (this.#bodyBuffer === undefined) return // reported at once (nothing to read)
+    writeContinue(this.#req, this.#res)
+    this.#requestWatch = slow.watch.add(this, 'request')
+  }
+
+  readonly #onBuffered = (result: BodyBufferResult): void => {
+    this.#bodyBuffer = undefined
+    this.#deps.slowClients.watch.remove(this.#requestWatch)
+    this.#requestWatch = undefined
+    if (this.#isDone) {
+      if (result.kind === 'buffered') result.body.dispose()
+      else if (result.kind !== 'too-large' && result.kind !== 'failed') result.prefix.dispose()
+      return
+    }
+    const route = this.route as RouteContext
+    switch (result.kind) {
+      case 'buffered':
+        this.#buffered = result.body
+        return this.#acquireBackend()
+      case 'too-large':
+        return this.fail('PAYLOAD_TOO_LARGE')
+      case 'failed':
+        return this.fail('CLIENT_ABORTED')
+      case 'over-limit':
+        if (route.requestBuffering.isEnabled && route.requestBuffering.overLimit === 'refuse') {
+          result.prefix.dispose()
+          return this.fail('PAYLOAD_TOO_LARGE')
+        }
+        break
+      case 'exhausted':
+        if (this.#deps.slowClients.settings.onExhausted === 'refuse') {
+          result.prefix.dispose()
+          this.#deps.slowClients.counts.bufferRefusals++
+          return this.fail('BUFFER_CAPACITY_EXHAUSTED')
+        }
+        this.#deps.slowClients.counts.bufferBypasses++
+        break
+      case 'over-memory':
+        break
+    }
+    this.#prefix = result.prefix
+    this.#streamBody()
+  }
+
+  /**
+   * The body goes upstream as it arrives: the slot it takes waits on the client, so it counts in the
+   * client's share of the upstream, and the minimum body rate applies.
+   */
+  #streamBody(): void {
+    if (!this.#holdShare()) return this.#refuseShare()
     const req = this.#req
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.once('end', () => {
-      this.#replayBody = Buffer.concat(chunks)
-      if (this.#replayBody.length > route.retry.maxReplayBodyBytes) return this.fail('BAD_REQUEST')
-      this.#acquireBackend()
-    })
-    req.once('error', () => {
-      if (!this.#isDone) this.fail('CLIENT_ABORTED')
-    })
+    const route = this.route as RouteContext
+    const prefix = this.#prefix
+    const limited = new BodyLimit(route.maxBodyBytes, prefix?.size ?? 0)
+    this.#bodyLimit = limited
+    req.on('error', (err) => limited.destroy(err))
+    // Once the client sent it all, this slot no longer waits on the client.
+    req.once('end', this.#onBodyEnd)
+    const rest = req.pipe(limited)
+    this.#body = prefix === undefined ? rest : concatBody(prefix, rest)
+    writeContinue(req, this.#res)
+    this.#requestWatch = this.#deps.slowClients.watch.add(this, 'request')
+    this.#acquireBackend()
+  }
+
+  readonly #onBodyEnd = (): void => {
+    this.#deps.slowClients.watch.remove(this.#requestWatch)
+    this.#requestWatch = undefined
+    this.#releaseShare()
+  }
+
+  /** Takes one client-bound slot of the client's share; false when the share is full. */
+  #holdShare(): boolean {
+    const share = this.#share
+    if (share === undefined || !share.tryHold(this.#clientAddress())) return false
+    this.#shareHeld++
+    return true
+  }
+
+  #releaseShare(): void {
+    if (this.#shareHeld === 0) return
+    this.#shareHeld--
+    ;(this.#share as ClientShare).release(this.#clientAddress())
+  }
+
+  #refuseShare(): void {
+    this.#deps.slowClients.counts.shareRefusals++
+    this.fail('CLIENT_SLOT_LIMIT', { 'retry-after': RETRY_AFTER_SECONDS })
+  }
+
+  // --- WatchedTransfer (minimum rates, checked by the shared TransferWatch)
+
+  transferredBytes(kind: TransferKind): number {
+    if (kind === 'response') return this.#bytesOut - this.#res.writableLength
+    return this.#bodyLimit?.seen ?? this.#bodyBuffer?.receivedBytes ?? 0
+  }
+
+  isWaitingOnClient(kind: TransferKind): boolean {
+    if (kind === 'response') return !this.#res.destroyed && this.#res.writableLength > 0
+    // Nothing the client sent is left unread: it is the client we wait for (not our queue or backend).
+    const req = this.#req
+    return !req.complete && req.readableLength === 0 && this.#bodyBuffer?.isHeldBack !== true
+  }
+
+  onTooSlow(kind: TransferKind): void {
+    const slow = this.#deps.slowClients
+    if (kind === 'request') {
+      slow.counts.slowBodyAborts++
+      if (this.#isDone) return
+      this.timeOutBody('REQUEST_BODY_TOO_SLOW')
+      closeH2StreamAfterAnswer(this.#req)
+      return
+    }
+    slow.counts.slowReadAborts++
+    this.#responseWatch = undefined
+    this.#cutResponse('RESPONSE_READ_TOO_SLOW')
+  }
+
+  /** Ends a started response for a reason of the client's (slow reader): the upstream attempt too. */
+  #cutResponse(code: ErrorCode): void {
+    if (this.#isDone) {
+      // The backend is done and its slot free: only the client's buffered rest is dropped.
+      this.#res.destroy()
+      return
+    }
+    const controller = this.#controller
+    if (controller !== undefined) this.#isAbandoning = true
+    this.fail(code)
+    controller?.abort(new GatewayError(code))
   }
 
   #hasIdempotencyKey(route: RouteContext): boolean {
@@ -574,15 +770,34 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     } else {
       res.writeHead(statusCode, out)
     }
+    if (this.#responseWatch === undefined) {
+      const slow = this.#deps.slowClients
+      if (route.responseBufferBytes > 0)
+        this.#readAhead = new ResponseReadAhead(slow.memory, route.responseBufferBytes)
+      this.#responseWatch = slow.watch.add(this, 'response')
+      // The client may still be reading after the exchange finished (read-ahead): watched until it closes.
+      res.once('close', this.#onResponseClosed)
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#isDone) return
     this.#bytesOut += chunk.length
-    if (!(this.#res as ServerResponse).write(chunk)) {
-      controller.pause()
-      this.#res.once('drain', this.#onDrain)
+    const res = this.#res
+    if ((res as ServerResponse).write(chunk)) return
+    if (!this.#isDrainArmed) {
+      this.#isDrainArmed = true
+      res.once('drain', this.#onDrain)
     }
+    // Read ahead of a slow client while the response fits its bound and the memory budget.
+    if (this.#readAhead?.tryAbsorb(res.writableLength) === true) return
+    // The backend now waits on the client: that slot counts in the client's share.
+    if (!this.#holdShare()) {
+      this.#deps.slowClients.counts.shareRefusals++
+      return this.#cutResponse('CLIENT_SLOT_LIMIT')
+    }
+    this.#isPausedForClient = true
+    controller.pause()
   }
 
   onResponseEnd(): void {
@@ -649,7 +864,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       policy,
       method: this.#req.method ?? 'GET',
       hasIdempotencyKey: this.#hasIdempotencyKey(route),
-      isBodyReplayable: this.#body === null || this.#replayBody !== undefined,
+      // Unchanged rule: no body, or one buffered because the retry policy asked for it.
+      isBodyReplayable:
+        this.#buffered !== undefined
+          ? this.#isReplayEligible
+          : this.#body === null && this.#prefix === undefined,
       outcome,
       phase,
       retriesSoFar: this.#retries,
@@ -703,7 +922,6 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     this.#attemptStartedAt = performance.now()
     const req = this.#req
     const route = this.route as RouteContext
-    if (this.#attempts === 1) this.#body = this.#requestBody(route)
     if (route.retry.perTryTimeoutMs !== undefined) {
       this.#perTryTimer = setTimeout(this.#onPerTryTimeout, route.retry.perTryTimeoutMs)
     }
@@ -724,13 +942,17 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
       this.#runtime.requestIdHeader,
       this.requestId,
     )
+    // A buffered chunked (or HTTP/2 length-less) body goes upstream with its length (as nginx does).
+    const buffered = this.#buffered
+    if (buffered !== undefined && head.contentLength === undefined)
+      headers.push('content-length', String(buffered.size))
     backend.pool.dispatch(
       {
         origin: backend.origin,
         path: this.path as string,
         method: req.method as Dispatcher.HttpMethod,
         headers,
-        body: this.#replayBody ?? this.#body,
+        body: this.#buffered?.payload() ?? this.#body,
       },
       this,
     )
@@ -768,17 +990,6 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     return head.hasTransferEncoding || (head.contentLength !== undefined && head.contentLength !== '0')
   }
 
-  #requestBody(route: RouteContext): Readable | null {
-    const req = this.#req
-    const head = this.#head
-    if (this.#replayBody !== undefined || !this.#mayHaveBody()) return null
-    if (head.contentLength !== undefined) return req // bounded by the length check and undici's strict length
-    const limited = new BodyLimit(route.maxBodyBytes)
-    this.#bodyLimit = limited
-    req.on('error', (err) => limited.destroy(err))
-    return req.pipe(limited)
-  }
-
   /** The client as the gateway believes it (trusted proxy chain walked); computed once. */
   #clientAddress(): string {
     if (this.#client === undefined) {
@@ -805,6 +1016,13 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     clearTimeout(this.#retryTimer)
     if (this.#isCountedOnRoute) (this.route as RouteContext).load.active--
     this.#res.off('close', this.#onClientClose)
+    this.#bodyBuffer?.abort()
+    this.#bodyBuffer = undefined
+    this.#deps.slowClients.watch.remove(this.#requestWatch)
+    this.#requestWatch = undefined
+    this.#buffered?.dispose()
+    this.#prefix?.dispose()
+    while (this.#shareHeld > 0) this.#releaseShare()
     const span = this.#span
     if (span !== undefined) {
       span.setAttribute('http.response.status_code', status)
@@ -833,7 +1051,10 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
         code: this.#code,
         attempts: this.#attempts,
         attemptLog: this.#attemptLog,
-        bytesIn: this.#bodyLimit?.seen ?? (this.#body !== null && cl !== undefined ? Number(cl) : 0),
+        bytesIn:
+          this.#bodyLimit?.seen ??
+          this.#buffered?.size ??
+          (this.#body !== null && cl !== undefined ? Number(cl) : 0),
         bytesOut: this.#bytesOut,
         ttfbMs: this.#ttfbMs,
         durationMs: performance.now() - this.#startedAt,
@@ -842,7 +1063,17 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
   }
 
   readonly #onDrain = (): void => {
+    this.#isDrainArmed = false
+    this.#readAhead?.releaseAll()
+    if (!this.#isPausedForClient) return
+    this.#isPausedForClient = false
+    this.#releaseShare()
     this.#controller?.resume()
+  }
+
+  readonly #onResponseClosed = (): void => {
+    this.#readAhead?.releaseAll()
+    this.#deps.slowClients.watch.remove(this.#responseWatch)
   }
 
   /** Client went away before we finished: abort the upstream request so its connection is not leaked. */
@@ -873,6 +1104,35 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback {
     if (controller !== undefined) controller.abort(new GatewayError('REQUEST_DEADLINE_EXCEEDED'))
     else this.fail('REQUEST_DEADLINE_EXCEEDED')
   }
+}
+
+/** Sends the 100 (Continue) a request with `Expect: 100-continue` waits for, once, when its body is wanted. */
+function writeContinue(req: AnyRequest, res: AnyResponse): void {
+  const owner = req as ContinueOwner
+  if (owner[kContinuePending] !== true) return
+  owner[kContinuePending] = false
+  if (!res.headersSent && !res.writableEnded) res.writeContinue()
+}
+
+/** HTTP/2: after answering a request whose body is still arriving, reset its stream (NO_ERROR, RFC 9113 §8.1). */
+function closeH2StreamAfterAnswer(req: AnyRequest): void {
+  if (!('stream' in req)) return
+  const stream = req.stream
+  if (stream.destroyed || stream.readableEnded) return
+  const close = (): void => {
+    if (!stream.destroyed) stream.close(h2constants.NGHTTP2_NO_ERROR)
+  }
+  if (stream.writableFinished) close()
+  else stream.once('finish', close)
+}
+
+/** A body that went on unbuffered: the buffered prefix first, then the rest as it arrives. */
+function concatBody(prefix: BufferedBody, rest: Readable): Readable {
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* prefix.stream() as AsyncIterable<Buffer>
+    yield* rest as AsyncIterable<Buffer>
+  }
+  return Readable.from(all(), { objectMode: false })
 }
 
 /** The W3C traceparent naming `span` (version 00); undefined for a non-recording span without context. */

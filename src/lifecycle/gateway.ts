@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { Config, ListenerConfig } from '../config/index.ts'
@@ -7,7 +8,9 @@ import {
   createRequestIdSource,
   createUpgradeHandler,
   ProxyHandler,
+  SlowClients,
   type ProxyDeps,
+  type SlowClientSnapshot,
   type Tunnel,
 } from '../http/index.ts'
 import {
@@ -115,6 +118,7 @@ export class Gateway {
   #limiterStore: LimiterStore | undefined
   #isLimiterStoreOwned = false
   readonly #tracker: ConnectionTracker
+  readonly #slowClients: SlowClients
   readonly #tunnels = new Set<Tunnel>()
   readonly #listeners: Listener[] = []
   #runtime: Runtime
@@ -127,6 +131,8 @@ export class Gateway {
     this.#deps = deps
     this.#tracker = new ConnectionTracker(config.server.maxConnections)
     this.#limiterStore = deps.rateLimit?.store
+    prepareTempDir(config)
+    this.#slowClients = new SlowClients(config.server, this.#now)
     this.#runtime = buildRuntime(config, this.#runtimeDeps(config))
   }
 
@@ -200,6 +206,7 @@ export class Gateway {
       runtime,
       requestIds,
       log: this.#log,
+      slowClients: this.#slowClients,
       ...(this.#deps.onExchangeEnd === undefined ? {} : { onExchangeEnd: this.#deps.onExchangeEnd }),
       ...(this.#deps.onAttemptFailure === undefined ? {} : { onAttemptFailure: this.#deps.onAttemptFailure }),
       ...(this.#deps.tracer === undefined ? {} : { tracer: this.#deps.tracer }),
@@ -228,6 +235,7 @@ export class Gateway {
         this.#log.warn({ reason }, 'http2 session closed: ENHANCE_YOUR_CALM')
         this.#deps.onHttp2Abuse?.(reason)
       },
+      checkContinue: proxy.handleExpectContinue,
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))
@@ -252,6 +260,11 @@ export class Gateway {
 
   connections(): ConnectionCounts {
     return this.#tracker.counts(this.#tunnels.size)
+  }
+
+  /** Slow-client protection now: buffered bytes (memory, temp files) and what it counted since start. */
+  slowClients(): SlowClientSnapshot {
+    return { ...this.#slowClients.snapshot(), refusedStreams: this.#tracker.refusedStreams }
   }
 
   /** True while serving: config loaded, listeners bound, not draining (the `/readyz` answer). */
@@ -279,6 +292,11 @@ export class Gateway {
     const changes = restartBoundChanges(old.config, config)
     if (changes.length > 0) throw new RestartRequiredError(changes)
     const tls = this.#prepareTls(config.listeners)
+    try {
+      prepareTempDir(config)
+    } catch (err) {
+      throw new GatewayError('RELOAD_FAILED', (err as Error).message, { cause: err })
+    }
     const isUnchanged = configVersion(config) === old.version
     let next: Runtime = old
     if (!isUnchanged) {
@@ -309,6 +327,7 @@ export class Gateway {
     // Socket-level settings of the running listeners: new connections, and existing ones where Node
     // reads the value per request (keep-alive after the next response, header/request timeouts).
     this.#tracker.setMaxConnections(config.server.maxConnections)
+    this.#slowClients.configure(config.server)
     for (const l of this.#listeners) l.applyServerOptions(config.server, this.#tracker.maxConnections)
     for (const upstream of next.upstreams.values()) upstream.startHealthChecks()
     void retireRuntime(old, next).catch((err: unknown) =>
@@ -371,7 +390,24 @@ export class Gateway {
     if (isForced) for (const socket of this.#tracker.sockets()) socket.destroy()
     await retireRuntime(this.#runtime, undefined)
     if (this.#isLimiterStoreOwned) await this.#limiterStore?.close()
+    this.#slowClients.watch.stop()
     this.#state = 'stopped'
     return { isForced, remainingAtDeadline: remaining }
+  }
+}
+
+/** Creates `server.buffering.tempDir` (private to the gateway) when set; throws naming it when it cannot. */
+function prepareTempDir(config: Config): void {
+  const dir = config.server.buffering.tempDir
+  if (dir === undefined) return
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (err) {
+    throw new Error(
+      `server.buffering.tempDir ${JSON.stringify(dir)}: ${(err as NodeJS.ErrnoException).code ?? 'unusable'}`,
+      {
+        cause: err,
+      },
+    )
   }
 }

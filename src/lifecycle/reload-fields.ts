@@ -25,6 +25,13 @@ export const APPLIED_ON_RELOAD = [
   'server.http2PingIntervalMs',
   'server.http2MaxClientResets',
   'server.http2ClientResetWindowMs',
+  'server.http2MaxStreamsPerClient',
+  // Slow-client protection (one SlowClients per gateway, configured after the swap): budgets and the
+  // buffering settings apply to new reservations, the minimum rates from the next check.
+  'server.buffering',
+  'server.minRequestBodyBytesPerSecond',
+  'server.minResponseBytesPerSecond',
+  'server.minRateWindowMs',
   // Part of the runtime snapshot: every request reads the snapshot it started with.
   'server.maxUrlBytes',
   'server.maxBodyBytes',

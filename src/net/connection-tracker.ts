@@ -26,6 +26,7 @@ export class ConnectionTracker {
   readonly #sockets = new Set<Socket>()
   #active = 0
   #rejected = 0
+  #refusedStreams = 0
 
   constructor(maxConnections: number) {
     this.#maxConnections = maxConnections
@@ -54,6 +55,16 @@ export class ConnectionTracker {
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
     return true
+  }
+
+  /** An HTTP/2 stream refused because its client address had `server.http2MaxStreamsPerClient` open. */
+  recordRefusedStream(): void {
+    this.#refusedStreams++
+  }
+
+  /** HTTP/2 streams refused by the per-client cap (since start). */
+  get refusedStreams(): number {
+    return this.#refusedStreams
   }
 
   /** A connection the listener's own (Node) cap dropped before `admit` saw it. */

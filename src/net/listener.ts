@@ -33,6 +33,7 @@ import {
   type Http2ResetLimit,
   type Http2SessionTimeouts,
 } from './http2-sessions.ts'
+import { ClientStreams } from './client-streams.ts'
 import { loadTlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
@@ -62,6 +63,11 @@ export interface ListenerHandlers {
   readonly bodyTimeout?: (owner: IncomingMessage | ServerHttp2Stream) => boolean
   /** An HTTP/2 session was closed for abuse (rapid reset: GOAWAY ENHANCE_YOUR_CALM), e.g. for metrics. */
   readonly sessionAbuse?: (reason: Http2AbuseReason) => void
+  /**
+   * A request with `Expect: 100-continue` (Node's `checkContinue`): the handler sends the 100 itself
+   * when it wants the body. Unset: Node answers 100 at once and `request` gets it.
+   */
+  readonly checkContinue?: RequestListener
 }
 
 /** A bound listener. */
@@ -212,7 +218,13 @@ export async function startListener(
   // HTTP/1.1 responses in flight: when draining starts, those whose head is not written yet get
   // `Connection: close` too (not only requests that arrive after).
   const inflight1 = new Set<ServerResponse>()
-  const onRequest: RequestListener = (req, res) => {
+  // Open HTTP/2 streams per client address across this listener's sessions (server.http2MaxStreamsPerClient).
+  const clientStreams = new ClientStreams(server.http2MaxStreamsPerClient)
+  const serve = (
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    handler: RequestListener,
+  ): void => {
     if (isDraining && req.httpVersionMajor === 1) (res as ServerResponse).shouldKeepAlive = false
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as RequestSocket
@@ -225,9 +237,23 @@ export async function startListener(
         tracker.requestFinished(socket)
         if (socket[kCurrentRequest] === req) socket[kCurrentRequest] = null
       })
+    } else if (req.httpVersionMajor === 2) {
+      const stream = (req as Http2ServerRequest).stream
+      const address = stream.session?.socket?.remoteAddress ?? ''
+      if (!clientStreams.tryOpen(address)) {
+        // RFC 9113 §8.7: REFUSED_STREAM says the request was not processed (safe for the client to retry).
+        tracker.recordRefusedStream()
+        stream.close(h2constants.NGHTTP2_REFUSED_STREAM)
+        return
+      }
+      stream.once('close', () => clientStreams.close(address))
     }
-    handlers.request(req, res)
+    handler(req, res)
   }
+  const onRequest: RequestListener = (req, res) => serve(req, res, handlers.request)
+  const checkContinue = handlers.checkContinue
+  const onCheckContinue: RequestListener | undefined =
+    checkContinue === undefined ? undefined : (req, res) => serve(req, res, checkContinue)
   const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     const code = clientErrorCode(err)
     if (
@@ -249,6 +275,7 @@ export async function startListener(
   }
   const wire1 = (s: HttpServer): void => {
     s.on('request', onRequest)
+    if (onCheckContinue !== undefined) s.on('checkContinue', onCheckContinue)
     s.on('upgrade', handlers.upgrade)
     s.on('clientError', onClientError)
     s.on('timeout', onSocketTimeout)
@@ -293,6 +320,8 @@ export async function startListener(
   }
   const wire2 = (s: NetServer & { updateSettings(settings: { maxHeaderListSize: number }): void }): void => {
     s.on('request', onRequest)
+    // The secure server's HTTP/1.1 fallback emits it here too.
+    if (onCheckContinue !== undefined) s.on('checkContinue', onCheckContinue)
     s.on('session', onSession)
     s.on('stream', sessions.onStream)
     s.on('stream', onStreamBody)
@@ -412,6 +441,7 @@ export async function startListener(
     applyServerOptions: (next, maxConnections) => {
       current = next
       outer.maxConnections = maxConnections
+      clientStreams.setLimit(next.http2MaxStreamsPerClient)
       for (const s of idleTimed) s.timeout = next.requestBodyIdleTimeoutMs
       for (const s of tlsServers) setHandshakeTimeout(s, next.tlsHandshakeTimeoutMs)
       sessions.configure(h2Timeouts(next), h2ResetLimit(next))

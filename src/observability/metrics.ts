@@ -1,5 +1,5 @@
 import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client'
-import type { ExchangeSummary } from '../http/index.ts'
+import type { ExchangeSummary, SlowClientSnapshot } from '../http/index.ts'
 import { FastCounter, FastHistogram, type CounterSeries, type HistogramSeries } from './fast-metrics.ts'
 import { ERROR_CODES, type ErrorCode } from '../errors/index.ts'
 
@@ -35,6 +35,8 @@ export interface GatewayStatsSource {
     readonly rejected: number
   }
   upstreams(): Iterable<UpstreamStats>
+  /** Slow-client protection: buffered bytes now and its counters (Gateway.slowClients). */
+  slowClients?(): SlowClientSnapshot
 }
 
 export interface GatewayMetricsOptions {
@@ -328,6 +330,70 @@ export class GatewayMetrics {
         const s = source()
         if (s === undefined) return
         for (const u of s.upstreams()) this.set({ upstream: u.id }, u.queueDepth)
+      },
+    })
+    const slow = (): SlowClientSnapshot | undefined => source()?.slowClients?.()
+    new Gauge({
+      name: 'litgate_buffered_bytes',
+      help: 'Bytes of request bodies and read-ahead responses the gateway holds now, by store (memory, temp_file).',
+      labelNames: ['store'],
+      registers,
+      collect() {
+        const s = slow()
+        if (s === undefined) return
+        this.set({ store: 'memory' }, s.memoryBytes)
+        this.set({ store: 'temp_file' }, s.tempFileBytes)
+      },
+    })
+    new Counter({
+      name: 'litgate_request_body_spills_total',
+      help: 'Request bodies written to a temp file (server.buffering.tempDir) instead of memory.',
+      registers,
+      collect() {
+        const s = slow()
+        if (s === undefined) return
+        this.reset()
+        this.inc(s.spills)
+      },
+    })
+    new Counter({
+      name: 'litgate_body_buffer_exhausted_total',
+      help: 'Request bodies that fit neither buffer budget, by what happened (refused with 503, or streamed).',
+      labelNames: ['action'],
+      registers,
+      collect() {
+        const s = slow()
+        if (s === undefined) return
+        this.reset()
+        this.inc({ action: 'refused' }, s.bufferRefusals)
+        this.inc({ action: 'streamed' }, s.bufferBypasses)
+      },
+    })
+    new Counter({
+      name: 'litgate_slow_client_aborts_total',
+      help:
+        'Exchanges ended for a slow client, by reason: slow_body (408), slow_read (response cut), ' +
+        'slot_share (429, or a response cut, when the client IP held its share of upstream slots).',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const s = slow()
+        if (s === undefined) return
+        this.reset()
+        this.inc({ reason: 'slow_body' }, s.slowBodyAborts)
+        this.inc({ reason: 'slow_read' }, s.slowReadAborts)
+        this.inc({ reason: 'slot_share' }, s.shareRefusals)
+      },
+    })
+    new Counter({
+      name: 'litgate_http2_streams_refused_total',
+      help: 'HTTP/2 streams refused (REFUSED_STREAM) because the client address had server.http2MaxStreamsPerClient open.',
+      registers,
+      collect() {
+        const s = slow()
+        if (s === undefined) return
+        this.reset()
+        this.inc(s.refusedStreams)
       },
     })
     // prom-client's names already start with `process_` / `nodejs_`: the prefix adds only `litgate_`

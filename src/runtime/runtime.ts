@@ -48,6 +48,14 @@ export interface RouteContext {
   readonly policy: RoutePolicy | undefined
   /** The Host sent upstream (route `hostHeader`, else the upstream's). */
   readonly hostHeader: HostHeaderPolicy
+  /** `requestBuffering`: read the body before a slot is taken, up to `maxBytes`. */
+  readonly requestBuffering: {
+    readonly isEnabled: boolean
+    readonly maxBytes: number
+    readonly overLimit: 'stream' | 'refuse'
+  }
+  /** `responseBufferBytes`: read-ahead bound of one response (0 = none). */
+  readonly responseBufferBytes: number
 }
 
 /**
@@ -152,6 +160,12 @@ export function buildRuntime(config: Config, deps: RuntimeDeps, previous?: Runti
           route,
           config.upstreams.find((u) => u.id === route.upstream),
         ),
+        requestBuffering: Object.freeze({
+          isEnabled: route.requestBuffering.enabled,
+          maxBytes: route.requestBuffering.maxBytes,
+          overLimit: route.requestBuffering.overLimit,
+        }),
+        responseBufferBytes: route.responseBufferBytes,
       })
       return toRouteSpec(route, context)
     })

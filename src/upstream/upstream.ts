@@ -11,6 +11,7 @@ import {
 } from '../health/index.ts'
 import type { BreakerState } from '../resilience/index.ts'
 import type { Backend } from './backend.ts'
+import { ClientShare } from './client-share.ts'
 
 /** Called exactly once per `acquire`: with a backend (the caller must `release` it) or an error code. */
 export interface AcquireCallback {
@@ -54,6 +55,8 @@ export class Upstream {
   readonly id: string
   readonly backends: readonly Backend[]
   readonly maxQueue: number
+  /** Per-client-IP share of the slots that wait on their client (`pool.maxClientSharePercent`). */
+  readonly clientShare: ClientShare
   /** Set when a reload retired this upstream in favour of another of the same id. */
   #successor: Upstream | undefined
   readonly queueTimeoutMs: number
@@ -85,6 +88,9 @@ export class Upstream {
     this.backends = backends
     this.maxQueue = config.pool.maxQueue
     this.queueTimeoutMs = config.pool.queueTimeoutMs
+    let capacity = 0
+    for (const b of backends) capacity += b.maxActive
+    this.clientShare = ClientShare.of(capacity, config.pool.maxClientSharePercent)
     this.#deps = deps
     this.#panicMode = config.panic.mode
     backends.forEach((b, i) => this.#index.set(b, i))

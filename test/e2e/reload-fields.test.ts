@@ -50,6 +50,15 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
     'server.http2MaxClientResets and http2ClientResetWindowMs: a reload applies the new rapid-reset bound',
   'server.http2ClientResetWindowMs':
     'server.http2MaxClientResets and http2ClientResetWindowMs: a reload applies the new rapid-reset bound',
+  'server.http2MaxStreamsPerClient': 'server.http2MaxStreamsPerClient: a lowered cap refuses the next stream',
+  'server.buffering':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
+  'server.minRequestBodyBytesPerSecond':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
+  'server.minResponseBytesPerSecond':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
+  'server.minRateWindowMs':
+    'server.buffering and the minimum rates: the next request gets the new budget and rates',
   'server.maxUrlBytes': 'snapshot server fields apply to the next request',
   'server.maxBodyBytes': 'snapshot server fields apply to the next request',
   'server.trustedProxies': 'snapshot server fields apply to the next request',
@@ -582,6 +591,88 @@ describe('fields applied on reload', () => {
     } finally {
       await gw.stop()
       down.disconnect()
+      await up.close()
+    }
+  })
+
+  test('server.buffering and the minimum rates: the next request gets the new budget and rates', async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024, 1)
+    const up = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => (req.url === '/big' ? res.end(big) : res.end('ok')))
+    })
+    const gw = await startOperated(withServer(up.url))
+    try {
+      assert.equal((await send(`${gw.url}/p`, { method: 'POST', body: 'x' })).status, 200)
+      await reloadTo(gw, withServer(up.url, { buffering: { memoryBudgetBytes: 0 } }))
+      const refused = await send(`${gw.url}/p`, { method: 'POST', body: 'x' })
+      assert.equal(refused.status, 503)
+      assert.equal(refused.json<{ code: string }>().code, 'BUFFER_CAPACITY_EXHAUSTED')
+      await reloadTo(
+        gw,
+        withServer(up.url, {
+          minRequestBodyBytesPerSecond: 10_000,
+          minResponseBytesPerSecond: 1024 * 1024,
+          minRateWindowMs: 300,
+        }),
+      )
+      // A trickling body is too slow under the new minimum (the idle timeout, 60 s, never fires).
+      const trickle = await connectRaw(Number(new URL(gw.url).port))
+      trickle.write('POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n')
+      const timer = setInterval(() => trickle.write('0123456789'), 100)
+      try {
+        const answer = await readResponse(trickle, 5000)
+        assert.equal(answer.status, 408)
+        assert.match(answer.body, /REQUEST_BODY_TOO_SLOW/)
+      } finally {
+        clearInterval(timer)
+        trickle.destroy()
+      }
+      // A reader that takes nothing of a 32 MiB response is cut under the new response minimum.
+      const reader = await connectRaw(Number(new URL(gw.url).port))
+      reader.pause()
+      reader.write('GET /big HTTP/1.1\r\nHost: t\r\n\r\n')
+      await eventually(() => gw.gateway.slowClients().slowReadAborts === 1, 5000, 'slow reader cut')
+      reader.destroy()
+    } finally {
+      await gw.stop()
+      await up.close()
+    }
+  })
+
+  test('server.http2MaxStreamsPerClient: a lowered cap refuses the next stream', async () => {
+    const up = await startUpstream((req, res) => {
+      req.resume()
+      req.on('end', () => res.end('ok'))
+    })
+    const config = (server: PartialConfig['server']): PartialConfig => ({
+      ...withServer(up.url, server),
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0, http2: true }],
+    })
+    const gw = await startOperated(config({}))
+    const session = h2connect(gw.url)
+    session.on('error', () => undefined)
+    try {
+      const open = () => {
+        const stream = session.request({ ':method': 'POST', ':path': '/p', 'content-length': '100' })
+        stream.on('error', () => undefined)
+        stream.write(Buffer.alloc(10))
+        return stream
+      }
+      const first = open()
+      const second = open()
+      await eventually(() => gw.gateway.slowClients().memoryBytes >= 200, 3000, 'two streams open')
+      assert.equal(gw.gateway.slowClients().refusedStreams, 0)
+      await reloadTo(gw, config({ http2MaxStreamsPerClient: 2 }))
+      const third = open()
+      await new Promise<void>((resolve) => third.once('close', () => resolve()))
+      assert.equal(third.rstCode, 7, 'REFUSED_STREAM')
+      assert.equal(gw.gateway.slowClients().refusedStreams, 1)
+      first.destroy()
+      second.destroy()
+    } finally {
+      session.destroy()
+      await gw.stop()
       await up.close()
     }
   })

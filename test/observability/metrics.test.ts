@@ -73,7 +73,7 @@ describe('metrics and admin endpoints', () => {
     // Only bounded label names exist.
     assert.deepEqual(
       [...labelValues].filter(
-        (n) => !['route', 'status_class', 'code', 'backend', 'upstream', 'state', 'version', 'result', 'le', 'direction', 'to'].includes(n),
+        (n) => !['route', 'status_class', 'code', 'backend', 'upstream', 'state', 'version', 'result', 'le', 'direction', 'to', 'store', 'action', 'reason'].includes(n),
       ),
       [],
     )

@@ -59,6 +59,7 @@ export async function startOperated(
     state: () => gateway.state,
     configVersion: () => gateway.runtime.version,
     connections: () => gateway.connections(),
+    slowClients: () => gateway.slowClients(),
     upstreams: () => Array.from(gateway.runtime.upstreams.values(), describeUpstream),
   })
   let pending: Config | readonly string[] = config
