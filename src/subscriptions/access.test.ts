@@ -104,3 +104,25 @@ test('the degraded tracker says since when the chain is unreachable and counts c
   assert.equal(t.status(0).sinceMs, 400)
   assert.equal(t.status(0).chainReachable, true)
 })
+
+test('attack (two instances): a row another instance changed in the shared store is re-read once the cached copy is older than maxAgeMs', async () => {
+  // Instance B caches the pending row; instance A's monitor activates it in the database. B must not keep
+  // answering the stale row (a paying buyer refused, or a revoked one admitted) beyond maxAgeMs.
+  const store = createMemorySubscriptionStore()
+  const id = hex32(7)
+  store.corrupt(id, row({ id, chainStatus: null, state: 'pending', version: 1 }))
+  let now = 1_000
+  const cache = createSubscriptionCache({ maxEntries: 10, maxAgeMs: 500 }, { store, nowMs: () => now })
+  assert.equal((await cache.get(id))?.state, 'pending')
+  store.corrupt(id, row({ id, version: 2 })) // written by the other instance
+  now += 499
+  assert.equal((await cache.get(id))?.state, 'pending', 'fresh enough: served from memory')
+  now += 2
+  assert.equal((await cache.get(id))?.version, 2, 'stale: re-read from the store')
+  assert.equal(cache.peek(id)?.version, 2)
+  // A row the store no longer has is dropped, not served from memory.
+  store.corrupt(id, undefined)
+  now += 501
+  assert.equal(await cache.get(id), undefined)
+  assert.equal(cache.peek(id), undefined)
+})

@@ -32,6 +32,12 @@ export function isAccessAllowed(
 export interface SubscriptionCacheOptions {
   /** Most rows held (least recently used evicted first). */
   readonly maxEntries: number
+  /**
+   * `get` re-reads a row from the store once its cached copy is older than this (default 1,000 ms): with
+   * several instances on one database, another instance's monitor may have changed it. `peek` (the hot
+   * path) serves what is cached; `set` (this instance's own changes) refreshes the age.
+   */
+  readonly maxAgeMs?: number
 }
 
 export interface SubscriptionCache {
@@ -49,14 +55,18 @@ export interface SubscriptionCache {
 
 export function createSubscriptionCache(
   options: SubscriptionCacheOptions,
-  deps: { readonly store: Pick<SubscriptionStore, 'get'> },
+  deps: { readonly store: Pick<SubscriptionStore, 'get'>; readonly nowMs?: () => number },
 ): SubscriptionCache {
   if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1)
     throw new Error(
       `subscription cache maxEntries must be a positive integer, got ${String(options.maxEntries)}`,
     )
+  const maxAgeMs = options.maxAgeMs ?? 1_000
+  const nowMs = deps.nowMs ?? Date.now
   // A Map iterates in insertion order: delete + set moves an entry to the most recent end.
   const rows = new Map<Bytes32, SubscriptionRecord>()
+  /** When each cached row was last read from the store or set (ms). */
+  const readAt = new Map<Bytes32, number>()
   let hits = 0
   let misses = 0
   const put = (row: SubscriptionRecord): void => {
@@ -64,9 +74,13 @@ export function createSubscriptionCache(
     if (cur !== undefined && cur.version > row.version) return
     rows.delete(row.id)
     rows.set(row.id, row)
+    readAt.set(row.id, nowMs())
     if (rows.size > options.maxEntries) {
       const oldest = rows.keys().next()
-      if (oldest.done !== true) rows.delete(oldest.value)
+      if (oldest.done !== true) {
+        rows.delete(oldest.value)
+        readAt.delete(oldest.value)
+      }
     }
   }
   const peek = (id: Bytes32): SubscriptionRecord | undefined => {
@@ -76,21 +90,26 @@ export function createSubscriptionCache(
     rows.set(id, row)
     return row
   }
+  const drop = (id: Bytes32): void => {
+    rows.delete(id)
+    readAt.delete(id)
+  }
   return {
     peek,
     async get(id) {
       const cached = peek(id)
-      if (cached !== undefined) {
+      if (cached !== undefined && nowMs() - (readAt.get(id) ?? 0) <= maxAgeMs) {
         hits++
         return cached
       }
       misses++
       const row = await deps.store.get(id)
       if (row !== undefined) put(row)
-      return row
+      else if (cached !== undefined) drop(id)
+      return row === undefined ? undefined : (rows.get(id) ?? row)
     },
     set: put,
-    delete: (id) => void rows.delete(id),
+    delete: drop,
     get size() {
       return rows.size
     },

@@ -85,7 +85,7 @@ export function createSubscriptions(options: SubscriptionsOptions, deps: Subscri
   const tracker = createDegradedTracker()
   const cache = createSubscriptionCache(
     { maxEntries: options.cacheMaxEntries ?? 10_000 },
-    { store: deps.store },
+    { store: deps.store, nowMs },
   )
   const ttlMs = options.chainStateTtlMs ?? 1_000
   let chainReadAtMs = Number.NEGATIVE_INFINITY

@@ -16,7 +16,10 @@ import { after, before, describe, test } from 'node:test'
 import {
   createPublicClient,
   createWalletClient,
+  decodeErrorResult,
+  encodeFunctionData,
   http,
+  type BaseError,
   parseEventLogs,
   parseSignature,
   type Account,
@@ -30,6 +33,8 @@ import { anvil as anvilChain } from 'viem/chains'
 import {
   deployLitgate,
   paymentProcessorAbi,
+  quoteDomain,
+  quoteTypes,
   testUsdcAbi,
   writeDeployment,
   type LitgateDeployment,
@@ -466,6 +471,132 @@ for (const db of storageBackends()) {
         await fault.close()
       }
     })
+
+    test('hostile payments of gateway quotes: replayed, paid by another wallet, underpaid, forged, for another contract or chain, expired — each refused by the contract, one activation', async () => {
+      const gw = await spawn(storage)
+      try {
+        await waitForLog(gw, 'paid access ready: quotes and 402 challenges served')
+        const refusal = async (who: Account, fn: string, args: unknown[]): Promise<string> => {
+          const err = await publicClient
+            .simulateContract({
+              account: who,
+              address: deployment.paymentProcessor,
+              abi: paymentProcessorAbi,
+              functionName: fn,
+              args,
+            } as never)
+            .then(
+              () => 'accepted',
+              (e: unknown) => (e as Error).message,
+            )
+          return err
+        }
+        await write(buyer, usdc(), testUsdcAbi, 'approve', [deployment.paymentProcessor, 10n * PRICE])
+        const a = await requestQuote(gw, buyer.address)
+        const paidOnce = await write(buyer, deployment.paymentProcessor, paymentProcessorAbi, 'pay', [
+          structOf(a),
+          a.signature,
+        ])
+        const id = subscriptionOf(paidOnce)
+        await activeAfterPolicy(gw, id)
+        // Replayed: the very same quote and signature a second time.
+        assert.match(await refusal(buyer, 'pay', [structOf(a), a.signature]), /QuoteAlreadyPaid/)
+        // Paid by another wallet: the quote names the buyer as payer.
+        const b = await requestQuote(gw, buyer.address)
+        await write(deployer, usdc(), testUsdcAbi, 'mint', [relayer.address, PRICE])
+        await write(relayer, usdc(), testUsdcAbi, 'approve', [deployment.paymentProcessor, PRICE])
+        assert.match(await refusal(relayer, 'pay', [structOf(b), b.signature]), /PayerMismatch/)
+        // Underpaid: the amount lowered after signing breaks the signature; the contract never takes less.
+        assert.match(
+          await refusal(buyer, 'pay', [{ ...structOf(b), amount: PRICE - 1n }, b.signature]),
+          /InvalidQuoteSignature|AmountBelowPrice/,
+        )
+        // Forged: the terms signed by a key that is not the quote signer.
+        const forger = privateKeyToAccount(`0x${randomBytes(32).toString('hex')}` as Hex)
+        const forged = await forger.signTypedData({
+          domain: quoteDomain(deployment.chainId, deployment.paymentProcessor),
+          types: quoteTypes,
+          primaryType: 'Quote',
+          message: structOf(b),
+        })
+        assert.match(await refusal(buyer, 'pay', [structOf(b), forged]), /InvalidQuoteSignature/)
+        // For another contract or chain: the quote signer's own signature over the same terms, but for another
+        // verifying contract / chain id, is refused here.
+        for (const domain of [
+          quoteDomain(deployment.chainId, usdc()),
+          quoteDomain(deployment.chainId + 1, deployment.paymentProcessor),
+        ]) {
+          const elsewhere = await SIGNER.signTypedData({
+            domain,
+            types: quoteTypes,
+            primaryType: 'Quote',
+            message: structOf(b),
+          })
+          assert.match(await refusal(buyer, 'pay', [structOf(b), elsewhere]), /InvalidQuoteSignature/)
+        }
+        // Expired: the same call evaluated at a block time past validUntil (an eth_call block override, so the
+        // shared node's clock is not moved: the chain client refuses blocks from the future).
+        const expired = await publicClient
+          .call({
+            account: buyer.address,
+            to: deployment.paymentProcessor,
+            data: encodeFunctionData({
+              abi: paymentProcessorAbi,
+              functionName: 'pay',
+              args: [structOf(b), b.signature],
+            } as never),
+            blockOverrides: { time: structOf(b).validUntil + 1n },
+          })
+          .then(
+            () => 'accepted',
+            (e: unknown) => {
+              const raw = (e as BaseError).walk(
+                (x) => typeof (x as { data?: unknown }).data === 'string',
+              ) as { data: Hex } | null
+              return raw === null
+                ? (e as Error).message
+                : decodeErrorResult({ abi: paymentProcessorAbi, data: raw.data }).errorName
+            },
+          )
+        assert.equal(expired, 'QuoteExpired')
+        // Only the one genuine payment activated anything.
+        for (let i = 0; i < CONFIRMATIONS; i++) await node.rpc('evm_mine')
+        await new Promise((r) => setTimeout(r, 300))
+        await stop(gw)
+        assert.deepEqual(await storage.activations([id]), [1])
+      } finally {
+        await gw.cleanup()
+      }
+    })
+
+    if (db.name === 'postgres')
+      test('two gateway instances on one PostgreSQL: one payment, one activation, both answer active', async () => {
+        const first = await spawn(storage)
+        let second: LitgateProcess | undefined
+        try {
+          second = await spawn(storage)
+          await waitForLog(first, 'payment monitor running')
+          await waitForLog(second, 'payment monitor running')
+          const answer = await requestQuote(first, buyer.address)
+          // The quote issued by one instance is served by the other (one database).
+          const there = await fetch(`${second.url}/litgate/v1/quote/${answer.quoteId}`)
+          assert.equal(there.status, 200)
+          await there.arrayBuffer()
+          const id = subscriptionOf(await payByAuthorization(answer, buyer))
+          await activeAfterPolicy(first, id)
+          const end = performance.now() + 5_000
+          while ((await subscription(second, id)).body.state !== 'active') {
+            assert.ok(performance.now() < end, 'the second instance sees the activation')
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          await stop(first)
+          await stop(second)
+          assert.deepEqual(await storage.activations([id]), [1], 'two monitors, one activation')
+        } finally {
+          await first.cleanup()
+          await second?.cleanup()
+        }
+      })
 
     test('a configured price below the contract refuses the start, naming the plan (PLAN_CHAIN_MISMATCH)', async () => {
       const outcome = await spawn(storage, { price: PRICE - 1n }).then(
