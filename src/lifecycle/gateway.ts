@@ -236,6 +236,17 @@ export class Gateway {
         this.#deps.onHttp2Abuse?.(reason)
       },
       checkContinue: proxy.handleExpectContinue,
+      clientCertificate: (r) => {
+        // `clientAuth.mode: request`: the connection is accepted either way; the verdict is logged.
+        const fields = {
+          listener: r.listener,
+          clientCertAuthorized: r.isAuthorized,
+          clientCertError: r.error,
+          clientCertFingerprint256: r.fingerprint256,
+        }
+        if (r.isAuthorized) this.#log.debug(fields, 'tls client certificate verified')
+        else this.#log.info(fields, 'tls client certificate not verified')
+      },
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))
