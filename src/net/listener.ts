@@ -190,7 +190,12 @@ function h2Options(server: ServerConfig) {
 /** Node's SNI hook shape: the context for a server name, or none for the default certificate. */
 type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
 
-function tlsServerOptions(state: ServerTlsState, alpn: string[], sni: SniCallback, handshakeTimeoutMs: number) {
+function tlsServerOptions(
+  state: ServerTlsState,
+  alpn: string[],
+  sni: SniCallback,
+  handshakeTimeoutMs: number,
+) {
   return {
     handshakeTimeout: handshakeTimeoutMs,
     ...state.options,
@@ -401,7 +406,12 @@ export async function startListener(
       wire1(h1)
       s = h1 as unknown as typeof s
     } else {
-      const h2 = createH2SecureServer({ ...h2Options(server), ...httpOptions(server), ...tlsOptions, allowHTTP1: true })
+      const h2 = createH2SecureServer({
+        ...h2Options(server),
+        ...httpOptions(server),
+        ...tlsOptions,
+        allowHTTP1: true,
+      })
       wire2(h2)
       h2.on('upgrade', handlers.upgrade)
       h2.on('clientError', onClientError)
@@ -424,7 +434,11 @@ export async function startListener(
         if (!s.requestCert || s.rejectUnauthorized) return
         const peer = socket.getPeerCertificate()
         const hasCert = peer !== null && Object.keys(peer).length > 0
-        const error = socket.authorized ? undefined : hasCert ? String(socket.authorizationError) : 'NO_CERTIFICATE'
+        const error = socket.authorized
+          ? undefined
+          : hasCert
+            ? String(socket.authorizationError)
+            : 'NO_CERTIFICATE'
         onClientCertificate({
           listener: config.name,
           isAuthorized: socket.authorized,

@@ -58,4 +58,3 @@ describe('SAN coverage (what a client would accept)', () => {
     assert.deepEqual(dnsNamesOf(undefined), [])
   })
 })
-})

@@ -111,7 +111,11 @@ describe('SNI certificates and client CA (each failure names listener, index and
         ...base(),
         certificates: [
           { certFile: api.certFile, keyFile: api.keyFile },
-          { certFile: wild.certFile, keyFile: wild.keyFile, serverNames: ['*.example.com', 'www.example.com'] },
+          {
+            certFile: wild.certFile,
+            keyFile: wild.keyFile,
+            serverNames: ['*.example.com', 'www.example.com'],
+          },
         ],
       },
       'listener x',
@@ -139,7 +143,10 @@ describe('SNI certificates and client CA (each failure names listener, index and
     assert.match(
       code(() =>
         loadTlsMaterial(
-          { ...base(), certificates: [{ certFile: api.certFile, keyFile: api.keyFile, serverNames: ['*.example.com'] }] },
+          {
+            ...base(),
+            certificates: [{ certFile: api.certFile, keyFile: api.keyFile, serverNames: ['*.example.com'] }],
+          },
           'listener x',
         ),
       ),
@@ -160,7 +167,10 @@ describe('SNI certificates and client CA (each failure names listener, index and
     const gone = join(api.dir, 'gone.pem')
     assert.equal(
       code(() =>
-        loadTlsMaterial({ ...base(), certificates: [{ certFile: gone, keyFile: api.keyFile }] }, 'listener x'),
+        loadTlsMaterial(
+          { ...base(), certificates: [{ certFile: gone, keyFile: api.keyFile }] },
+          'listener x',
+        ),
       ),
       `TLS_FILE_UNREADABLE: listener x: tls.certificates[0].certFile ${gone}: cannot read (ENOENT)`,
     )
@@ -170,7 +180,10 @@ describe('SNI certificates and client CA (each failure names listener, index and
     const gone = join(main.dir, 'no-ca.pem')
     assert.equal(
       code(() =>
-        loadTlsMaterial({ ...base(), certificates: [], clientAuth: { caFile: gone, mode: 'require' } }, 'listener x'),
+        loadTlsMaterial(
+          { ...base(), certificates: [], clientAuth: { caFile: gone, mode: 'require' } },
+          'listener x',
+        ),
       ),
       `TLS_FILE_UNREADABLE: listener x: tls.clientAuth.caFile ${gone}: cannot read (ENOENT)`,
     )

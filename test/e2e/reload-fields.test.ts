@@ -820,7 +820,10 @@ describe('fields applied on reload', () => {
         }),
       )
       assert.equal((await served({})).status, undefined, 'no client certificate: refused')
-      assert.deepEqual(await served(client), { fp: new X509Certificate(api.cert).fingerprint256, status: 200 })
+      assert.deepEqual(await served(client), {
+        fp: new X509Certificate(api.cert).fingerprint256,
+        status: 200,
+      })
       await reloadTo(
         gw,
         config({

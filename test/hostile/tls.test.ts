@@ -21,7 +21,7 @@ const fp = (c: TestCert): string => new X509Certificate(c.cert).fingerprint256
 interface Exchange {
   /** Certificate the server presented (undefined when the handshake failed). */
   readonly fingerprint?: string
-  readonly alpn?: string | false
+  readonly alpn?: string | false | null
   readonly protocol?: string | null
   /** Status of a GET over HTTP/1.1 after the handshake, or the error that ended the connection. */
   readonly status?: number
@@ -33,10 +33,17 @@ function exchange(port: number, options: ConnectionOptions = {}): Promise<Exchan
   return new Promise((resolve) => {
     let result: Exchange = {}
     let data = ''
-    const s: TLSSocket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...options }, () => {
-      result = { fingerprint: s.getPeerCertificate().fingerprint256, alpn: s.alpnProtocol, protocol: s.getProtocol() }
-      s.write('GET /x HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n')
-    })
+    const s: TLSSocket = tlsConnect(
+      { host: '127.0.0.1', port, rejectUnauthorized: false, ...options },
+      () => {
+        result = {
+          fingerprint: s.getPeerCertificate().fingerprint256,
+          alpn: s.alpnProtocol,
+          protocol: s.getProtocol(),
+        }
+        s.write('GET /x HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n')
+      },
+    )
     s.setEncoding('utf8')
     s.on('data', (chunk: string) => (data += chunk))
     s.setTimeout(5000, () => s.destroy(new Error('timeout')))
@@ -132,7 +139,9 @@ before(async () => {
 after(async () => {
   await up.close()
   await Promise.all(
-    [certs.main, certs.main2, certs.api, certs.api2, certs.wild, certs.ca, certs.otherCa].map((c) => c.remove()),
+    [certs.main, certs.main2, certs.api, certs.api2, certs.wild, certs.ca, certs.otherCa].map((c) =>
+      c.remove(),
+    ),
   )
 })
 
@@ -239,7 +248,10 @@ for (const http2 of [false, true]) {
       const cbc = await exchange(port('sni'), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256' })
       assert.equal(cbc.fingerprint, undefined)
       assert.match(cbc.error ?? '', /ALERT_HANDSHAKE_FAILURE$/)
-      const gcm = await exchange(port('sni'), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' })
+      const gcm = await exchange(port('sni'), {
+        maxVersion: 'TLSv1.2',
+        ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+      })
       assert.equal(gcm.status, 200)
       const chacha = await exchange(port('sni'), {
         maxVersion: 'TLSv1.2',
@@ -302,7 +314,10 @@ for (const http2 of [false, true]) {
           ['request', true, undefined],
         ],
       )
-      assert.equal(lines[2]?.['clientCertFingerprint256'], new X509Certificate(certs.client.cert).fingerprint256)
+      assert.equal(
+        lines[2]?.['clientCertFingerprint256'],
+        new X509Certificate(certs.client.cert).fingerprint256,
+      )
     })
 
     test('reload swaps every certificate for new connections; open keep-alive connections keep working', async () => {
@@ -335,7 +350,10 @@ for (const http2 of [false, true]) {
         assert.equal((await exchange(p, { servername: 'www.example.com' })).fingerprint, fp(certs.wild))
 
         // A mismatched pair is refused as a whole: nothing changes, the current set keeps serving.
-        const broken = listeners(http2, { main: certs.main, api: { ...certs.api2, keyFile: certs.wild.keyFile } })
+        const broken = listeners(http2, {
+          main: certs.main,
+          api: { ...certs.api2, keyFile: certs.wild.keyFile },
+        })
         await assert.rejects(
           gw.gateway.reload(configSchema.parse({ version: 1, listeners: broken, ...rest() })),
           (err: unknown) => {
@@ -352,7 +370,9 @@ for (const http2 of [false, true]) {
         agent.destroy()
         if (session !== undefined) await closeSession(session)
         // Back to the first set for the tests that follow in this file (none do today).
-        await gw.gateway.reload(configSchema.parse({ version: 1, listeners: listeners(http2, certs), ...rest() }))
+        await gw.gateway.reload(
+          configSchema.parse({ version: 1, listeners: listeners(http2, certs), ...rest() }),
+        )
       }
     })
   })
@@ -390,14 +410,19 @@ describe('refused at start and in config validation', () => {
         tls: {
           certFile: certs.main.certFile,
           keyFile: certs.main.keyFile,
-          certificates: [{ certFile: certs.api.certFile, keyFile: certs.api.keyFile, serverNames: ['www.example.com'] }],
+          certificates: [
+            { certFile: certs.api.certFile, keyFile: certs.api.keyFile, serverNames: ['www.example.com'] },
+          ],
         },
       },
     ]
     await assert.rejects(startGateway({ listeners: uncovered, ...rest() }), (err: unknown) => {
       assert.ok(isGatewayError(err))
       assert.equal(err.code, 'TLS_NAME_NOT_COVERED')
-      assert.match(err.message, /^listener edge: tls\.certificates\[0\]\.serverNames\[0\] "www\.example\.com" is not covered/)
+      assert.match(
+        err.message,
+        /^listener edge: tls\.certificates\[0\]\.serverNames\[0\] "www\.example\.com" is not covered/,
+      )
       return true
     })
   })
@@ -421,22 +446,32 @@ routes:
     const issues = (tls: string) => {
       const r = parseConfig(yaml(tls))
       assert.ok(!r.ok)
-      return r.issues.map((i) => `${i.path}: ${i.message}${'value' in i && i.value !== undefined ? ` (${i.value})` : ''}`)
+      return r.issues.map(
+        (i) => `${i.path}: ${i.message}${'value' in i && i.value !== undefined ? ` (${i.value})` : ''}`,
+      )
     }
     const bad = issues(`      certificates:
         - { certFile: c.pem, keyFile: d.pem, serverNames: ['a.*.example.com'] }`)
     assert.equal(bad.length, 1)
-    assert.match(bad[0] ?? '', /^listeners\[0\]\.tls\.certificates\[0\]\.serverNames\[0\]: must be a DNS name .*a\.\*\.example\.com/)
+    assert.match(
+      bad[0] ?? '',
+      /^listeners\[0\]\.tls\.certificates\[0\]\.serverNames\[0\]: must be a DNS name .*a\.\*\.example\.com/,
+    )
     assert.deepEqual(
       issues(`      certificates:
         - { certFile: c.pem, keyFile: d.pem, serverNames: [api.example.com] }
         - { certFile: e.pem, keyFile: f.pem, serverNames: ['*.example.com', API.example.com] }`),
-      ['listeners[0].tls.certificates[1].serverNames[1]: server name listed for two certificates ("API.example.com")'],
+      [
+        'listeners[0].tls.certificates[1].serverNames[1]: server name listed for two certificates ("API.example.com")',
+      ],
     )
     assert.deepEqual(issues(`      ciphers: NOPE-CIPHER`), [
       'listeners[0].tls.ciphers: no cipher OpenSSL knows in this list ("NOPE-CIPHER")',
     ])
-    assert.match(issues(`      clientAuth: { caFile: ca.pem, mode: optional }`)[0] ?? '', /^listeners\[0\]\.tls\.clientAuth\.mode: /)
+    assert.match(
+      issues(`      clientAuth: { caFile: ca.pem, mode: optional }`)[0] ?? '',
+      /^listeners\[0\]\.tls\.clientAuth\.mode: /,
+    )
     assert.match(issues(`      minVersion: TLSv1.1`)[0] ?? '', /^listeners\[0\]\.tls\.minVersion: /)
   })
 })
