@@ -35,7 +35,7 @@ import {
   type Http2SessionTimeouts,
 } from './http2-sessions.ts'
 import { ClientStreams } from './client-streams.ts'
-import { buildServerTls, loadTlsMaterial, type ServerTlsState } from './tls-material.ts'
+import { buildServerTls, loadTlsMaterial, type ServerTlsState, type TlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
   req: IncomingMessage | Http2ServerRequest,
@@ -97,10 +97,11 @@ export interface Listener {
   closeIdle(): void
   /**
    * Replaces the TLS certificates (default and SNI), client CA and client-certificate mode for new
-   * handshakes, all at once (hot reload); open connections keep theirs. Throws (a GatewayError from the
-   * loader) before anything changes when the material does not load.
+   * handshakes, all at once (hot reload), from material the caller loaded and checked
+   * (`loadTlsMaterial`); open connections keep theirs. Every context is built before anything is
+   * installed, so a throw leaves the current set serving.
    */
-  setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
+  setSecureContext?(material: TlsMaterial): void
   /**
    * Applies reloadable `server` settings to the running servers (hot reload): the connection cap, head
    * size, TLS handshake and body idle timeouts for new connections (HTTP/2: new streams); keep-alive,
@@ -447,8 +448,8 @@ export async function startListener(
         })
       })
     }
-    setSecureContext = (t) => {
-      const next = buildServerTls(loadTlsMaterial(t, `listener ${config.name}`), config.name)
+    setSecureContext = (material) => {
+      const next = buildServerTls(material, config.name)
       s.setSecureContext(next.options)
       s.requestCert = next.requestCert
       s.rejectUnauthorized = next.rejectUnauthorized
