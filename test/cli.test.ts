@@ -122,6 +122,21 @@ describe('litgate validate: TLS files, --strict, did you mean', () => {
     )
   })
 
+  test('an SNI server name its certificate does not cover fails validation with TLS_NAME_NOT_COVERED', () => {
+    const text =
+      `version: 1\nlisteners: [{ name: secure, port: 8443, tls: { certFile: "${a.certFile}", keyFile: "${a.keyFile}",\n` +
+      `  certificates: [{ certFile: "${b.certFile}", keyFile: "${b.keyFile}", serverNames: [api.example.com] }] } }]\n` +
+      'upstreams: [{ id: u, backends: [{ url: "http://127.0.0.1:1" }] }]\nroutes: [{ id: r, match: {}, upstream: u }]\n'
+    const r = validateText('tls-sni.yaml', text)
+    assert.equal(r.code, 2)
+    assert.ok(
+      r.stderr.includes(
+        `error: TLS_NAME_NOT_COVERED: listener secure: tls.certificates[0].serverNames[0] "api.example.com" is not covered by certFile ${b.certFile} (its DNS names: localhost)`,
+      ),
+      r.stderr,
+    )
+  })
+
   test('a file that is not PEM fails validation with TLS_FILE_INVALID; no key material is printed', () => {
     const r = validateText('tls-swapped.yaml', tlsConfig(a.keyFile, a.certFile))
     assert.equal(r.code, 2)

@@ -103,6 +103,11 @@ const FOREIGN_UPPER_NAMES = new Set([
   'MALLOC_TRIM_THRESHOLD_',
   'LD_PRELOAD',
   'CLK_TCK',
+  // TLS 1.3 cipher suite names (RFC 8446 §B.4), and the client-certificate log value for "none presented"
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'NO_CERTIFICATE',
   // HTTP/2 (RFC 9113 §6.5.2) setting names
   'SETTINGS_MAX_HEADER_LIST_SIZE',
   'SETTINGS_MAX_CONCURRENT_STREAMS',

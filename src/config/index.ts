@@ -1,5 +1,6 @@
 export {
   configSchema,
+  MODERN_CIPHERS,
   type Config,
   type ConfigInput,
   type ListenerConfig,

@@ -33,10 +33,70 @@ const id = z
 
 export { secretRefSchema }
 
-const tlsFileSchema = z.strictObject({
+/**
+ * The default `listeners[].tls.ciphers`: AEAD suites with forward secrecy only (TLS 1.3: AES-GCM and
+ * ChaCha20-Poly1305; TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305), no CBC, no RSA key exchange,
+ * no DHE (the "intermediate" profile without DHE).
+ */
+export const MODERN_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
+
+// A DNS name of two or more labels, optionally `*.` + one: the wildcard is a whole leftmost label.
+const serverNameSchema = z
+  .string()
+  .regex(
+    /^(\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/,
+    'must be a DNS name (a.example.com) or a wildcard of one whole leftmost label (*.example.com)',
+  )
+  .max(253)
+
+const sniCertificateSchema = z.strictObject({
   certFile: z.string().min(1).meta({ description: 'PEM certificate chain file.' }),
+  keyFile: z.string().min(1).meta({ description: 'PEM private key file.' }),
+  serverNames: z.array(serverNameSchema).min(1).max(256).optional().meta({
+    description:
+      'SNI names this certificate answers (exact, or `*.example.com` for one label). Each must be covered by the certificate. Default: the DNS names of its subjectAltName.',
+  }),
+})
+
+const clientAuthSchema = z.strictObject({
+  caFile: z.string().min(1).meta({ description: 'PEM bundle of the CAs client certificates must chain to.' }),
+  mode: z.enum(['require', 'request']).default('require').meta({
+    description:
+      '`require`: the handshake fails without a client certificate the CAs verify. `request`: a certificate is asked for and verified, the connection is accepted either way and the result logged.',
+  }),
+})
+
+const tlsFileSchema = z.strictObject({
+  certFile: z
+    .string()
+    .min(1)
+    .meta({ description: 'PEM certificate chain file: the default certificate (no SNI, or no name matched).' }),
   keyFile: z.string().min(1).meta({ description: 'PEM private key file (read at start and on reload).' }),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  certificates: z.array(sniCertificateSchema).max(256).default([]).meta({
+    description:
+      'More certificates, chosen by the client\'s SNI name: exact names first, then the wildcard of the parent domain, else the default `certFile`. Re-read on reload.',
+  }),
+  minVersion: z
+    .enum(['TLSv1.2', 'TLSv1.3'])
+    .default('TLSv1.2')
+    .meta({ description: 'Lowest TLS version accepted (TLS 1.0 and 1.1 are never).' }),
+  ciphers: z.string().min(1).max(4096).default(MODERN_CIPHERS).meta({
+    description:
+      'OpenSSL cipher list (TLS 1.3 suite names included). Default: AEAD suites with forward secrecy only (see docs/security.md).',
+  }),
+  clientAuth: clientAuthSchema
+    .optional()
+    .meta({ description: 'Verify client certificates on this listener (mutual TLS). Off by default.' }),
 })
 
 export const listenerSchema = z
@@ -54,7 +114,7 @@ export const listenerSchema = z
   })
   .meta({
     description:
-      'A socket the gateway accepts client traffic on. Changes need a restart, except the TLS certificate and key files (re-read on reload).',
+      'A socket the gateway accepts client traffic on. Changes need a restart, except the TLS certificates, keys and client CA (re-read on reload).',
   })
 
 export const bufferingSchema = z

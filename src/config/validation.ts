@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls'
 import { analyzeRoutes, type RouteSpec } from '../routing/index.ts'
 import { isValidCidr } from '../security/index.ts'
 import { parseBackendUrl } from './backend-url.ts'
@@ -62,6 +63,26 @@ export function checkConfigSemantics(config: Config): ConfigIssue[] {
   )) {
     error(`listeners[${d.index}]`, 'two listeners bind the same address', JSON.stringify(d.key))
   }
+  config.listeners.forEach((listener, l) => {
+    const tls = listener.tls
+    if (tls === undefined) return
+    const seen = new Set<string>()
+    tls.certificates.forEach((c, i) => {
+      c.serverNames?.forEach((name, n) => {
+        const key = name.toLowerCase()
+        if (seen.has(key))
+          error(
+            `listeners[${l}].tls.certificates[${i}].serverNames[${n}]`,
+            'server name listed for two certificates',
+            JSON.stringify(name),
+          )
+        seen.add(key)
+      })
+    })
+    const cipherProblem = cipherListProblem(tls.ciphers)
+    if (cipherProblem !== undefined)
+      error(`listeners[${l}].tls.ciphers`, cipherProblem, JSON.stringify(tls.ciphers))
+  })
   config.server.trustedProxies.forEach((cidr, i) => {
     if (!isValidCidr(cidr))
       error(`server.trustedProxies[${i}]`, 'not a valid IP address or CIDR', JSON.stringify(cidr))
@@ -180,4 +201,17 @@ function checkPaidAccess(config: Config): ConfigIssue[] {
     }
   })
   return issues
+}
+
+/** OpenSSL's verdict on a cipher list (no I/O: a context is built in memory and dropped). */
+function cipherListProblem(ciphers: string): string | undefined {
+  try {
+    createSecureContext({ ciphers })
+    return undefined
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return code === 'ERR_SSL_NO_CIPHER_MATCH'
+      ? 'no cipher OpenSSL knows in this list'
+      : `not a cipher list OpenSSL accepts (${(err as Error).message})`
+  }
 }

@@ -120,6 +120,7 @@ export const ERROR_CODES = Object.freeze({
   TLS_FILE_UNREADABLE: spec(500, 'TLS certificate, key or CA file missing or unreadable', 'internal'),
   TLS_FILE_INVALID: spec(500, 'TLS certificate or key file is not valid PEM', 'internal'),
   TLS_KEY_MISMATCH: spec(500, 'TLS private key does not match the certificate', 'internal'),
+  TLS_NAME_NOT_COVERED: spec(500, 'TLS server name not covered by its certificate', 'internal'),
   PID_FILE_IN_USE: spec(500, 'PID file names a running process', 'internal'),
   PID_FILE_FAILED: spec(500, 'PID file could not be written', 'internal'),
 } satisfies Record<string, ErrorCodeSpec>)

@@ -20,6 +20,7 @@ import {
   type ConnectionCounts,
   type Listener,
   type ListenerHandlers,
+  type TlsMaterial,
 } from '../net/index.ts'
 import { formatChange, restartBoundChanges, type FieldChange } from './reload-fields.ts'
 import {
@@ -236,6 +237,17 @@ export class Gateway {
         this.#deps.onHttp2Abuse?.(reason)
       },
       checkContinue: proxy.handleExpectContinue,
+      clientCertificate: (r) => {
+        // `clientAuth.mode: request`: the connection is accepted either way; the verdict is logged.
+        const fields = {
+          listener: r.listener,
+          clientCertAuthorized: r.isAuthorized,
+          clientCertError: r.error,
+          clientCertFingerprint256: r.fingerprint256,
+        }
+        if (r.isAuthorized) this.#log.debug(fields, 'tls client certificate verified')
+        else this.#log.info(fields, 'tls client certificate not verified')
+      },
     }
     for (const listenerConfig of config.listeners) {
       this.#listeners.push(await startListener(listenerConfig, config.server, handlers, this.#tracker))
@@ -314,7 +326,8 @@ export class Gateway {
         listener.setSecureContext?.(t)
         tlsReloaded.push(listener.name)
       } catch (err) {
-        // Checked above; only a file replaced between the check and now gets here. Keep the old context.
+        // The material was loaded and checked above; building its contexts failing here would be an
+        // OpenSSL surprise. That listener keeps its current set.
         this.#log.error(
           { listener: listener.name, code: 'RELOAD_FAILED', err: (err as Error).message },
           'tls reload failed',
@@ -336,23 +349,25 @@ export class Gateway {
     return { isChanged: true, version: next.version, previousVersion: old.version, tlsReloaded }
   }
 
-  /** Reads and checks the TLS material of every TLS listener; throws RELOAD_FAILED naming the listener. */
-  #prepareTls(
-    configs: readonly ListenerConfig[],
-  ): { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] {
-    const out: { listener: Listener; tls: NonNullable<ListenerConfig['tls']> }[] = []
+  /**
+   * Reads and checks the TLS material of every TLS listener (all of them before any is installed, so one
+   * bad file refuses the whole reload); throws RELOAD_FAILED naming the listener, field and file.
+   */
+  #prepareTls(configs: readonly ListenerConfig[]): { listener: Listener; tls: TlsMaterial }[] {
+    const out: { listener: Listener; tls: TlsMaterial }[] = []
     for (const c of configs) {
       if (c.tls === undefined) continue
       const listener = this.#listeners.find((l) => l.name === c.name)
       if (listener?.setSecureContext === undefined) continue
+      let material: TlsMaterial
       try {
         // The same loader as start-up and `litgate validate` (names the file at fault, never key material).
-        loadTlsMaterial(c.tls, `listener ${c.name}`)
+        material = loadTlsMaterial(c.tls, `listener ${c.name}`)
       } catch (err) {
         const reason = err instanceof GatewayError ? `${err.code}: ${err.message}` : (err as Error).message
         throw new GatewayError('RELOAD_FAILED', `cannot load TLS certificate/key: ${reason}`, { cause: err })
       }
-      out.push({ listener, tls: c.tls })
+      out.push({ listener, tls: material })
     }
     return out
   }

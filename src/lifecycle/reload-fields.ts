@@ -13,6 +13,10 @@ export const APPLIED_ON_RELOAD = [
   // TLS material of a listener is re-read on every reload (rotation to new files or in place).
   'listeners[].tls.certFile',
   'listeners[].tls.keyFile',
+  // The SNI certificates and client verification: every context is rebuilt and swapped as one set, the
+  // client-certificate mode set on the server (Listener.setSecureContext); open connections keep theirs.
+  'listeners[].tls.certificates',
+  'listeners[].tls.clientAuth',
   // Listener socket settings: set on the running servers (see Listener.applyServerOptions).
   'server.maxConnections',
   'server.keepAliveTimeoutMs',
@@ -70,6 +74,7 @@ export const RESTART_BOUND = [
   'listeners[].http2',
   'listeners[].tls',
   'listeners[].tls.minVersion',
+  'listeners[].tls.ciphers',
   'admin.enabled',
   'admin.host',
   'admin.port',

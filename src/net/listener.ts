@@ -22,6 +22,7 @@ import {
   type Socket,
 } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { SecureContext, TLSSocket } from 'node:tls'
 import type { ErrorCode } from '../errors/index.ts'
 import type { ListenerConfig, ServerConfig } from '../config/index.ts'
 import type { ConnectionTracker } from './connection-tracker.ts'
@@ -34,7 +35,7 @@ import {
   type Http2SessionTimeouts,
 } from './http2-sessions.ts'
 import { ClientStreams } from './client-streams.ts'
-import { loadTlsMaterial } from './tls-material.ts'
+import { buildServerTls, loadTlsMaterial, type ServerTlsState, type TlsMaterial } from './tls-material.ts'
 
 export type RequestListener = (
   req: IncomingMessage | Http2ServerRequest,
@@ -68,6 +69,21 @@ export interface ListenerHandlers {
    * when it wants the body. Unset: Node answers 100 at once and `request` gets it.
    */
   readonly checkContinue?: RequestListener
+  /**
+   * A TLS connection on a listener with `clientAuth.mode: request` completed its handshake: whether its
+   * client certificate verified (absent, or the OpenSSL reason), e.g. for a log line.
+   */
+  readonly clientCertificate?: (result: ClientCertificateResult) => void
+}
+
+/** The client-certificate verdict of one TLS connection (`clientAuth.mode: request`). */
+export interface ClientCertificateResult {
+  readonly listener: string
+  readonly isAuthorized: boolean
+  /** OpenSSL's reason when not authorized (e.g. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`), or `NO_CERTIFICATE`. */
+  readonly error?: string
+  /** SHA-256 fingerprint of the certificate presented, if any. */
+  readonly fingerprint256?: string
 }
 
 /** A bound listener. */
@@ -79,8 +95,13 @@ export interface Listener {
   stopAccepting(): Promise<void>
   /** Asks idle HTTP/1.1 connections to close and HTTP/2 sessions to GOAWAY. */
   closeIdle(): void
-  /** Replaces the TLS certificate/key for new handshakes (hot reload). */
-  setSecureContext?(tls: NonNullable<ListenerConfig['tls']>): void
+  /**
+   * Replaces the TLS certificates (default and SNI), client CA and client-certificate mode for new
+   * handshakes, all at once (hot reload), from material the caller loaded and checked
+   * (`loadTlsMaterial`); open connections keep theirs. Every context is built before anything is
+   * installed, so a throw leaves the current set serving.
+   */
+  setSecureContext?(material: TlsMaterial): void
   /**
    * Applies reloadable `server` settings to the running servers (hot reload): the connection cap, head
    * size, TLS handshake and body idle timeouts for new connections (HTTP/2: new streams); keep-alive,
@@ -167,16 +188,22 @@ function h2Options(server: ServerConfig) {
   }
 }
 
-function tlsOptions(
-  name: string,
-  tls: NonNullable<ListenerConfig['tls']>,
+/** Node's SNI hook shape: the context for a server name, or none for the default certificate. */
+type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+
+function tlsServerOptions(
+  state: ServerTlsState,
   alpn: string[],
-  handshakeTimeoutMs?: number,
+  sni: SniCallback,
+  handshakeTimeoutMs: number,
 ) {
   return {
-    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: handshakeTimeoutMs }),
-    ...loadTlsMaterial(tls, `listener ${name}`),
+    handshakeTimeout: handshakeTimeoutMs,
+    ...state.options,
+    requestCert: state.requestCert,
+    rejectUnauthorized: state.rejectUnauthorized,
     ALPNProtocols: alpn,
+    SNICallback: sni,
   }
 }
 
@@ -364,36 +391,69 @@ export async function startListener(
       })
     }
   } else {
-    const tls = config.tls
+    // Every context (default and SNI) is built before the server exists; a reload builds a whole new
+    // set and swaps this one reference, so a handshake sees either the old set or the new one.
+    let tlsState = buildServerTls(loadTlsMaterial(config.tls, `listener ${config.name}`), config.name)
+    const sni: SniCallback = (servername, cb) => cb(null, tlsState.sni.select(servername))
+    const alpn = config.http2 ? ['h2', 'http/1.1'] : ['http/1.1']
+    const tlsOptions = tlsServerOptions(tlsState, alpn, sni, server.tlsHandshakeTimeoutMs)
+    let s: NetServer & {
+      setSecureContext(options: ServerTlsState['options']): void
+      requestCert: boolean
+      rejectUnauthorized: boolean
+    }
     if (!config.http2) {
-      const s = createHttpsServer({
-        ...httpOptions(server),
-        ...tlsOptions(config.name, tls, ['http/1.1'], server.tlsHandshakeTimeoutMs),
-      })
-      wire1(s)
-      tlsServers.push(s)
-      outer = s
-      setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['http/1.1']))
+      const h1 = createHttpsServer({ ...httpOptions(server), ...tlsOptions })
+      wire1(h1)
+      s = h1 as unknown as typeof s
     } else {
-      const s = createH2SecureServer({
+      const h2 = createH2SecureServer({
         ...h2Options(server),
         ...httpOptions(server),
-        ...tlsOptions(config.name, tls, ['h2', 'http/1.1'], server.tlsHandshakeTimeoutMs),
+        ...tlsOptions,
         allowHTTP1: true,
       })
-      wire2(s)
-      s.on('upgrade', handlers.upgrade)
-      s.on('clientError', onClientError)
-      s.on('timeout', onSocketTimeout)
-      ;(s as unknown as { timeout: number }).timeout = server.requestBodyIdleTimeoutMs
+      wire2(h2)
+      h2.on('upgrade', handlers.upgrade)
+      h2.on('clientError', onClientError)
+      h2.on('timeout', onSocketTimeout)
+      ;(h2 as unknown as { timeout: number }).timeout = server.requestBodyIdleTimeoutMs
       // Node's HTTP/1.1 fallback checks head/request timeouts on this interval (it defaults to 30 s).
-      ;(s as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+      ;(h2 as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval =
         httpOptions(server).connectionsCheckingInterval
-      idleTimed.push(s as unknown as { timeout: number })
-      tlsServers.push(s)
-      h1Parsers.push(s as unknown as (typeof h1Parsers)[number])
-      outer = s
-      setSecureContext = (t) => s.setSecureContext(tlsOptions(config.name, t, ['h2', 'http/1.1']))
+      idleTimed.push(h2 as unknown as { timeout: number })
+      h1Parsers.push(h2 as unknown as (typeof h1Parsers)[number])
+      s = h2 as unknown as typeof s
+    }
+    tlsServers.push(s)
+    outer = s
+    const onClientCertificate = handlers.clientCertificate
+    if (onClientCertificate !== undefined) {
+      s.on('secureConnection', (socket: TLSSocket) => {
+        // Only `request` mode accepts unverified clients; under `require` every handshake that completes
+        // has verified, and without clientAuth nothing was asked.
+        if (!s.requestCert || s.rejectUnauthorized) return
+        const peer = socket.getPeerCertificate()
+        const hasCert = peer !== null && Object.keys(peer).length > 0
+        const error = socket.authorized
+          ? undefined
+          : hasCert
+            ? String(socket.authorizationError)
+            : 'NO_CERTIFICATE'
+        onClientCertificate({
+          listener: config.name,
+          isAuthorized: socket.authorized,
+          ...(error === undefined ? {} : { error }),
+          ...(hasCert ? { fingerprint256: peer.fingerprint256 } : {}),
+        })
+      })
+    }
+    setSecureContext = (material) => {
+      const next = buildServerTls(material, config.name)
+      s.setSecureContext(next.options)
+      s.requestCert = next.requestCert
+      s.rejectUnauthorized = next.rejectUnauthorized
+      tlsState = next
     }
   }
   outer.on('connection', (socket: Socket) => {

@@ -11,7 +11,7 @@ import { connect as tlsConnect } from 'node:tls'
 import { connect as h2connect } from 'node:http2'
 import { X509Certificate } from 'node:crypto'
 import type { z } from 'zod'
-import { configSchema } from '../../src/config/index.ts'
+import { configSchema, MODERN_CIPHERS } from '../../src/config/index.ts'
 import {
   APPLIED_ON_RELOAD,
   CONSTANT_FIELDS,
@@ -19,7 +19,7 @@ import {
   restartBoundChanges,
 } from '../../src/lifecycle/index.ts'
 import { send } from '../helpers/client.ts'
-import { makeSelfSignedCert } from '../helpers/tls.ts'
+import { makeSelfSignedCert, makeTestCa } from '../helpers/tls.ts'
 import { deadPort, eventually, startUpstream } from '../helpers/upstream.ts'
 import { Redis } from 'ioredis'
 import { RedisLimiterStore, redisClientOptions } from '../../src/limits/index.ts'
@@ -32,6 +32,10 @@ const THIS_FILE = readFileSync(import.meta.filename, 'utf8')
 const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'listeners[].tls.certFile': 'listeners[].tls certFile/keyFile: new handshakes get the new certificate',
   'listeners[].tls.keyFile': 'listeners[].tls certFile/keyFile: new handshakes get the new certificate',
+  'listeners[].tls.certificates':
+    'listeners[].tls certificates and clientAuth: new handshakes get the SNI certificates and client verification',
+  'listeners[].tls.clientAuth':
+    'listeners[].tls certificates and clientAuth: new handshakes get the SNI certificates and client verification',
   'server.maxConnections': 'server.maxConnections: a lowered cap refuses the next connection',
   'server.keepAliveTimeoutMs':
     'server.keepAliveTimeoutMs: new and already open keep-alive connections get the new idle timeout',
@@ -175,8 +179,13 @@ describe('reload field classification', () => {
         ['listeners[1].host', undefined, '127.0.0.1'],
         ['listeners[1].port', undefined, 8081],
         ['listeners[1].http2', undefined, false],
-        ['listeners[0].tls', undefined, { certFile: 'a', keyFile: 'b', minVersion: 'TLSv1.2' }],
+        [
+          'listeners[0].tls',
+          undefined,
+          { certFile: 'a', keyFile: 'b', certificates: [], minVersion: 'TLSv1.2', ciphers: MODERN_CIPHERS },
+        ],
         ['listeners[0].tls.minVersion', undefined, 'TLSv1.2'],
+        ['listeners[0].tls.ciphers', undefined, MODERN_CIPHERS],
       ],
     )
   })
@@ -767,6 +776,66 @@ describe('fields applied on reload', () => {
       await up.close()
       await a.remove()
       await b.remove()
+    }
+  })
+  test('listeners[].tls certificates and clientAuth: new handshakes get the SNI certificates and client verification', async () => {
+    const main = await makeSelfSignedCert()
+    const api = await makeSelfSignedCert({ dns: ['api.example.com'] })
+    const ca = await makeTestCa()
+    const client = await ca.issueClient('client')
+    const up = await startUpstream()
+    const tls = { certFile: main.certFile, keyFile: main.keyFile }
+    const config = (extra: object): PartialConfig => ({
+      listeners: [{ name: 'main', host: '127.0.0.1', port: 0, tls: { ...tls, ...extra } }],
+      ...withServer(up.url),
+    })
+    const gw = await startOperated(config({}))
+    const port = Number(new URL(gw.url).port)
+    // Fingerprint served and the status of one GET (undefined when the connection ended without one).
+    const served = (options: { cert?: Buffer; key?: Buffer }): Promise<{ fp?: string; status?: number }> =>
+      new Promise((resolve) => {
+        let fp: string | undefined
+        let data = ''
+        const s = tlsConnect(
+          { port, host: '127.0.0.1', servername: 'api.example.com', rejectUnauthorized: false, ...options },
+          () => {
+            fp = s.getPeerCertificate().fingerprint256
+            s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+          },
+        )
+        s.on('data', (c: Buffer) => (data += c.toString()))
+        s.on('error', () => {})
+        s.on('close', () => {
+          const m = /^HTTP\/1\.1 (\d{3})/.exec(data)
+          resolve({ ...(fp === undefined ? {} : { fp }), ...(m === null ? {} : { status: Number(m[1]) }) })
+        })
+      })
+    try {
+      assert.deepEqual(await served({}), { fp: new X509Certificate(main.cert).fingerprint256, status: 200 })
+      await reloadTo(
+        gw,
+        config({
+          certificates: [{ certFile: api.certFile, keyFile: api.keyFile }],
+          clientAuth: { caFile: ca.certFile, mode: 'require' },
+        }),
+      )
+      assert.equal((await served({})).status, undefined, 'no client certificate: refused')
+      assert.deepEqual(await served(client), {
+        fp: new X509Certificate(api.cert).fingerprint256,
+        status: 200,
+      })
+      await reloadTo(
+        gw,
+        config({
+          certificates: [{ certFile: api.certFile, keyFile: api.keyFile }],
+          clientAuth: { caFile: ca.certFile, mode: 'request' },
+        }),
+      )
+      assert.equal((await served({})).status, 200, 'request mode: served without a certificate')
+    } finally {
+      await gw.stop()
+      await up.close()
+      await Promise.all([main.remove(), api.remove(), ca.remove()])
     }
   })
 })
