@@ -322,7 +322,8 @@ async function activeWithinOneBlock(
   const receipt = await payFn()
   const b = Number(receipt.blockNumber)
   await node.rpc('anvil_mine', ['0x1'])
-  await new Promise((r) => setTimeout(r, 100))
+  // Wait until the monitor saw the payment (a fixed sleep flakes on a loaded machine), then: not active yet.
+  await until(`${label} seen`, async () => (await stateOf(storage, digest)) !== undefined)
   assert.equal(await stateOf(storage, digest), 'pending', `${label}: seen, two confirmations are not enough`)
   await node.rpc('anvil_mine', ['0x1']) // b+2: the policy is met
   const met = performance.now()
