@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { mkdtemp, readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
@@ -51,10 +51,12 @@ import {
   demoBanner,
   demoConfig,
   flowContext,
+  openDemoStorage,
   runFlow,
   startDemoChain,
   startDemoUpstream,
   type DemoChain,
+  type DemoStorage,
 } from './demo/index.ts'
 import { isGatewayError } from './errors/index.ts'
 import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecycle/index.ts'
@@ -656,6 +658,19 @@ interface DemoOptions {
   readonly isFlow: boolean
 }
 
+/**
+ * Where the demo keeps its PGlite template (see openDemoStorage): `$XDG_CACHE_HOME/litgate`, else
+ * `~/.cache/litgate`; `LITGATE_DEMO_CACHE=off` turns the cache off (initdb every run).
+ */
+function demoCacheDir(env: Env): string | undefined {
+  if (env['LITGATE_DEMO_CACHE'] === 'off') return undefined
+  const base =
+    env['XDG_CACHE_HOME'] !== undefined && env['XDG_CACHE_HOME'] !== ''
+      ? env['XDG_CACHE_HOME']
+      : join(homedir(), '.cache')
+  return join(base, 'litgate')
+}
+
 /** The environment variable the demo hands its quote-signer key over in (its own env copy only). */
 const DEMO_QUOTE_KEY_ENV = 'LITGATE_DEMO_QUOTE_KEY'
 
@@ -679,15 +694,16 @@ async function demo(
   const dataDir = join(dir, 'data')
   // PGlite's first start (initdb in WebAssembly) costs seconds of CPU: it runs while the contracts deploy.
   let storageMs = 0
-  const opening = openStorage(
-    { backend: 'pglite', dataDir },
-    { onIdleError: (err) => log.warn({ err: err.message }, 'storage: idle connection error') },
-  ).then((o) => {
+  const opening = openDemoStorage({
+    dataDir,
+    cacheDir: demoCacheDir(env),
+    onIdleError: (err) => log.warn({ err: err.message }, 'storage: idle connection error'),
+  }).then((o) => {
     storageMs = Math.round(performance.now() - t0)
     return o
   })
   let chain: DemoChain
-  let opened: OpenedStorage
+  let opened: DemoStorage
   try {
     const settled = await Promise.allSettled([
       startDemoChain({
@@ -707,8 +723,8 @@ async function demo(
     opened = o.value
   } catch (err) {
     removeDir()
-    log.error({ err: (err as Error).message }, 'demo chain failed to start')
-    process.stderr.write(`error: demo chain failed to start: ${(err as Error).message}\n`)
+    log.error({ err: (err as Error).message }, 'demo chain or storage failed to start')
+    process.stderr.write(`error: demo failed to start: ${(err as Error).message}\n`)
     log.flush()
     return EXIT.failure
   }
@@ -720,7 +736,14 @@ async function demo(
   }
   process.once('exit', onProcessExit)
   log.info(
-    { pid: anvil.pid, rpc: anvil.url, ...chain.timings, storageMs, migratedTo: opened.migration.to },
+    {
+      pid: anvil.pid,
+      rpc: anvil.url,
+      ...chain.timings,
+      storageMs,
+      storage: opened.source,
+      migratedTo: opened.migration.to,
+    },
     'demo chain and storage ready',
   )
   const tChain = performance.now()
@@ -779,7 +802,8 @@ async function demo(
     anvil: chain.timings.anvilMs,
     contracts: chain.timings.deployMs,
     buyer: chain.timings.fundMs,
-    'PGlite (in parallel)': storageMs,
+    [`PGlite ${opened.source === 'template' ? 'from the cached template' : 'initdb'} (in parallel)`]:
+      storageMs,
     gateway: Math.round(performance.now() - tChain),
   }
   if (options.isFlow) {

@@ -26,3 +26,4 @@ export {
   type StepResult,
 } from './demo-flow.ts'
 export { demoBanner, type DemoBannerOptions } from './demo-banner.ts'
+export { openDemoStorage, templateKey, type DemoStorage, type DemoStorageOptions } from './demo-storage.ts'
