@@ -2,6 +2,7 @@
  * The text `litgate demo` prints once serving: where everything is and commands to paste. Pure: the
  * caller writes it.
  */
+import { DEMO_BUYER_FUNDS } from './demo-chain.ts'
 import { DEMO_FREE_PATH, DEMO_PAID_PREFIX, DEMO_PLAN } from './demo-config.ts'
 
 export interface DemoBannerOptions {
@@ -23,6 +24,7 @@ export interface DemoBannerOptions {
 
 export function demoBanner(o: DemoBannerOptions): string {
   const quoteBody = JSON.stringify({ plan: DEMO_PLAN, token: o.usdc, payer: o.buyer, periods: 1 })
+  const funds = (DEMO_BUYER_FUNDS / 1_000_000n).toString()
   const timings = Object.entries(o.timings)
     .map(([k, v]) => `${k} ${v} ms`)
     .join(', ')
@@ -33,7 +35,7 @@ litgate demo: selling access to ${o.gatewayUrl}${DEMO_PAID_PREFIX}/… for test 
   backends  ${o.backendUrls.join(', ')}
   chain     anvil pid ${o.anvilPid} at ${o.rpcUrl} (chain id ${o.chainId})
   contract  PaymentProcessor ${o.paymentProcessor}; tUSDC ${o.usdc}; tUSDT ${o.usdt}
-  buyer     ${o.buyer} (anvil mnemonic account 4, holds 1000 tUSDC and 1000 tUSDT)
+  buyer     ${o.buyer} (anvil mnemonic account 4, holds ${funds} tUSDC and ${funds} tUSDT)
   database  PGlite in ${o.dataDir} (removed at exit)
   started   ${timings}
 
@@ -47,8 +49,9 @@ litgate demo: selling access to ${o.gatewayUrl}${DEMO_PAID_PREFIX}/… for test 
     curl -s -X POST ${o.gatewayUrl}${o.basePath}/quote -H 'content-type: application/json' \\
          -d '${quoteBody}'
         a signed quote for the buyer: its "digest" is the subscription id once paid
-    curl -s ${o.adminUrl}${o.basePath}/subscriptions/<subscription id>
-        the subscription on the admin listener (404 until paid; "active" once the payment is seen)
+    curl -s ${o.adminUrl}${o.basePath}/subscriptions/:id
+        the subscription on the admin listener, :id = the quote's "digest" (404 until paid; "active" once
+        the payment is seen)
     npx litgate demo --flow
         a scripted buyer: quote → pay (EIP-3009) → activation → paid request, one line per step
     curl -s ${o.adminUrl}/metrics

@@ -171,7 +171,7 @@ test(
       const out = demo.lines.join('\n')
       assert.ok(out.includes(`curl -i ${gateway}/paid/data`), out)
       assert.ok(out.includes(`curl -s -X POST ${gateway}/litgate/v1/quote`), out)
-      assert.ok(out.includes(`curl -s ${admin}/litgate/v1/subscriptions/`), out)
+      assert.ok(out.includes(`curl -s ${admin}/litgate/v1/subscriptions/:id`), out)
 
       demo.child.kill('SIGTERM')
       const { code } = await demo.exited
