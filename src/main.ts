@@ -691,6 +691,25 @@ async function demo(
   if (!precheckPidFile(log, pidFile)) return EXIT.failure
   const dir = await mkdtemp(join(tmpdir(), 'litgate-demo-'))
   const removeDir = (): void => rmSync(dir, { recursive: true, force: true })
+  // Until serve() takes the signals over (and for the whole --flow run): a signal stops what the demo
+  // started and exits, instead of Node's default of dying with anvil orphaned.
+  let startedAnvil: { killNow(): void } | undefined
+  const onEarlySignal = (signal: NodeJS.Signals): void => {
+    log.warn({ signal }, 'demo interrupted: stopping anvil, removing the data directory')
+    log.flush()
+    startedAnvil?.killNow()
+    removeDir()
+    process.exit(EXIT.forced)
+  }
+  const takeSignals = (): void => {
+    process.on('SIGINT', onEarlySignal)
+    process.on('SIGTERM', onEarlySignal)
+  }
+  const releaseSignals = (): void => {
+    process.off('SIGINT', onEarlySignal)
+    process.off('SIGTERM', onEarlySignal)
+  }
+  takeSignals()
   const dataDir = join(dir, 'data')
   // PGlite's first start (initdb in WebAssembly) costs seconds of CPU: it runs while the contracts deploy.
   let storageMs = 0
@@ -710,6 +729,7 @@ async function demo(
         ...(env['ANVIL_BIN'] === undefined ? {} : { anvilBinary: env['ANVIL_BIN'] }),
         deploymentsDir: join(dir, 'deployments'),
         randomBytes: (n) => randomBytes(n),
+        onAnvilStarted: (a) => (startedAnvil = a),
       }),
       opening,
     ])
@@ -722,6 +742,7 @@ async function demo(
     chain = c.value
     opened = o.value
   } catch (err) {
+    releaseSignals()
     removeDir()
     log.error({ err: (err as Error).message }, 'demo chain or storage failed to start')
     process.stderr.write(`error: demo failed to start: ${(err as Error).message}\n`)
@@ -742,6 +763,7 @@ async function demo(
       ...chain.timings,
       storageMs,
       storage: opened.source,
+      dataDir,
       migratedTo: opened.migration.to,
     },
     'demo chain and storage ready',
@@ -792,6 +814,7 @@ async function demo(
     await op?.close()
     await opened.storage.close() // idempotent: operate may have closed it already
     await stopDemo()
+    releaseSignals()
     return EXIT.failure
   }
   const url = `http://127.0.0.1:${op.gateway.addresses()['demo']?.port ?? options.port}`
@@ -836,6 +859,7 @@ async function demo(
     await op.gateway.stop(config.server.shutdownTimeoutMs)
     await op.close()
     await stopDemo()
+    releaseSignals()
     return exitSoon(code)
   }
   process.stdout.write(
@@ -855,6 +879,7 @@ async function demo(
       timings,
     }),
   )
+  releaseSignals() // serve() installs its own: drain, then stop the demo below
   const code = await serveOperated(op, config, log, env, pidFile)
   await stopDemo()
   return exitSoon(code)

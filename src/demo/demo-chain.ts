@@ -66,6 +66,8 @@ export interface DemoChainOptions {
   readonly deploymentsDir: string
   /** 32 random bytes for the quote signer key. */
   readonly randomBytes: (n: number) => Uint8Array
+  /** Told as soon as anvil listens (so a signal during the deploy can still stop it). */
+  readonly onAnvilStarted?: (anvil: AnvilInstance) => void
 }
 
 /** A viem public client that polls fast (a local node mines on every transaction). */
@@ -82,6 +84,7 @@ export async function startDemoChain(options: DemoChainOptions): Promise<DemoCha
   const t0 = performance.now()
   const anvil = await startAnvil(options.anvilBinary === undefined ? {} : { binary: options.anvilBinary })
   const t1 = performance.now()
+  options.onAnvilStarted?.(anvil)
   try {
     const publicClient = demoPublicClient(anvil.url)
     const as = (i: number) => demoWalletClient(anvil.url, demoAccount(i))

@@ -183,3 +183,25 @@ test(
     }
   },
 )
+
+test(
+  'a SIGTERM while the demo is still starting stops its anvil and removes its data directory',
+  { timeout: LIMIT_MS + 10_000 },
+  async () => {
+    const demo = startDemo(['--port', '0'])
+    try {
+      // Logged once anvil and PGlite are up, before the gateway listens (the start-up signal handlers' window).
+      const ready = await demo.waitForLine(/"msg":"demo chain and storage ready"/, LIMIT_MS)
+      demo.child.kill('SIGTERM')
+      const line = JSON.parse(ready.input) as { pid: number; dataDir: string }
+      const { code } = await demo.exited
+      // 3: caught during start-up; 0: the gateway was listening already and drained.
+      assert.ok(code === 3 || code === 0, `exit ${String(code)}: ${demo.stderr()}`)
+      assert.ok(await waitGone(line.pid, 5_000), `anvil ${line.pid} still running`)
+      assert.match(line.dataDir, /litgate-demo-/)
+      assert.equal(existsSync(join(line.dataDir, '..')), false, `${line.dataDir} left behind`)
+    } finally {
+      await demo.cleanup()
+    }
+  },
+)
