@@ -6,8 +6,8 @@
  * temporary directory: still a new, empty database each time, only without initdb.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
-import { cp, mkdir, rename, rm } from 'node:fs/promises'
+import { constants, existsSync, readFileSync } from 'node:fs'
+import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { MIGRATIONS, migrationChecksum, openStorage } from '../storage/index.ts'
@@ -65,6 +65,28 @@ async function buildTemplate(template: string): Promise<void> {
   }
 }
 
+/**
+ * Copies a directory tree with `concurrency` file copies in flight (a data directory is about a thousand
+ * small files: `fs.cp` copies them one by one, ten times slower). Clones on file systems that can.
+ */
+export async function copyTree(from: string, to: string, concurrency = 16): Promise<void> {
+  const files: Array<readonly [string, string]> = []
+  const walk = async (a: string, b: string): Promise<void> => {
+    await mkdir(b, { recursive: true })
+    for (const entry of await readdir(a, { withFileTypes: true })) {
+      if (entry.isDirectory()) await walk(join(a, entry.name), join(b, entry.name))
+      else files.push([join(a, entry.name), join(b, entry.name)])
+    }
+  }
+  await walk(from, to)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let file = files[next++]; file !== undefined; file = files[next++])
+      await copyFile(file[0], file[1], constants.COPYFILE_FICLONE)
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+}
+
 /** Opens (and migrates) the demo's database, from the cached template when possible. */
 export async function openDemoStorage(options: DemoStorageOptions): Promise<DemoStorage> {
   const deps = options.onIdleError === undefined ? {} : { onIdleError: options.onIdleError }
@@ -75,7 +97,7 @@ export async function openDemoStorage(options: DemoStorageOptions): Promise<Demo
       template = join(options.cacheDir, templateKey())
       await mkdir(options.cacheDir, { recursive: true })
       if (!existsSync(join(template, 'PG_VERSION'))) await buildTemplate(template)
-      await cp(template, options.dataDir, { recursive: true })
+      await copyTree(template, options.dataDir)
       return { ...(await open()), source: 'template' }
     } catch {
       // An unwritable cache or a damaged template: drop both, fall back to initdb below.
