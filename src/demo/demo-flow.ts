@@ -42,6 +42,7 @@ export interface FlowContext {
   /** How long a step may wait for something to happen (activation). */
   readonly waitMs: number
   quote?: QuoteAnswer
+  /** The new subscription's id (from the PaymentReceived event of the payment). */
   subscriptionId?: Hex
   payment?: { readonly txHash: Hex; readonly block: bigint }
 }
@@ -256,7 +257,12 @@ export const paidRequestWithoutTokenStep: FlowStep = {
   },
 }
 
-/** The flow as it stands; append the token steps here. */
+/**
+ * The flow as it stands. The access-token steps (issue 12 wire contract: GET {base}/nonce, POST {base}/token with
+ * an EIP-4361 message signed by `ctx.buyer`, the paid request with the Bearer token → 200, POST
+ * {base}/token/refresh, the spent refresh token → 401 TOKEN_REFRESH_REUSED, the revoked token → 401) replace
+ * `paidRequestWithoutTokenStep` once those endpoints exist; they keep their tokens in the context.
+ */
 export const DEMO_FLOW_STEPS: readonly FlowStep[] = Object.freeze([
   freeRouteStep,
   challengeStep,
