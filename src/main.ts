@@ -821,6 +821,8 @@ async function demo(
   const admin = `http://127.0.0.1:${op.admin.address().port}`
   const basePath = config.paidAccess?.basePath ?? '/litgate/v1'
   const timings = {
+    // performance.now() counts from the process start: Node and the module graph load first.
+    'since process start': Math.round(performance.now()),
     total: Math.round(performance.now() - t0),
     anvil: chain.timings.anvilMs,
     contracts: chain.timings.deployMs,
@@ -832,7 +834,7 @@ async function demo(
   if (options.isFlow) {
     process.stdout.write(
       `litgate demo --flow: gateway ${url}, admin ${admin}, anvil pid ${anvil.pid} at ${anvil.url}; ` +
-        `ready in ${timings.total} ms (${Object.entries(timings)
+        `ready ${timings['since process start']} ms after the process started (${Object.entries(timings)
           .map(([k, v]) => `${k} ${v} ms`)
           .join(', ')})\n`,
     )

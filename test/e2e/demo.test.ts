@@ -142,7 +142,7 @@ test(
   async (t) => {
     const demo = startDemo(['--port', '0'])
     try {
-      const started = await demo.waitForLine(/^\s+started\s+total (\d+) ms/, LIMIT_MS)
+      const started = await demo.waitForLine(/^\s+started\s+since process start (\d+) ms/, LIMIT_MS)
       t.diagnostic(`demo ready in ${started[1]} ms`)
       const gateway = (
         await demo.waitForLine(/^\s+gateway\s+(http:\/\/127\.0\.0\.1:\d+)/, 1_000)
