@@ -6,13 +6,16 @@
  *   litgate validate -c FILE   check a config file (like nginx -t); exit 0 when valid
  *   litgate reload -c FILE     validate FILE, then ask the running gateway (admin API) to reload it
  *   litgate migrate -c FILE    apply pending database migrations (the config's storage section)
- *   litgate demo [--port N]    start two demo backends and a gateway in front of them
+ *   litgate demo [--port N]    sell access on embedded defaults: anvil, contracts, PGlite, a free and a paid route
+ *   litgate demo --flow        the same, then a scripted buyer runs quote → pay → activation → paid request
  *   litgate --version          package version and git commit
  * The commands that construct nothing (validate, reload, migrate, version) live in src/cli/, one module each.
  */
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { rmSync } from 'node:fs'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { homedir, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
@@ -35,14 +38,26 @@ import {
   type CliIo,
 } from './cli/index.ts'
 import {
-  configSchema,
   ConfigError,
   formatIssue,
   loadConfigFile,
+  parseConfig,
   type Config,
   type RouteConfig,
 } from './config/index.ts'
-import { demoConfig, startDemoUpstream } from './demo/index.ts'
+import {
+  DEMO_FLOW_STEPS,
+  DEMO_PRICE,
+  demoBanner,
+  demoConfig,
+  flowContext,
+  openDemoStorage,
+  runFlow,
+  startDemoChain,
+  startDemoUpstream,
+  type DemoChain,
+  type DemoStorage,
+} from './demo/index.ts'
 import { isGatewayError } from './errors/index.ts'
 import { Gateway, Reloader, watchConfigFile, type ConfigSource } from './lifecycle/index.ts'
 import { AccessLog, createRootLogger, describeUpstream, GatewayMetrics } from './observability/index.ts'
@@ -63,7 +78,9 @@ const USAGE = `usage:
                                             admin API; ADDR is host:port or http://host:port
                                             (default: admin.host/port from FILE)
   litgate migrate -c FILE                   apply pending database migrations (storage section)
-  litgate demo [--port N]                   demo backends + gateway on 127.0.0.1
+  litgate demo [--port N] [--flow]          sell access on embedded defaults (a local anvil with the
+                                            contracts, PGlite, demo backends, a free and a paid route);
+                                            --flow: a scripted buyer pays, exit 0 when every step passed
   litgate --version                         package version and git commit
 `
 
@@ -92,6 +109,7 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
         'log-level': { type: 'string' },
         'pid-file': { type: 'string' },
         strict: { type: 'boolean' },
+        flow: { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -131,11 +149,15 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
       return run(values.config, log, level, env, pidFile)
     }
     case 'demo': {
-      const port = Number(values.port ?? env['PORT'] ?? 8080)
+      const isFlow = values.flow === true
+      // The flow picks free ports (a running demo may hold 8080) unless told otherwise.
+      const port = Number(values.port ?? (isFlow ? 0 : (env['PORT'] ?? 8080)))
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         return usage(`invalid --port ${String(values.port)}`)
-      const log = createRootLogger({ level: level ?? 'info' })
-      return demo(port, log, level, env, pidFile)
+      // The flow's step lines are its output: the gateway logs only warnings unless asked for more.
+      const demoLevel = level ?? (isFlow ? 'warn' : undefined)
+      const log = createRootLogger({ level: demoLevel ?? 'info' })
+      return demo({ port, isFlow }, log, demoLevel, env, pidFile)
     }
     default:
       return usage(`unknown command ${JSON.stringify(command)}`)
@@ -194,6 +216,7 @@ async function operate(
   source: ConfigSource,
   configFile: string | null,
   env: Env,
+  opened?: OpenedStorage,
 ): Promise<Operated | undefined> {
   if (levelOverride === undefined) log.level = config.logging.level
   // Fail closed: a route sold through `routes[].access` is never proxied unpaid. The validator already
@@ -241,6 +264,7 @@ async function operate(
         chain,
         env,
         routes: () => serving.gateway?.runtime.config.routes ?? config.routes,
+        ...(opened === undefined ? {} : { opened }),
       })
     } catch (err) {
       await chain.close()
@@ -394,6 +418,8 @@ async function operate(
   }
 }
 
+type OpenedStorage = Awaited<ReturnType<typeof openStorage>>
+
 /** Opens and migrates the storage, then starts the paid layer over it (storage closed again on failure). */
 async function startPaid(
   config: Config,
@@ -403,12 +429,15 @@ async function startPaid(
     readonly chain: Chain
     readonly env: Env
     readonly routes: () => readonly RouteConfig[]
+    /** The config's storage, opened already (the demo opens it while its chain deploys). */
+    readonly opened?: OpenedStorage
   },
 ): Promise<{ layer: PaidLayer; storage: Storage }> {
-  const { storage, migration } = await openStorage(
-    await storageOptionsFromConfig(config.storage, { env: deps.env }),
-    { onIdleError: (err) => deps.log.warn({ err: err.message }, 'storage: idle connection error') },
-  )
+  const { storage, migration } =
+    deps.opened ??
+    (await openStorage(await storageOptionsFromConfig(config.storage, { env: deps.env }), {
+      onIdleError: (err) => deps.log.warn({ err: err.message }, 'storage: idle connection error'),
+    }))
   if (migration.applied.length > 0)
     deps.log.info(
       { from: migration.from, to: migration.to, applied: migration.applied.map((m) => m.version) },
@@ -623,43 +652,237 @@ async function run(
   return exitSoon(await serveOperated(op, loaded.config, log, env, pidFile))
 }
 
+interface DemoOptions {
+  readonly port: number
+  /** Run the scripted buyer against the demo, then stop (exit 0 only when every step behaved). */
+  readonly isFlow: boolean
+}
+
+/**
+ * Where the demo keeps its PGlite template (see openDemoStorage): `$XDG_CACHE_HOME/litgate`, else
+ * `~/.cache/litgate`; `LITGATE_DEMO_CACHE=off` turns the cache off (initdb every run).
+ */
+function demoCacheDir(env: Env): string | undefined {
+  if (env['LITGATE_DEMO_CACHE'] === 'off') return undefined
+  const base =
+    env['XDG_CACHE_HOME'] !== undefined && env['XDG_CACHE_HOME'] !== ''
+      ? env['XDG_CACHE_HOME']
+      : join(homedir(), '.cache')
+  return join(base, 'litgate')
+}
+
+/** The environment variable the demo hands its quote-signer key over in (its own env copy only). */
+const DEMO_QUOTE_KEY_ENV = 'LITGATE_DEMO_QUOTE_KEY'
+
+/**
+ * `litgate demo`: sells access on embedded defaults. A local anvil (the npm package's binary) with the
+ * contracts, both test stablecoins, a plan on sale and a funded buyer; PGlite in a fresh temporary
+ * directory; two demo backends behind a free and a paid route; the admin listener. Everything it started
+ * (anvil by pid, the directory) goes away on every way out, a forced exit included.
+ */
 async function demo(
-  port: number,
+  options: DemoOptions,
   log: Logger,
   levelOverride: LevelWithSilent | undefined,
   env: Env,
   pidFile: string | undefined,
 ): Promise<number> {
+  const t0 = performance.now()
   if (!precheckPidFile(log, pidFile)) return EXIT.failure
-  const backends = await Promise.all([startDemoUpstream('backend-a'), startDemoUpstream('backend-b')])
-  // The demo shows the admin listener too (ephemeral when the gateway port is).
-  const config = configSchema.parse({
-    ...demoConfig(
-      port,
-      backends.map((b) => b.url),
-    ),
-    admin: { enabled: true, port: port === 0 ? 0 : 9901 },
+  const dir = await mkdtemp(join(tmpdir(), 'litgate-demo-'))
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true })
+  // Until serve() takes the signals over (and for the whole --flow run): a signal stops what the demo
+  // started and exits, instead of Node's default of dying with anvil orphaned.
+  let startedAnvil: { killNow(): void } | undefined
+  const onEarlySignal = (signal: NodeJS.Signals): void => {
+    log.warn({ signal }, 'demo interrupted: stopping anvil, removing the data directory')
+    log.flush()
+    startedAnvil?.killNow()
+    removeDir()
+    process.exit(EXIT.forced)
+  }
+  const takeSignals = (): void => {
+    process.on('SIGINT', onEarlySignal)
+    process.on('SIGTERM', onEarlySignal)
+  }
+  const releaseSignals = (): void => {
+    process.off('SIGINT', onEarlySignal)
+    process.off('SIGTERM', onEarlySignal)
+  }
+  takeSignals()
+  const dataDir = join(dir, 'data')
+  // PGlite's first start (initdb in WebAssembly) costs seconds of CPU: it runs while the contracts deploy.
+  let storageMs = 0
+  const opening = openDemoStorage({
+    dataDir,
+    cacheDir: demoCacheDir(env),
+    onIdleError: (err) => log.warn({ err: err.message }, 'storage: idle connection error'),
+  }).then((o) => {
+    storageMs = Math.round(performance.now() - t0)
+    return o
   })
-  // The demo config is built in memory: a reload re-applies it (nothing to re-read).
-  const source: ConfigSource = () => Promise.resolve({ ok: true, config, warnings: [] })
-  const op = await operate(config, log, levelOverride, source, null, env)
-  if (op === undefined) {
-    await Promise.all(backends.map((b) => b.close()))
+  let chain: DemoChain
+  let opened: DemoStorage
+  try {
+    const settled = await Promise.allSettled([
+      startDemoChain({
+        ...(env['ANVIL_BIN'] === undefined ? {} : { anvilBinary: env['ANVIL_BIN'] }),
+        deploymentsDir: join(dir, 'deployments'),
+        randomBytes: (n) => randomBytes(n),
+        onAnvilStarted: (a) => (startedAnvil = a),
+      }),
+      opening,
+    ])
+    const [c, o] = settled
+    if (c.status === 'rejected' || o.status === 'rejected') {
+      if (c.status === 'fulfilled') await c.value.anvil.stop()
+      if (o.status === 'fulfilled') await o.value.storage.close()
+      throw c.status === 'rejected' ? c.reason : (o as PromiseRejectedResult).reason
+    }
+    chain = c.value
+    opened = o.value
+  } catch (err) {
+    releaseSignals()
+    removeDir()
+    log.error({ err: (err as Error).message }, 'demo chain or storage failed to start')
+    process.stderr.write(`error: demo failed to start: ${(err as Error).message}\n`)
+    log.flush()
     return EXIT.failure
   }
-  const url = `http://127.0.0.1:${op.gateway.addresses()['demo']?.port ?? port}`
-  const admin = op.admin === undefined ? undefined : `http://127.0.0.1:${op.admin.address().port}`
-  process.stdout.write(
-    `\nlitgate demo: gateway on ${url} -> backends ${backends.map((b) => b.url).join(', ')}\n` +
-      `  try:  curl -s ${url}/hello                            (alternates backend-a / backend-b)\n` +
-      `        curl -s --http2-prior-knowledge ${url}/h2       (HTTP/2 cleartext)\n` +
-      `        curl -s ${url}/%2e%2e/etc/passwd                (climbs above the root: 400 problem+json)\n` +
-      (admin === undefined
-        ? ''
-        : `        curl -s ${admin}/metrics                     (Prometheus metrics)\n`) +
-      `  stop: Ctrl-C (graceful drain)\n\n`,
+  const { anvil } = chain
+  // A synchronous last resort (second signal, uncaught error): never leave anvil or the data behind.
+  const onProcessExit = (): void => {
+    anvil.killNow()
+    removeDir()
+  }
+  process.once('exit', onProcessExit)
+  log.info(
+    {
+      pid: anvil.pid,
+      rpc: anvil.url,
+      ...chain.timings,
+      storageMs,
+      storage: opened.source,
+      dataDir,
+      migratedTo: opened.migration.to,
+    },
+    'demo chain and storage ready',
   )
+  const tChain = performance.now()
+  const backends = await Promise.all([startDemoUpstream('backend-a'), startDemoUpstream('backend-b')])
+  const stopDemo = async (): Promise<void> => {
+    await Promise.all(backends.map((b) => b.close()))
+    await anvil.stop()
+    removeDir()
+    process.off('exit', onProcessExit)
+  }
+  const parsed = parseConfig(
+    JSON.stringify(
+      demoConfig(
+        options.port,
+        backends.map((b) => b.url),
+        // The admin listener is ephemeral when the gateway port is.
+        options.port === 0 ? 0 : 9901,
+        {
+          rpcUrl: anvil.url,
+          deploymentsDir: join(dir, 'deployments'),
+          dataDir,
+          planId: chain.planId,
+          prices: { [chain.usdc]: DEMO_PRICE, [chain.usdt]: DEMO_PRICE },
+          quoteSignerEnv: DEMO_QUOTE_KEY_ENV,
+        },
+      ),
+    ),
+    'json',
+  )
+  if (!parsed.ok)
+    throw new Error(`invariant: the demo config is invalid: ${parsed.issues.map(formatIssue).join('; ')}`)
+  const config = parsed.config
+  // The demo config is built in memory: a reload re-applies it (nothing to re-read).
+  const source: ConfigSource = () => Promise.resolve({ ok: true, config, warnings: [] })
+  const op = await operate(
+    config,
+    log,
+    levelOverride,
+    source,
+    null,
+    { ...env, [DEMO_QUOTE_KEY_ENV]: chain.quoteSignerKey },
+    opened,
+  )
+  if (op === undefined || op.admin === undefined) {
+    await op?.gateway.stop(0)
+    await op?.close()
+    await opened.storage.close() // idempotent: operate may have closed it already
+    await stopDemo()
+    releaseSignals()
+    return EXIT.failure
+  }
+  const url = `http://127.0.0.1:${op.gateway.addresses()['demo']?.port ?? options.port}`
+  const admin = `http://127.0.0.1:${op.admin.address().port}`
+  const basePath = config.paidAccess?.basePath ?? '/litgate/v1'
+  const timings = {
+    // performance.now() counts from the process start: Node and the module graph load first.
+    'since process start': Math.round(performance.now()),
+    total: Math.round(performance.now() - t0),
+    anvil: chain.timings.anvilMs,
+    contracts: chain.timings.deployMs,
+    buyer: chain.timings.fundMs,
+    [`PGlite ${opened.source === 'template' ? 'from the cached template' : 'initdb'} (in parallel)`]:
+      storageMs,
+    gateway: Math.round(performance.now() - tChain),
+  }
+  if (options.isFlow) {
+    process.stdout.write(
+      `litgate demo --flow: gateway ${url}, admin ${admin}, anvil pid ${anvil.pid} at ${anvil.url}; ` +
+        `ready ${timings['since process start']} ms after the process started (${Object.entries(timings)
+          .map(([k, v]) => `${k} ${v} ms`)
+          .join(', ')})\n`,
+    )
+    const outcome = await runFlow(
+      DEMO_FLOW_STEPS,
+      flowContext({
+        gatewayUrl: url,
+        adminUrl: admin,
+        basePath,
+        rpcUrl: anvil.url,
+        chainId: chain.deployment.chainId,
+        paymentProcessor: chain.deployment.paymentProcessor,
+        token: chain.usdc,
+        buyer: chain.buyer,
+      }),
+      (line) => process.stdout.write(line),
+    )
+    const count = (s: string): number => outcome.results.filter((r) => r.status === s).length
+    const code = outcome.isOk ? EXIT.ok : EXIT.failure
+    process.stdout.write(
+      `flow: ${count('ok')} ok, ${count('pending')} pending, ${count('failed')} failed, ` +
+        `${count('skipped')} skipped in ${outcome.totalMs} ms → exit ${code}\n`,
+    )
+    await op.gateway.stop(config.server.shutdownTimeoutMs)
+    await op.close()
+    await stopDemo()
+    releaseSignals()
+    return exitSoon(code)
+  }
+  process.stdout.write(
+    demoBanner({
+      gatewayUrl: url,
+      adminUrl: admin,
+      backendUrls: backends.map((b) => b.url),
+      basePath,
+      rpcUrl: anvil.url,
+      anvilPid: anvil.pid,
+      chainId: chain.deployment.chainId,
+      paymentProcessor: chain.deployment.paymentProcessor,
+      usdc: chain.usdc,
+      usdt: chain.usdt,
+      buyer: chain.buyer.address,
+      dataDir,
+      timings,
+    }),
+  )
+  releaseSignals() // serve() installs its own: drain, then stop the demo below
   const code = await serveOperated(op, config, log, env, pidFile)
-  await Promise.all(backends.map((b) => b.close()))
+  await stopDemo()
   return exitSoon(code)
 }

@@ -1,16 +1,72 @@
 import type { ConfigInput } from '../config/index.ts'
 
-/** The embedded demo: one listener, two demo backends balanced round robin, a WebSocket route. */
-export function demoConfig(port: number, backendUrls: readonly string[]): ConfigInput {
-  return {
+/** Where the demo's paid layer finds its chain, contract, database and quote signer. */
+export interface DemoPaidOptions {
+  readonly rpcUrl: string
+  readonly deploymentsDir: string
+  /** PGlite data directory (fresh per run). */
+  readonly dataDir: string
+  readonly planId: number
+  /** Token address → price of one period in base units. */
+  readonly prices: Readonly<Record<string, bigint>>
+  /** The environment variable the quote signer key is handed over in (the demo's own env, never the shell's). */
+  readonly quoteSignerEnv: string
+}
+
+/** The plan the demo sells, and the paths of its two routes. */
+export const DEMO_PLAN = 'pro'
+export const DEMO_PAID_PREFIX = '/paid'
+export const DEMO_FREE_PATH = '/hello'
+
+/**
+ * The embedded demo: one listener, two demo backends balanced round robin, a WebSocket route, the admin
+ * listener; with `paid`, a route under /paid sold through the `pro` plan (PGlite storage, the monitor on
+ * `latest + 1`, polling fast) while every other path stays free.
+ */
+export function demoConfig(
+  port: number,
+  backendUrls: readonly string[],
+  adminPort: number,
+  paid?: DemoPaidOptions,
+): ConfigInput {
+  const base: ConfigInput = {
     version: 1,
     listeners: [{ name: 'demo', host: '127.0.0.1', port, http2: true }],
-    upstreams: [
-      { id: 'demo-api', balancing: 'round-robin', backends: backendUrls.map((url) => ({ url })) },
-    ],
+    admin: { enabled: true, port: adminPort },
+    upstreams: [{ id: 'demo-api', balancing: 'round-robin', backends: backendUrls.map((url) => ({ url })) }],
     routes: [
       { id: 'websocket', match: { path: { exact: '/ws' } }, upstream: 'demo-api' },
+      ...(paid === undefined
+        ? []
+        : [
+            {
+              id: 'paid',
+              match: { path: { prefix: DEMO_PAID_PREFIX } },
+              upstream: 'demo-api',
+              access: [DEMO_PLAN],
+            },
+          ]),
       { id: 'api', match: { path: { prefix: '/' } }, upstream: 'demo-api' },
     ],
+  }
+  if (paid === undefined) return base
+  return {
+    ...base,
+    storage: { dataDir: paid.dataDir },
+    paidAccess: {
+      chain: { preset: 'anvil', rpc: [{ name: 'demo-anvil', http: paid.rpcUrl }] },
+      contract: { deploymentsDir: paid.deploymentsDir },
+      quoteSigner: { fromEnv: paid.quoteSignerEnv },
+      monitor: { confirmation: { latest: 1 }, pollIntervalMs: 100 },
+      plans: [
+        {
+          name: DEMO_PLAN,
+          planId: paid.planId,
+          displayName: 'Pro (demo)',
+          prices: Object.fromEntries(Object.entries(paid.prices).map(([t, p]) => [t, p.toString()])),
+          qos: { requestsPerSecond: 10, burst: 20 },
+        },
+      ],
+    },
   }
 }

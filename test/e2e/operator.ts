@@ -25,6 +25,12 @@ export interface Started {
   cleanup(): Promise<void>
 }
 
+/** The pid of the anvil `litgate demo` started, from its `demo chain and storage ready` line. */
+export function demoAnvilPid(logs: ReadonlyArray<Record<string, unknown>>): number | undefined {
+  const line = logs.find((l) => l['msg'] === 'demo chain and storage ready')
+  return typeof line?.['pid'] === 'number' ? line['pid'] : undefined
+}
+
 /** True when the process is gone (no such pid, or a zombie nobody reaped yet). */
 export function isGone(pid: number): boolean {
   try {
@@ -118,8 +124,12 @@ export async function startEntry(
     })
   const known = new Set<number>([holderPid])
   const cleanup = async (): Promise<void> => {
-    for (const line of logs)
+    for (const line of logs) {
       for (const pid of (line['wrapperPids'] as number[] | undefined) ?? []) known.add(pid)
+      // The demo's anvil (litgate demo / npm start), started by the gateway and stopped at its exit.
+      const anvilPid = demoAnvilPid([line])
+      if (anvilPid !== undefined) known.add(anvilPid)
+    }
     for (const pid of known) {
       if (!isGone(pid)) {
         try {
@@ -133,7 +143,8 @@ export async function startEntry(
     for (const pid of known) await waitGone(pid, 5000)
   }
   try {
-    const serving = await waitForLog((l) => l['msg'] === 'gateway serving')
+    // Generous: the demo (npm start) starts anvil and PGlite before it serves.
+    const serving = await waitForLog((l) => l['msg'] === 'gateway serving', 0, 90_000)
     const gatewayPid = serving['pid'] as number
     known.add(gatewayPid)
     const admin = await waitForLog((l) => l['msg'] === 'admin listening')

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import { admin } from './support.ts'
-import { isGone, isPortFree, ROOT, startEntry, waitGone, type Started } from './operator.ts'
+import { demoAnvilPid, isGone, isPortFree, ROOT, startEntry, waitGone, type Started } from './operator.ts'
 
 const BIN = join(ROOT, 'bin/litgate.js')
 const hasNpm = spawnSync('npm', ['--version'], { encoding: 'utf8', timeout: 20_000 }).status === 0
@@ -21,9 +21,15 @@ routes: [{ id: ${routeId}, match: {}, upstream: app }]
 `
 }
 
-/** After a stop: the gateway process is gone, both its ports are free again, nothing is orphaned. */
+/**
+ * After a stop: the gateway process is gone, both its ports are free again, nothing is orphaned (the
+ * demo's anvil included).
+ */
 async function assertStoppedClean(s: Started): Promise<void> {
   assert.ok(await waitGone(s.gatewayPid, 10_000), `gateway ${s.gatewayPid} still running (orphan)`)
+  const anvilPid = demoAnvilPid(s.logs)
+  if (anvilPid !== undefined)
+    assert.ok(await waitGone(anvilPid, 10_000), `demo anvil ${anvilPid} still running`)
   assert.ok(await waitGone(s.holderPid, 10_000), `holder ${s.holderPid} still running`)
   assert.ok(await isPortFree(s.port), `port ${s.port} still held`)
   assert.ok(await isPortFree(s.adminPort), `admin port ${s.adminPort} still held`)
@@ -159,6 +165,7 @@ describe(
         const s = await npmStart()
         try {
           assert.notEqual(s.gatewayPid, s.holderPid)
+          assert.ok(demoAnvilPid(s.logs) !== undefined, 'npm start runs the demo with its own anvil')
           assert.ok(
             s.logs.some(
               (l) =>
