@@ -120,11 +120,7 @@ export function absorbsSessionError(err: unknown): boolean {
  */
 function destroyUnlessAbsorbed(this: TrackedSession, error?: Error, code?: number): void {
   const destroy = (Object.getPrototypeOf(this) as Http2Session).destroy
-  if (
-    this.destroyed ||
-    !absorbsSessionError(error) ||
-    this[kAbsorbedErrors] >= MAX_ABSORBED_SESSION_ERRORS
-  ) {
+  if (this.destroyed || !absorbsSessionError(error) || this[kAbsorbedErrors] >= MAX_ABSORBED_SESSION_ERRORS) {
     destroy.call(this, error, code)
     return
   }

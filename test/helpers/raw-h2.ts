@@ -167,7 +167,10 @@ export async function probeH2(url: string, authority?: string): Promise<number> 
   session.on('error', () => undefined)
   try {
     return await new Promise<number>((resolve, reject) => {
-      const req = session.request({ ':path': '/probe', ...(authority === undefined ? {} : { ':authority': authority }) })
+      const req = session.request({
+        ':path': '/probe',
+        ...(authority === undefined ? {} : { ':authority': authority }),
+      })
       req.on('response', (h) => resolve(Number(h[':status'])))
       req.on('error', reject)
       req.resume()

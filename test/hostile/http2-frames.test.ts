@@ -11,7 +11,6 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import {
   ACK,
   FLOW_CONTROL_ERROR,
-  HEADERS,
   headersFrame,
   PING,
   PROTOCOL_ERROR,
@@ -68,7 +67,9 @@ describe('HTTP/2 frame-level conformance', () => {
         // The session still answers a PING of its own.
         c.send(ping(0, Buffer.from('liveness')))
         assert.ok(
-          await c.waitFor((f) => f.type === PING && (f.flags & ACK) !== 0 && f.payload.toString() === 'liveness'),
+          await c.waitFor(
+            (f) => f.type === PING && (f.flags & ACK) !== 0 && f.payload.toString() === 'liveness',
+          ),
           'no PING ACK',
         )
         assert.equal(c.goaway(), undefined, 'GOAWAY')
@@ -131,7 +132,14 @@ describe('HTTP/2 frame-level conformance', () => {
       try {
         c.send(headersFrame(1, fields('/slow-half-closed')))
         c.send(headersFrame(1, fields('/slow-half-closed-again')))
-        assert.ok(await withTimeout(c.closed.then(() => true), 5000, false), 'the connection stayed open')
+        assert.ok(
+          await withTimeout(
+            c.closed.then(() => true),
+            5000,
+            false,
+          ),
+          'the connection stayed open',
+        )
         const goaway = c.goaway()
         assert.equal(goaway?.code, STREAM_CLOSED)
         assert.equal(goaway?.lastStreamId, 1)
@@ -158,7 +166,14 @@ describe('HTTP/2 frame-level conformance', () => {
           await new Promise((r) => setTimeout(r, 10))
         assert.deepEqual(paths(before), ['/slow-window'])
         c.send(windowUpdate(1, MAX_WINDOW))
-        assert.ok(await withTimeout(c.closed.then(() => true), 5000, false), 'the connection stayed open')
+        assert.ok(
+          await withTimeout(
+            c.closed.then(() => true),
+            5000,
+            false,
+          ),
+          'the connection stayed open',
+        )
         assert.equal(c.resetOn(1), undefined, 'RST_STREAM: nghttp2 now resets the stream (update the docs)')
         assert.equal(c.goaway()?.code, FLOW_CONTROL_ERROR)
         await served()
@@ -180,7 +195,11 @@ describe('HTTP/2 frame-level conformance', () => {
         c.send(headersFrame(1, fields('/closed-again')))
         c.send(headersFrame(3, fields('/closed-next')))
         assert.ok(await c.endedOn(3), 'the session stopped serving')
-        assert.equal(c.goaway(), undefined, 'a GOAWAY: Node now treats this as a connection error (update the docs)')
+        assert.equal(
+          c.goaway(),
+          undefined,
+          'a GOAWAY: Node now treats this as a connection error (update the docs)',
+        )
         assert.deepEqual(paths(before), ['/closed-first', '/closed-next'])
         await served()
       } finally {
@@ -197,7 +216,11 @@ describe('HTTP/2 frame-level conformance', () => {
         c.send(headersFrame(3, fields('/lower-again')))
         c.send(headersFrame(7, fields('/lower-next')))
         assert.ok(await c.endedOn(7), 'the session stopped serving')
-        assert.equal(c.goaway(), undefined, 'a GOAWAY: Node now treats this as a connection error (update the docs)')
+        assert.equal(
+          c.goaway(),
+          undefined,
+          'a GOAWAY: Node now treats this as a connection error (update the docs)',
+        )
         assert.ok(!c.frames.some((f) => f.streamId === 3), 'stream 3 got an answer')
         assert.deepEqual(paths(before), ['/lower-first', '/lower-next'])
         await served()
