@@ -3,7 +3,7 @@
  * hostile tests that send what node:http2's client refuses to send.
  */
 import { connect as netConnect, type Socket } from 'node:net'
-import { connect as h2connect } from 'node:http2'
+import { connect as h2connect, type SecureClientSessionOptions } from 'node:http2'
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 
@@ -75,9 +75,10 @@ export class RawH2 {
   #isClosed = false
   #buf = Buffer.alloc(0)
 
-  constructor(port: number) {
+  /** `port`: h2c prior knowledge on loopback; or a connected socket (e.g. TLS with ALPN h2). */
+  constructor(port: number | Socket) {
     const started = performance.now()
-    this.socket = netConnect(port, '127.0.0.1')
+    this.socket = typeof port === 'number' ? netConnect(port, '127.0.0.1') : port
     this.socket.on('error', () => undefined)
     this.closed = new Promise((r) =>
       this.socket.once('close', () => {
@@ -162,8 +163,12 @@ export class RawH2 {
 }
 
 /** A normal h2 request on its own connection: the probe that other clients are still served. */
-export async function probeH2(url: string, authority?: string): Promise<number> {
-  const session = h2connect(url)
+export async function probeH2(
+  url: string,
+  authority?: string,
+  options: SecureClientSessionOptions = {},
+): Promise<number> {
+  const session = h2connect(url, options)
   session.on('error', () => undefined)
   try {
     return await new Promise<number>((resolve, reject) => {

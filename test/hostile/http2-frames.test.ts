@@ -6,7 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { connect as tlsConnect } from 'node:tls'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
+import { makeSelfSignedCert, type TestCert } from '../helpers/tls.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 import {
   ACK,
@@ -239,6 +241,54 @@ describe('HTTP/2 frame-level conformance', () => {
         assert.equal(c.goaway(), undefined)
         assert.deepEqual(paths(before), ['/slow-lower-open'])
         await served()
+      } finally {
+        c.close()
+      }
+    })
+  })
+  describe('the same fix on a TLS listener (ALPN h2)', () => {
+    let cert: TestCert
+    let tgw: TestGateway
+    before(async () => {
+      cert = await makeSelfSignedCert()
+      tgw = await startGateway({
+        listeners: [
+          {
+            name: 'tls',
+            host: '127.0.0.1',
+            port: 0,
+            http2: true,
+            tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+          },
+        ],
+        upstreams: [{ id: 'u', backends: [{ url: up.url }] }],
+        routes: [{ id: 'r', match: { hosts: ['f.test'] }, upstream: 'u' }],
+      })
+    })
+    after(async () => {
+      await tgw.stop()
+      await cert.remove()
+    })
+
+    test('a PING ACK with no PING outstanding is ignored: the session keeps serving', async () => {
+      const socket = tlsConnect({
+        port: tgw.port,
+        host: '127.0.0.1',
+        ALPNProtocols: ['h2'],
+        rejectUnauthorized: false,
+      })
+      const c = new RawH2(socket)
+      try {
+        c.send(ping(ACK, Buffer.from('unsolict')))
+        c.send(headersFrame(1, fields('/tls-after-ack')))
+        assert.ok(await c.endedOn(1), 'the request after the PING ACK was not answered')
+        assert.equal(c.goaway(), undefined, 'GOAWAY')
+        assert.equal(c.isClosed, false)
+        assert.equal(
+          await probeH2(`https://127.0.0.1:${tgw.port}`, 'f.test', { rejectUnauthorized: false }),
+          200,
+          'another client was not served',
+        )
       } finally {
         c.close()
       }
