@@ -120,6 +120,11 @@ const FOREIGN_UPPER_NAMES = new Set([
   'FRAME_SIZE_ERROR',
   'ENHANCE_YOUR_CALM',
   'REFUSED_STREAM',
+  'FLOW_CONTROL_ERROR',
+  'STREAM_CLOSED',
+  'WINDOW_UPDATE',
+  // nghttp2's library error code Node reports for an unsolicited PING ACK (security.md, strict input)
+  'NGHTTP2_ERR_PROTO',
   // Linux capabilities
   'CAP_NET_BIND_SERVICE',
 ])

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { CLOSE_GRACE_MS, sessionAction, type SessionClock } from './http2-sessions.ts'
+import { absorbsSessionError, CLOSE_GRACE_MS, sessionAction, type SessionClock } from './http2-sessions.ts'
 
 const timeouts = { idleTimeoutMs: 1000, pingIntervalMs: 500 }
 const fresh: SessionClock = {
@@ -38,5 +38,20 @@ describe('sessionAction', () => {
     const s = { ...fresh, closingAt: 2000, isPingPending: true }
     assert.equal(sessionAction(s, 2000 + CLOSE_GRACE_MS - 1, timeouts), 'none')
     assert.equal(sessionAction(s, 2000 + CLOSE_GRACE_MS, timeouts), 'destroy')
+  })
+})
+
+describe('absorbsSessionError', () => {
+  const nghttpError = (errno: number, code = 'ERR_HTTP2_ERROR'): Error =>
+    Object.assign(new Error('Protocol error'), { code, errno })
+  test("the error Node's binding raises for an unsolicited PING ACK (NGHTTP2_ERR_PROTO)", () => {
+    assert.equal(absorbsSessionError(nghttpError(-505)), true)
+  })
+  test('other nghttp2 errors, other codes and non-errors are not absorbed', () => {
+    assert.equal(absorbsSessionError(nghttpError(-524)), false) // flow control: nghttp2 sent GOAWAY
+    assert.equal(absorbsSessionError(nghttpError(-903)), false) // bad client magic
+    assert.equal(absorbsSessionError(nghttpError(-505, 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES')), false)
+    assert.equal(absorbsSessionError(undefined), false)
+    assert.equal(absorbsSessionError({ code: 'ERR_HTTP2_ERROR', errno: -505 }), false)
   })
 })

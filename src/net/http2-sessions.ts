@@ -10,6 +10,8 @@ const kOwner = Symbol('litgate.h2.owner')
 const kResetTat = Symbol('litgate.h2.resetTat')
 const kResetGuard = Symbol('litgate.h2.resetGuard')
 const kServerReset = Symbol('litgate.h2.serverReset')
+const kAbsorbedErrors = Symbol('litgate.h2.absorbedErrors')
+const kIsProbePending = Symbol('litgate.h2.isProbePending')
 
 type TrackedSession = Http2Session & {
   [kOpenStreams]: number
@@ -20,6 +22,10 @@ type TrackedSession = Http2Session & {
   /** GCRA state of the client's stream resets (µs, performance.now clock). */
   [kResetTat]: number
   [kResetGuard]: Http2Sessions
+  /** Session errors absorbed so far (see absorbsSessionError). */
+  [kAbsorbedErrors]: number
+  /** A liveness PING after an absorbed error is in flight. */
+  [kIsProbePending]: boolean
 }
 type TrackedStream = ServerHttp2Stream & {
   [kOwner]?: TrackedSession | undefined
@@ -85,6 +91,60 @@ export function sessionAction(s: SessionClock, now: number, timeouts: Http2Sessi
   if (s.openStreams === 0 && now - s.idleSince >= timeouts.idleTimeoutMs) return 'goaway'
   if (now - s.pingSentAt >= timeouts.pingIntervalMs) return s.isPingPending ? 'destroy' : 'ping'
   return 'none'
+}
+
+/** nghttp2's library error code (nghttp2.h) Node reports for an unsolicited PING ACK. */
+const NGHTTP2_ERR_PROTO = -505
+
+/** Absorbed session errors after which a session is destroyed as Node would have (a flood of them). */
+export const MAX_ABSORBED_SESSION_ERRORS = 100
+
+/**
+ * Whether `err` may be the session error Node's binding raises for a PING ACK with no PING outstanding
+ * (`NGHTTP2_ERR_PROTO` from Node's HandlePingFrame, which then destroys the session). RFC 9113 §6.7 gives
+ * no error for it and nghttp2 itself ignores it. The same code also comes with real connection errors
+ * (garbage instead of SETTINGS, a WINDOW_UPDATE of 0 on the connection) for which nghttp2 has already
+ * sent GOAWAY itself: the liveness PING tells the two apart.
+ */
+export function absorbsSessionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const { code, errno } = err as NodeJS.ErrnoException
+  return code === 'ERR_HTTP2_ERROR' && errno === NGHTTP2_ERR_PROTO
+}
+
+/**
+ * The session's `destroy`, installed on each session: Node's binding calls it with the error above
+ * (lib/internal/http2/core.js onSessionInternalError). That one is absorbed, and a PING checks that
+ * nghttp2 still reads the session: if it sent GOAWAY itself (a real connection error) the PING is never
+ * answered and the session is destroyed after CLOSE_GRACE_MS. Everything else is Node's own destroy.
+ */
+function destroyUnlessAbsorbed(this: TrackedSession, error?: Error, code?: number): void {
+  const destroy = (Object.getPrototypeOf(this) as Http2Session).destroy
+  if (this.destroyed || !absorbsSessionError(error) || this[kAbsorbedErrors] >= MAX_ABSORBED_SESSION_ERRORS) {
+    destroy.call(this, error, code)
+    return
+  }
+  this[kAbsorbedErrors]++
+  if (this[kIsProbePending]) return
+  this[kIsProbePending] = true
+  const timer = setTimeout(() => {
+    if (this[kIsProbePending]) destroy.call(this, error, code)
+  }, CLOSE_GRACE_MS)
+  timer.unref()
+  let isSent = false
+  try {
+    isSent = this.ping(() => {
+      this[kIsProbePending] = false
+      clearTimeout(timer)
+    })
+  } catch {
+    // The session is going away: the timer destroys it.
+  }
+  if (!isSent) {
+    // Too many PINGs unanswered already: not a live peer.
+    clearTimeout(timer)
+    destroy.call(this, error, code)
+  }
 }
 
 /**
@@ -173,6 +233,9 @@ export class Http2Sessions {
     s[kClosingAt] = 0
     s[kResetTat] = 0
     s[kResetGuard] = this
+    s[kAbsorbedErrors] = 0
+    s[kIsProbePending] = false
+    s.destroy = destroyUnlessAbsorbed
     this.#sessions.add(s)
     session.once('close', () => this.#sessions.delete(s))
     this.#arm()

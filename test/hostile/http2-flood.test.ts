@@ -8,30 +8,13 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect as netConnect, type Socket } from 'node:net'
-import { connect as h2connect } from 'node:http2'
 import { startGateway, type TestGateway } from '../helpers/gateway.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import { frame, literal, probeH2 as probe, RawH2, withTimeout } from '../helpers/raw-h2.ts'
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')
 const ENHANCE_YOUR_CALM = 0xb
 const REFUSED_STREAM = 0x7
 const CANCEL = 0x8
-
-function literal(name: string, value: string): Buffer {
-  const n = Buffer.from(name, 'latin1')
-  const v = Buffer.from(value, 'latin1')
-  return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v])
-}
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9)
-  head.writeUIntBE(payload.length, 0, 3)
-  head[3] = type
-  head[4] = flags
-  head.writeUInt32BE(streamId, 5)
-  return Buffer.concat([head, payload])
-}
 
 const BLOCK = Buffer.concat([
   literal(':method', 'GET'),
@@ -45,91 +28,6 @@ const rst = (id: number, code = CANCEL): Buffer => {
   p.writeUInt32BE(code)
   return frame(3, 0, id, p)
 }
-
-interface Frame {
-  readonly type: number
-  readonly flags: number
-  readonly streamId: number
-  readonly payload: Buffer
-}
-
-/** A raw h2c connection: everything received is parsed into frames; `closed` resolves when the server closes. */
-class RawH2 {
-  readonly socket: Socket
-  readonly frames: Frame[] = []
-  readonly closed: Promise<number>
-  #buf = Buffer.alloc(0)
-
-  constructor(port: number) {
-    const started = performance.now()
-    this.socket = netConnect(port, '127.0.0.1')
-    this.socket.on('error', () => undefined)
-    this.closed = new Promise((r) => this.socket.once('close', () => r(performance.now() - started)))
-    this.socket.on('data', (c: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, c])
-      while (this.#buf.length >= 9) {
-        const len = this.#buf.readUIntBE(0, 3)
-        if (this.#buf.length < 9 + len) break
-        this.frames.push({
-          type: this.#buf[3] as number,
-          flags: this.#buf[4] as number,
-          streamId: this.#buf.readUInt32BE(5) & 0x7fffffff,
-          payload: this.#buf.subarray(9, 9 + len),
-        })
-        this.#buf = this.#buf.subarray(9 + len)
-      }
-    })
-    this.socket.write(Buffer.concat([PREFACE, frame(4, 0, 0, Buffer.alloc(0))]))
-  }
-
-  send(data: Buffer): void {
-    if (!this.socket.destroyed) this.socket.write(data)
-  }
-
-  goaway(): { lastStreamId: number; code: number } | undefined {
-    const f = this.frames.find((x) => x.type === 7)
-    return f === undefined
-      ? undefined
-      : { lastStreamId: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4) }
-  }
-
-  resets(code: number): number {
-    return this.frames.filter((f) => f.type === 3 && f.payload.readUInt32BE(0) === code).length
-  }
-
-  /** Resolves with the :status of the response HEADERS on `id` (first byte of an HPACK indexed :status). */
-  async responseOn(id: number, timeoutMs = 2000): Promise<boolean> {
-    const until = performance.now() + timeoutMs
-    while (performance.now() < until) {
-      if (this.frames.some((f) => f.type === 1 && f.streamId === id)) return true
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return false
-  }
-
-  close(): void {
-    this.socket.destroy()
-  }
-}
-
-/** A normal h2 request on its own connection: the probe that other clients are still served. */
-async function probe(url: string): Promise<number> {
-  const session = h2connect(url)
-  session.on('error', () => undefined)
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      const req = session.request({ ':path': '/probe' })
-      req.on('response', (h) => resolve(Number(h[':status'])))
-      req.on('error', reject)
-      req.resume()
-    })
-  } finally {
-    session.close()
-  }
-}
-
-const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
-  Promise.race([p, new Promise<T>((r) => setTimeout(() => r(fallback), ms))])
 
 describe('HTTP/2 rapid reset and stream flood', () => {
   let up: TestUpstream
