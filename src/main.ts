@@ -648,7 +648,7 @@ async function run(
   // The absolute path: `/status` reports it, and `litgate reload -c FILE` compares FILE with it.
   const configFile = resolve(path)
   const op = await operate(loaded.config, log, levelOverride, fileSource(path), configFile, env)
-  if (op === undefined) return EXIT.failure
+  if (op === undefined) return exitSoon(EXIT.failure)
   return exitSoon(await serveOperated(op, loaded.config, log, env, pidFile))
 }
 

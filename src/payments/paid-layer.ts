@@ -201,18 +201,24 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     })
 
   // The monitor's start reads the chain's tags: retried in the background until it works.
-  const startPipeline = async (attempt: number): Promise<void> => {
+  // In flight while the pipeline starts: close() waits for it, so a start racing a close never leaves the
+  // monitor's poll loop running (it would keep the process alive after a failed start-up).
+  let starting: Promise<void> | undefined
+  const startPipeline = (attempt: number): void => {
     if (isClosed) return
-    try {
-      await pipeline.start()
-      monitorRunning = true
-      log.info({ contract, startBlock, confirmation }, 'payment monitor running')
-    } catch (err) {
-      const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
-      log.warn({ ...describe(err), retryInMs: delay }, 'payment monitor could not start; retrying')
-      monitorTimer = setTimeout(() => void startPipeline(attempt + 1), delay)
-      monitorTimer.unref()
-    }
+    starting = (async () => {
+      try {
+        await pipeline.start()
+        monitorRunning = true
+        log.info({ contract, startBlock, confirmation }, 'payment monitor running')
+      } catch (err) {
+        if (isClosed) return
+        const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
+        log.warn({ ...describe(err), retryInMs: delay }, 'payment monitor could not start; retrying')
+        monitorTimer = setTimeout(() => startPipeline(attempt + 1), delay)
+        monitorTimer.unref()
+      }
+    })()
   }
 
   const attemptAccess = async (): Promise<'ready' | 'retry' | 'fatal'> => {
@@ -265,7 +271,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     await pipeline.close()
     throw err
   }
-  void startPipeline(0)
+  startPipeline(0)
   // Expired quotes are swept once a minute (the store keeps each for its retention after expiry).
   const quoteStore = deps.quoteStore
   const sweepTimer =
@@ -286,6 +292,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     isClosed = true
     clearTimeout(monitorTimer)
     clearInterval(sweepTimer)
+    await starting
     await pipeline.close()
     throw new GatewayError(why().code as ErrorCode, why().message)
   }
@@ -371,6 +378,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       clearTimeout(retryTimer)
       clearTimeout(monitorTimer)
       clearInterval(sweepTimer)
+      await starting
       await pipeline.close()
     },
   }

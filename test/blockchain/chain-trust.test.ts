@@ -32,9 +32,15 @@ before(async () => {
   ;[liar, relay] = await Promise.all([startLyingRpc(anvil.url), startLyingRpc(anvil.url)])
   await anvil.rpc('anvil_mine', ['0x64']) // 100 blocks, so `safe` and `finalized` are above 0
   txHash = await anvil.rpc('eth_sendTransaction', [{ from: DEV_ADDR0, data: '0x60006000a000' }])
-  const receipt = await anvil.rpc<{ blockNumber: string; logs: unknown[] }>('eth_getTransactionReceipt', [
-    txHash,
-  ])
+  // anvil mines the transaction right after answering: the receipt can be null for a moment (seen under load).
+  let receipt: { blockNumber: string; logs: unknown[] } | null = null
+  for (let i = 0; i < 500 && receipt === null; i++) {
+    receipt = await anvil.rpc<{ blockNumber: string; logs: unknown[] } | null>('eth_getTransactionReceipt', [
+      txHash,
+    ])
+    if (receipt === null) await new Promise((r) => setTimeout(r, 10))
+  }
+  assert.ok(receipt !== null, 'the transaction was mined')
   txBlock = Number(receipt.blockNumber)
   assert.equal(receipt.logs.length, 1)
 })

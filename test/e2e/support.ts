@@ -23,9 +23,17 @@ export interface LitgateProcess {
   /** Open file descriptors of the process (sockets, pools, files), from /proc. */
   openFds(): number
   /** Index of the first log line at or after `from` for which `predicate` holds (waits for it). */
-  indexOfLog(predicate: (l: Record<string, unknown>) => boolean, from: number, timeoutMs?: number): Promise<number>
+  indexOfLog(
+    predicate: (l: Record<string, unknown>) => boolean,
+    from: number,
+    timeoutMs?: number,
+  ): Promise<number>
   /** Waits until `predicate` holds for some log line (counting from `from`). */
-  waitForLog(predicate: (l: Record<string, unknown>) => boolean, from?: number, timeoutMs?: number): Promise<Record<string, unknown>>
+  waitForLog(
+    predicate: (l: Record<string, unknown>) => boolean,
+    from?: number,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>
   /** SIGKILL if still running, remove the temp dir. */
   cleanup(): Promise<void>
 }
@@ -42,11 +50,15 @@ export async function spawnLitgate(
   const dir = mkdtempSync(join(tmpdir(), 'litgate-e2e-'))
   const configFile = join(dir, 'litgate.yaml')
   writeFileSync(configFile, configText)
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/litgate.js'), 'run', '-c', configFile], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...logEnv(options.keepLogLevel ?? true), ...options.env },
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/litgate.js'), 'run', '-c', configFile],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...logEnv(options.keepLogLevel ?? true), ...options.env },
+    },
+  )
   const pid = child.pid as number
   const logs: Array<Record<string, unknown>> = []
   let stderr = ''
@@ -101,9 +113,22 @@ export async function spawnLitgate(
     predicate: (l: Record<string, unknown>) => boolean,
     from = 0,
     timeoutMs = 15_000,
-  ): Promise<Record<string, unknown>> => logs[await indexOfLog(predicate, from, timeoutMs)] as Record<string, unknown>
-  const serving = await waitForLog((l) => l['msg'] === 'gateway serving')
-  const admin = await waitForLog((l) => l['msg'] === 'admin listening')
+  ): Promise<Record<string, unknown>> =>
+    logs[await indexOfLog(predicate, from, timeoutMs)] as Record<string, unknown>
+  let serving: Record<string, unknown>
+  let admin: Record<string, unknown>
+  try {
+    serving = await waitForLog((l) => l['msg'] === 'gateway serving')
+    admin = await waitForLog((l) => l['msg'] === 'admin listening')
+  } catch (err) {
+    // Never leave the child behind when start-up was not observed (a slow start under load, a crash).
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(pid, 'SIGKILL')
+      await exited
+    }
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   const port = Object.values(serving['listeners'] as Record<string, { port: number }>)[0]?.port
   const adminPort = (admin['address'] as { port: number }).port
   return {
@@ -200,7 +225,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const code = (err as { code?: string }).code ?? (err as Error).name
         failures[code] = (failures[code] ?? 0) + 1
         failedIds.add(id)
-        if (options.pauseAfterFailureMs !== undefined) await new Promise((r) => setTimeout(r, options.pauseAfterFailureMs))
+        if (options.pauseAfterFailureMs !== undefined)
+          await new Promise((r) => setTimeout(r, options.pauseAfterFailureMs))
       }
     }
   }
@@ -222,7 +248,8 @@ export function metric(text: string, name: string, labels: Record<string, string
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line)
     if (m === null || m[1] !== name) continue
     const got: Record<string, string> = {}
-    for (const p of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) got[p[1] as string] = p[2] as string
+    for (const p of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      got[p[1] as string] = p[2] as string
     if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4])
   }
   return undefined
