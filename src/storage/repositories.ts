@@ -382,6 +382,10 @@ export interface TokenRepository {
     nowMs: number,
   ): Promise<RefreshRotation>
   getFamily(id: string): Promise<TokenFamilyRecord | undefined>
+  /** The family of a refresh token (by hash) and whether the token was spent; undefined when unknown. */
+  findRefresh(
+    hash: string,
+  ): Promise<{ readonly family: TokenFamilyRecord; readonly isSpent: boolean; readonly expiresAtMs: number } | undefined>
   /** Revokes one family (false when unknown or revoked already). */
   revokeFamily(id: string, reason: string, nowMs: number): Promise<boolean>
   /** Revokes every unrevoked family of a subscription; answers their ids. */
@@ -1379,6 +1383,18 @@ function tokens(db: Db): TokenRepository {
     async getFamily(id) {
       const r = await db.selectFrom('token_families').selectAll().where('id', '=', id).executeTakeFirst()
       return r === undefined ? undefined : toFamily(r)
+    },
+    async findRefresh(hash) {
+      const r = await db
+        .selectFrom('refresh_tokens as r')
+        .innerJoin('token_families as f', 'f.id', 'r.family_id')
+        .selectAll('f')
+        .select(['r.spent_at as spent_at', 'r.expires_at as token_expires_at'])
+        .where('r.hash', '=', hash)
+        .executeTakeFirst()
+      if (r === undefined) return undefined
+      const { spent_at, token_expires_at, ...family } = r
+      return { family: toFamily(family), isSpent: spent_at !== null, expiresAtMs: Number(token_expires_at) }
     },
     async revokeFamily(id, reason, nowMs) {
       const r = await revoke(db, id, reason, nowMs)
