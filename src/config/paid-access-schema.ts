@@ -258,9 +258,7 @@ export const monitorSchema = z
   })
   .meta({ description: 'The payment monitor: confirmation policy, where to start, how often to poll.' })
 
-const headerName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a lower-case HTTP field name')
+const headerName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a lower-case HTTP field name')
 
 export const tokensSchema = z
   .strictObject({
@@ -272,13 +270,16 @@ export const tokensSchema = z
             .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
             .meta({ description: 'Key id (JWS `kid`, JWKS entry).' }),
           privateKey: secretRef.meta({
-            description: 'Ed25519 private key as PKCS#8 PEM or a private JWK (`{ fromEnv }` or `{ file }`); never logged.',
+            description:
+              'Ed25519 private key as PKCS#8 PEM or a private JWK (`{ fromEnv }` or `{ file }`); never logged.',
           }),
         }),
       )
       .min(1)
       .max(8)
-      .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, { message: 'key ids must be unique' })
+      .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, {
+        message: 'key ids must be unique',
+      })
       .meta({
         description:
           'Access-token signing keys: the first signs, all verify (rotation: add the new key second, then move it first once every instance has it, then drop the old one after the access lifetime).',

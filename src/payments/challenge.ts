@@ -9,12 +9,7 @@
 import { createHmac } from 'node:crypto'
 import type { Address } from 'viem'
 import type { PaidAccessConfig, RouteConfig } from '../config/index.ts'
-import type {
-  AdmissionGrant,
-  AdmissionRefusal,
-  AdmissionRequest,
-  AdmissionStage,
-} from '../runtime/index.ts'
+import type { AdmissionGrant, AdmissionRefusal, AdmissionRequest, AdmissionStage } from '../runtime/index.ts'
 import type { PlanCatalog } from './plans.ts'
 import type { TokenInfo } from './quote.ts'
 

@@ -72,8 +72,4 @@ export function applyAdmissionGrant(forward: string[], grant: AdmissionGrant): s
  */
 export type AdmissionStage = (
   request: AdmissionRequest,
-) =>
-  | AdmissionRefusal
-  | AdmissionGrant
-  | undefined
-  | Promise<AdmissionRefusal | AdmissionGrant | undefined>
+) => AdmissionRefusal | AdmissionGrant | undefined | Promise<AdmissionRefusal | AdmissionGrant | undefined>

@@ -385,7 +385,10 @@ export interface TokenRepository {
   /** The family of a refresh token (by hash) and whether the token was spent; undefined when unknown. */
   findRefresh(
     hash: string,
-  ): Promise<{ readonly family: TokenFamilyRecord; readonly isSpent: boolean; readonly expiresAtMs: number } | undefined>
+  ): Promise<
+    | { readonly family: TokenFamilyRecord; readonly isSpent: boolean; readonly expiresAtMs: number }
+    | undefined
+  >
   /** Revokes one family (false when unknown or revoked already). */
   revokeFamily(id: string, reason: string, nowMs: number): Promise<boolean>
   /** Revokes every unrevoked family of a subscription; answers their ids. */
@@ -1369,7 +1372,12 @@ function tokens(db: Db): TokenRepository {
         if (family.revoked_at !== null) return { kind: 'revoked', familyId: family.id }
         await trx
           .insertInto('refresh_tokens')
-          .values({ hash: next.hash, family_id: family.id, expires_at: String(next.expiresAtMs), spent_at: null })
+          .values({
+            hash: next.hash,
+            family_id: family.id,
+            expires_at: String(next.expiresAtMs),
+            spent_at: null,
+          })
           .execute()
         const expiresAt = Math.max(Number(family.expires_at), next.expiresAtMs)
         await trx

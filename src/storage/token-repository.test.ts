@@ -42,7 +42,11 @@ for (const backend of storageBackends()) {
       )
       const r1 = await s.tokens.rotateRefresh(hash(1), { hash: hash(2), expiresAtMs: 200_000 }, 2_000)
       assert.equal(r1.kind, 'rotated')
-      assert.equal(r1.kind === 'rotated' && r1.family.expiresAtMs, 200_000, 'the family lives as long as its newest token')
+      assert.equal(
+        r1.kind === 'rotated' && r1.family.expiresAtMs,
+        200_000,
+        'the family lives as long as its newest token',
+      )
       const r2 = await s.tokens.rotateRefresh(hash(2), { hash: hash(3), expiresAtMs: 300_000 }, 3_000)
       assert.equal(r2.kind, 'rotated')
       // hash(1) again: reuse.

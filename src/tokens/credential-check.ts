@@ -17,13 +17,7 @@ import type { TokenSubscriptions } from './token-service.ts'
 import { createVerificationCache, tokenKey } from './verification-cache.ts'
 
 /** The edge's refusal reasons (metrics label `reason` of `litgate_token_checks_total`). */
-export type EdgeOutcome =
-  | 'admitted'
-  | 'absent'
-  | TokenRefusalReason
-  | 'revoked'
-  | 'plan'
-  | 'inactive'
+export type EdgeOutcome = 'admitted' | 'absent' | TokenRefusalReason | 'revoked' | 'plan' | 'inactive'
 
 export type EdgeVerdict = false | AdmissionGrant | AdmissionRefusal
 

@@ -32,7 +32,12 @@ export {
   type VerifyOutcome,
 } from './signing-keys.ts'
 export { checkSiweMessage, SUBSCRIPTION_URN_PREFIX, type SiweCheck, type SiweExpectations } from './siwe.ts'
-export { createTokenEndpoints, JWKS_PATH, type TokenEndpoints, type TokenEndpointsDeps } from './token-http.ts'
+export {
+  createTokenEndpoints,
+  JWKS_PATH,
+  type TokenEndpoints,
+  type TokenEndpointsDeps,
+} from './token-http.ts'
 export { createTokenMetrics, type TokenMetrics } from './token-metrics.ts'
 export {
   createTokenService,
@@ -45,5 +50,11 @@ export {
   type TokenServiceOptions,
   type TokenSubscriptions,
 } from './token-service.ts'
-export { startTokens, type Tokens, type TokensDeps, type TokensOptions, type TokenSecretRef } from './tokens.ts'
+export {
+  startTokens,
+  type Tokens,
+  type TokensDeps,
+  type TokensOptions,
+  type TokenSecretRef,
+} from './tokens.ts'
 export { createVerificationCache, tokenKey, type VerificationCache } from './verification-cache.ts'

@@ -83,7 +83,8 @@ export function parseRevocationMessage(text: string): RevocationMessage | undefi
   if (v === null || typeof v !== 'object') return undefined
   const { kind, id, origin } = v as Record<string, unknown>
   if (kind !== 'family' && kind !== 'jti') return undefined
-  if (typeof id !== 'string' || !ID.test(id) || typeof origin !== 'string' || origin.length > 64) return undefined
+  if (typeof id !== 'string' || !ID.test(id) || typeof origin !== 'string' || origin.length > 64)
+    return undefined
   return { kind, id, origin }
 }
 

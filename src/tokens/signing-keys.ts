@@ -3,7 +3,7 @@
  * every key verifies (rotation with overlap by `kid`). Keys come from secret references as PKCS#8 PEM or a
  * private JWK; neither the key nor the token ever reaches a message.
  */
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT, type JWK } from 'jose'
 import { GatewayError } from '../errors/index.ts'
 import { readAccessClaims, type AccessClaims } from './claims.ts'
@@ -25,7 +25,7 @@ export function parseSigningKey(kid: string, text: string, where: string): Signi
   try {
     const trimmed = text.trim()
     privateKey = trimmed.startsWith('{')
-      ? createPrivateKey({ key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey, format: 'jwk' })
+      ? createPrivateKey({ key: JSON.parse(trimmed) as JsonWebKey, format: 'jwk' })
       : createPrivateKey(trimmed)
   } catch {
     throw new GatewayError(

@@ -56,13 +56,15 @@ function originOf(uri: string): string | undefined {
 
 /** Checks every field of `message` against what this gateway expects; answers what the token needs. */
 export function checkSiweMessage(message: string, expect: SiweExpectations): SiweCheck {
-  if (message.length > MAX_SIWE_MESSAGE_BYTES) return bad(`the message is longer than ${MAX_SIWE_MESSAGE_BYTES} characters`)
+  if (message.length > MAX_SIWE_MESSAGE_BYTES)
+    return bad(`the message is longer than ${MAX_SIWE_MESSAGE_BYTES} characters`)
   const m = parseSiweMessage(message)
   if (m.address === undefined || m.domain === undefined || m.uri === undefined || m.nonce === undefined)
     return bad('not an EIP-4361 message (domain, address, URI and nonce are required)')
   if (m.version !== '1') return bad('the message version must be 1')
   if (m.chainId === undefined || !Number.isSafeInteger(m.chainId)) return bad('the message has no chain id')
-  if (m.issuedAt === undefined || Number.isNaN(m.issuedAt.getTime())) return bad('the message has no valid Issued At')
+  if (m.issuedAt === undefined || Number.isNaN(m.issuedAt.getTime()))
+    return bad('the message has no valid Issued At')
   if (!isAddress(m.address)) return bad('the address is not a valid (EIP-55 checksummed) address')
   if (!NONCE.test(m.nonce)) return bad('the nonce must be alphanumeric')
   const resources = m.resources ?? []
@@ -75,21 +77,26 @@ export function checkSiweMessage(message: string, expect: SiweExpectations): Siw
     ['Expiration Time', m.expirationTime],
     ['Not Before', m.notBefore],
   ] as const)
-    if (date !== undefined && Number.isNaN(date.getTime())) return bad(`${field} is not an RFC 3339 date-time`)
+    if (date !== undefined && Number.isNaN(date.getTime()))
+      return bad(`${field} is not an RFC 3339 date-time`)
 
   if (m.domain.toLowerCase() !== expect.domain.toLowerCase())
     return refused('the message is for another domain')
   const origin = originOf(m.uri)
-  if (origin === undefined || !expect.origins.includes(origin)) return refused('the message URI is not this gateway')
-  if (m.chainId !== expect.chainId) return refused(`the message is for chain ${m.chainId}, not ${expect.chainId}`)
+  if (origin === undefined || !expect.origins.includes(origin))
+    return refused('the message URI is not this gateway')
+  if (m.chainId !== expect.chainId)
+    return refused(`the message is for chain ${m.chainId}, not ${expect.chainId}`)
   const now = expect.nowMs
   const issuedAt = m.issuedAt.getTime()
   if (issuedAt > now + expect.clockSkewMs) return refused('Issued At is in the future')
-  if (issuedAt < now - expect.maxAgeMs - expect.clockSkewMs) return refused('Issued At is older than the nonce lifetime')
+  if (issuedAt < now - expect.maxAgeMs - expect.clockSkewMs)
+    return refused('Issued At is older than the nonce lifetime')
   if (m.notBefore !== undefined && m.notBefore.getTime() > now + expect.clockSkewMs)
     return refused('the message is not valid yet (Not Before)')
   const expiresAtMs = m.expirationTime?.getTime()
-  if (expiresAtMs !== undefined && expiresAtMs <= now - expect.clockSkewMs) return refused('the message expired')
+  if (expiresAtMs !== undefined && expiresAtMs <= now - expect.clockSkewMs)
+    return refused('the message expired')
   return {
     ok: true,
     address: getAddress(m.address),

@@ -74,7 +74,13 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
   const tokenPath = `${base}/token`
   const refreshPath = `${base}/token/refresh`
 
-  const send = (res: AnyResponse, requestId: string, status: number, body: string, headers: Record<string, string>) => {
+  const send = (
+    res: AnyResponse,
+    requestId: string,
+    status: number,
+    body: string,
+    headers: Record<string, string>,
+  ) => {
     if (res.headersSent) return
     ;(res as ServerResponse).writeHead(status, {
       'content-length': Buffer.byteLength(body),
@@ -119,9 +125,15 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
             'retry-after': '5',
           })
         if (code === 'STORAGE_UNAVAILABLE')
-          return problem(res, requestId, 'STORAGE_UNAVAILABLE', 'the token store cannot be reached right now', {
-            'retry-after': '5',
-          })
+          return problem(
+            res,
+            requestId,
+            'STORAGE_UNAVAILABLE',
+            'the token store cannot be reached right now',
+            {
+              'retry-after': '5',
+            },
+          )
         problem(res, requestId, 'INTERNAL_ERROR')
       },
     )
@@ -137,7 +149,9 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
       const header = req.headers[deps.requestIdHeader]
       const requestId =
         context.requestId ??
-        (typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : deps.nextRequestId())
+        (typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header)
+          ? header
+          : deps.nextRequestId())
       const method = req.method ?? 'GET'
       const isRead = path === noncePath || isJwks
       if (isRead ? method !== 'GET' && method !== 'HEAD' : method !== 'POST') {

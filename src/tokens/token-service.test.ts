@@ -145,13 +145,22 @@ for (const backend of storageBackends()) {
         const r = (await p) as { ok: boolean; code?: string }
         return r.ok ? 'ok' : r.code
       }
-      assert.equal(await code(s.service.issue(await s.signIn(stranger), 'gw.test:8080')), 'TOKEN_SUBSCRIPTION_FORBIDDEN')
+      assert.equal(
+        await code(s.service.issue(await s.signIn(stranger), 'gw.test:8080')),
+        'TOKEN_SUBSCRIPTION_FORBIDDEN',
+      )
       assert.equal(await code(s.service.issue(await s.signIn(), 'other.test')), 'TOKEN_SIGNATURE_INVALID')
       const b = await s.signIn()
       const forged = { message: b.message, signature: await stranger.signMessage({ message: b.message }) }
       assert.equal(await code(s.service.issue(forged, 'gw.test:8080')), 'TOKEN_SIGNATURE_INVALID')
-      assert.equal(await code(s.service.issue({ message: 1, signature: '0x' }, 'gw.test:8080')), 'TOKEN_REQUEST_INVALID')
-      assert.equal(await code(s.service.issue({ message: 'x', signature: b.signature, extra: 1 }, 'h')), 'TOKEN_REQUEST_INVALID')
+      assert.equal(
+        await code(s.service.issue({ message: 1, signature: '0x' }, 'gw.test:8080')),
+        'TOKEN_REQUEST_INVALID',
+      )
+      assert.equal(
+        await code(s.service.issue({ message: 'x', signature: b.signature, extra: 1 }, 'h')),
+        'TOKEN_REQUEST_INVALID',
+      )
       s.setRow(undefined)
       assert.equal(await code(s.service.issue(await s.signIn(), 'gw.test:8080')), 'SUBSCRIPTION_INACTIVE')
     })
@@ -174,7 +183,11 @@ for (const backend of storageBackends()) {
       assert.equal(!reuse.ok && reuse.code, 'TOKEN_REFRESH_REUSED')
       assert.deepEqual(s.revoked, [await fam(first.value)])
       const after = await s.service.refresh({ refreshToken: second.value.refreshToken })
-      assert.equal(!after.ok && after.code, 'TOKEN_REFRESH_INVALID', 'the newest token of the family is dead too')
+      assert.equal(
+        !after.ok && after.code,
+        'TOKEN_REFRESH_INVALID',
+        'the newest token of the family is dead too',
+      )
       const unknown = await s.service.refresh({ refreshToken: `lgr_${'A'.repeat(43)}` })
       assert.equal(!unknown.ok && unknown.code, 'TOKEN_REFRESH_INVALID')
     })

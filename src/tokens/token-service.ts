@@ -105,7 +105,8 @@ const fail = (code: ErrorCode, detail: string, reason: string) =>
   ({ ok: false, code, detail, reason }) as const
 
 function objectWith(body: unknown, fields: readonly string[]): Record<string, unknown> | string {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'the body must be a JSON object'
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return 'the body must be a JSON object'
   for (const key of Object.keys(body))
     if (!fields.includes(key)) return `unknown field ${JSON.stringify(key).slice(0, 80)}`
   return body as Record<string, unknown>
@@ -164,7 +165,11 @@ export function createTokenService(options: TokenServiceOptions, deps: TokenServ
       return fail('SUBSCRIPTION_INACTIVE', 'the gateway does not know this subscription (yet)', 'unknown')
     const plan = deps.plansById.get(row.planId)
     if (plan === undefined)
-      return fail('TOKEN_SUBSCRIPTION_FORBIDDEN', "the subscription's plan is not sold by this gateway", 'plan')
+      return fail(
+        'TOKEN_SUBSCRIPTION_FORBIDDEN',
+        "the subscription's plan is not sold by this gateway",
+        'plan',
+      )
     if (!deps.subscriptions.isAllowed(row, nowMs))
       return fail('SUBSCRIPTION_INACTIVE', 'the subscription does not grant access now', 'inactive')
     return { ok: true, value: { row, plan } }
@@ -188,7 +193,8 @@ export function createTokenService(options: TokenServiceOptions, deps: TokenServ
     async issue(body, host) {
       const o = objectWith(body, ['message', 'signature'])
       if (typeof o === 'string') return fail('TOKEN_REQUEST_INVALID', o, 'request')
-      if (typeof o.message !== 'string') return fail('TOKEN_REQUEST_INVALID', 'message must be a string', 'request')
+      if (typeof o.message !== 'string')
+        return fail('TOKEN_REQUEST_INVALID', 'message must be a string', 'request')
       if (
         typeof o.signature !== 'string' ||
         o.signature.length > MAX_SIGNATURE_CHARS ||
@@ -200,13 +206,15 @@ export function createTokenService(options: TokenServiceOptions, deps: TokenServ
       const nowMs = deps.nowMs()
       const check = checkSiweMessage(o.message, {
         domain,
-        origins: publicOrigin === undefined ? [`http://${domain}`, `https://${domain}`] : [publicOrigin.origin],
+        origins:
+          publicOrigin === undefined ? [`http://${domain}`, `https://${domain}`] : [publicOrigin.origin],
         chainId: options.chainId,
         nowMs,
         clockSkewMs: skewMs,
         maxAgeMs: options.nonceTtlSeconds * 1000,
       })
-      if (!check.ok) return fail(check.code, check.detail, check.code === 'TOKEN_REQUEST_INVALID' ? 'request' : 'message')
+      if (!check.ok)
+        return fail(check.code, check.detail, check.code === 'TOKEN_REQUEST_INVALID' ? 'request' : 'message')
       if (
         !(await deps.verifyMessage({
           address: check.address,
@@ -243,7 +251,14 @@ export function createTokenService(options: TokenServiceOptions, deps: TokenServ
         },
         refresh.hash,
       )
-      const answer = await mint(familyId, ok.value.row, ok.value.plan, refresh.token, refresh.expiresAtMs, nowMs)
+      const answer = await mint(
+        familyId,
+        ok.value.row,
+        ok.value.plan,
+        refresh.token,
+        refresh.expiresAtMs,
+        nowMs,
+      )
       if (answer.ok) deps.onIssued?.('token')
       return answer
     },
@@ -276,7 +291,14 @@ export function createTokenService(options: TokenServiceOptions, deps: TokenServ
       }
       if (rotation.kind !== 'rotated' || ok === undefined || !ok.ok)
         return fail('TOKEN_REFRESH_INVALID', 'the refresh token is expired or revoked', 'refresh-invalid')
-      const answer = await mint(rotation.family.id, ok.value.row, ok.value.plan, next.token, next.expiresAtMs, nowMs)
+      const answer = await mint(
+        rotation.family.id,
+        ok.value.row,
+        ok.value.plan,
+        next.token,
+        next.expiresAtMs,
+        nowMs,
+      )
       if (answer.ok) deps.onIssued?.('refresh')
       return answer
     },

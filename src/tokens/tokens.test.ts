@@ -61,12 +61,15 @@ describe('signing keys and the codec', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
       .privateKey.export({ format: 'pem', type: 'pkcs8' })
       .toString()
-    assert.throws(() => parseSigningKey('r', rsa, 'env:R'), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'TOKEN_KEY_INVALID')
-      assert.match(e.message, /"r" \(env:R\).*rsa/)
-      assert.ok(!e.message.includes('PRIVATE KEY'))
-      return true
-    })
+    assert.throws(
+      () => parseSigningKey('r', rsa, 'env:R'),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'TOKEN_KEY_INVALID')
+        assert.match(e.message, /"r" \(env:R\).*rsa/)
+        assert.ok(!e.message.includes('PRIVATE KEY'))
+        return true
+      },
+    )
     assert.throws(() => parseSigningKey('x', 'garbage', 'env:X'), /neither a PKCS#8 PEM nor a private JWK/)
   })
 
@@ -77,7 +80,11 @@ describe('signing keys and the codec', () => {
     const rotated = createAccessTokenCodec([k2, k1], options)
     const byOld = await old.sign(claims())
     const byNew = await rotated.sign(claims())
-    assert.deepEqual(await rotated.verify(byOld, T0), { ok: true, claims: claims() }, 'overlap: old key verifies')
+    assert.deepEqual(
+      await rotated.verify(byOld, T0),
+      { ok: true, claims: claims() },
+      'overlap: old key verifies',
+    )
     assert.equal((await old.verify(byNew, T0)).ok, false, 'the old instance does not know k2')
     assert.deepEqual(await old.verify(byNew, T0), { ok: false, reason: 'signature' })
     assert.equal(JSON.parse(rotated.jwks).keys.length, 2)
@@ -195,8 +202,16 @@ describe('SIWE field checks', () => {
     ['expired', { expirationTime: new Date(T0 - 60_000) }, 'TOKEN_SIGNATURE_INVALID'],
     ['not valid yet', { notBefore: new Date(T0 + 60_000) }, 'TOKEN_SIGNATURE_INVALID'],
     ['no resource', { resources: [] }, 'TOKEN_REQUEST_INVALID'],
-    ['two resources', { resources: [`urn:litgate:subscription:${SUB}`, 'https://x'] }, 'TOKEN_REQUEST_INVALID'],
-    ['a resource that is not a subscription', { resources: ['urn:litgate:subscription:0x12'] }, 'TOKEN_REQUEST_INVALID'],
+    [
+      'two resources',
+      { resources: [`urn:litgate:subscription:${SUB}`, 'https://x'] },
+      'TOKEN_REQUEST_INVALID',
+    ],
+    [
+      'a resource that is not a subscription',
+      { resources: ['urn:litgate:subscription:0x12'] },
+      'TOKEN_REQUEST_INVALID',
+    ],
   ] as const) {
     test(`refuses a message with ${name} (${code})`, () => {
       const r = checkSiweMessage(message(over), expect)
@@ -255,7 +270,10 @@ describe('the edge credential check', () => {
     const outcomes: string[] = []
     const lookups: boolean[] = []
     const check = createTokenCredentialCheck(
-      { cacheMaxEntries: 10, upstreamHeaders: { subscription: 'x-litgate-subscription', plan: 'x-litgate-plan' } },
+      {
+        cacheMaxEntries: 10,
+        upstreamHeaders: { subscription: 'x-litgate-subscription', plan: 'x-litgate-plan' },
+      },
       {
         codec: {
           verify: (t, n) => {
@@ -326,7 +344,10 @@ describe('the edge credential check', () => {
     const s = await setup()
     const r = (await s.check(request('Bearer abc.def.ghi'), ['pro'])) as AdmissionRefusal
     assert.equal(r.code, 'TOKEN_INVALID')
-    assert.match(r.headers?.['www-authenticate'] ?? '', /^Bearer realm="litgate", error="invalid_token", error_description="/)
+    assert.match(
+      r.headers?.['www-authenticate'] ?? '',
+      /^Bearer realm="litgate", error="invalid_token", error_description="/,
+    )
   })
 
   test('the cache entry dies at exp: an expired token is re-verified and refused', async () => {

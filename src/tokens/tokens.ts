@@ -168,7 +168,10 @@ export async function startTokens(options: TokensOptions, deps: TokensDeps): Pro
     ...(metrics === undefined ? {} : { onRefused: metrics.refused }),
     onError: (err) =>
       log.warn(
-        { code: isGatewayError(err) ? err.code : 'INTERNAL_ERROR', err: err instanceof Error ? err.message : '' },
+        {
+          code: isGatewayError(err) ? err.code : 'INTERNAL_ERROR',
+          err: err instanceof Error ? err.message : '',
+        },
         'token request failed',
       ),
   })

@@ -151,7 +151,9 @@ paidAccess:
 ${opts.tokensExtra ?? ''}`
 }
 
-const TOKEN_KEY = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+const TOKEN_KEY = generateKeyPairSync('ed25519')
+  .privateKey.export({ format: 'pem', type: 'pkcs8' })
+  .toString()
 const ENV = {
   LITGATE_TEST_QUOTE_KEY: SIGNER_KEY,
   LITGATE_TEST_TOKEN_KEY: TOKEN_KEY,
@@ -169,8 +171,11 @@ async function waitForLog(gw: LitgateProcess, msg: string, timeoutMs = 60_000) {
   try {
     return await gw.waitForLog((l) => l['msg'] === msg, 0, timeoutMs)
   } catch (err) {
-    const tail = gw.logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')
-    throw new Error(`${(err as Error).message}; last log lines:\n${tail}`)
+    const tail = gw.logs
+      .slice(-8)
+      .map((l) => JSON.stringify(l))
+      .join('\n')
+    throw new Error(`${(err as Error).message}; last log lines:\n${tail}`, { cause: err })
   }
 }
 
@@ -328,7 +333,6 @@ after(async () => {
   if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
 })
 
-
 interface TokenAnswer {
   accessToken: string
   tokenType: string
@@ -418,7 +422,10 @@ for (const db of storageBackends()) {
         const bad = await paidGet(gw, '/api/data', 'not.a.token')
         assert.equal(bad.status, 401)
         assert.equal((JSON.parse(bad.text) as { code: string }).code, 'TOKEN_INVALID')
-        assert.match(bad.headers.get('www-authenticate') ?? '', /^Bearer realm="litgate", error="invalid_token"/)
+        assert.match(
+          bad.headers.get('www-authenticate') ?? '',
+          /^Bearer realm="litgate", error="invalid_token"/,
+        )
 
         const jwks = (await (await fetch(`${gw.url}/.well-known/jwks.json`)).json()) as {
           keys: Array<{ kid: string; alg: string; use: string; kty: string; d?: string }>
@@ -464,7 +471,10 @@ for (const db of storageBackends()) {
         const passing = await paidGet(gw, '/pass/x', pair.accessToken)
         assert.equal(passing.status, 200)
         const passed = backend.received.slice(before).find((r) => r.url === '/pass/x')
-        assert.ok(passed?.headers['authorization'] === `Bearer ${pair.accessToken}`, 'passAuthorization keeps it')
+        assert.ok(
+          passed?.headers['authorization'] === `Bearer ${pair.accessToken}`,
+          'passAuthorization keeps it',
+        )
 
         // Refresh rotation: a new pair; the first refresh token is spent.
         const refreshed = await post(gw, '/token/refresh', { refreshToken: pair.refreshToken })
@@ -487,7 +497,10 @@ for (const db of storageBackends()) {
         // A new sign-in works again (a new family).
         const again = await signIn(gw, buyer, id)
         assert.equal(again.status, 200)
-        assert.equal((await paidGet(gw, '/api/data', (again.body as unknown as TokenAnswer).accessToken)).status, 200)
+        assert.equal(
+          (await paidGet(gw, '/api/data', (again.body as unknown as TokenAnswer).accessToken)).status,
+          200,
+        )
         const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
         assert.match(metrics, /litgate_tokens_issued_total\{kind="token"\} [1-9]/)
         assert.match(metrics, /litgate_token_revocations_total\{source="refresh-reuse"\} 1/)
