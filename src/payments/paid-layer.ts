@@ -312,6 +312,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
             }
             return passing.has(routeId)
           },
+          subscriptionLookup: pipeline.subscriptions.adminRoute,
           ...(deps.revocationBus === undefined ? {} : { bus: deps.revocationBus }),
           log,
           ...(deps.registry === undefined ? {} : { registry: deps.registry }),

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { ERROR_CODES, PROBLEM_CONTENT_TYPE, buildProblem, type ErrorCode } from '../errors/index.ts'
+import { bearerToken } from './credential-check.ts'
 import type { Outcome, TokenService } from './token-service.ts'
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest
@@ -32,6 +33,18 @@ export interface TokenEndpointsDeps {
   onRefused?(code: ErrorCode): void
   /** A failure that is not a refusal (database, chain): logged by the caller. */
   onError?(err: unknown): void
+  /**
+   * `GET {base}/subscriptions/:id` for the holder of an access token whose `sub` is that id (the
+   * subscriptions' lookup route answers; the admin listener serves it to operators without a token).
+   */
+  readonly subscriptionLookup?: {
+    answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
+  }
+  /** The subscription id a Bearer token grants (verified, not revoked), or why not. */
+  authorize?(
+    token: string,
+    nowMs: number,
+  ): Promise<{ ok: true; sub: string } | { ok: false; description: string }>
 }
 
 export interface TokenEndpoints {
@@ -73,6 +86,7 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
   const noncePath = `${base}/nonce`
   const tokenPath = `${base}/token`
   const refreshPath = `${base}/token/refresh`
+  const lookupPrefix = `${base}/subscriptions/`
 
   const send = (
     res: AnyResponse,
@@ -139,13 +153,54 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
     )
   }
 
+  /** RFC 6750 §3: a Bearer challenge (no token: no error attribute). */
+  const bearer = (description?: string) =>
+    description === undefined
+      ? 'Bearer realm="litgate"'
+      : `Bearer realm="litgate", error="invalid_token", error_description="${description}"`
+  const lookup = (res: AnyResponse, requestId: string, rest: string, authorization: string | undefined) => {
+    const token = bearerToken(authorization)
+    if (token === undefined || deps.authorize === undefined) {
+      problem(res, requestId, 'TOKEN_INVALID', 'an access token of this subscription is required', {
+        'www-authenticate': bearer(),
+      })
+      return
+    }
+    const work = deps.authorize(token, deps.nowMs()).then(async (auth) => {
+      if (!auth.ok)
+        return problem(res, requestId, 'TOKEN_INVALID', auth.description, {
+          'www-authenticate': bearer(auth.description),
+        })
+      if (auth.sub !== rest.toLowerCase())
+        return problem(
+          res,
+          requestId,
+          'TOKEN_SUBSCRIPTION_FORBIDDEN',
+          'the access token is for another subscription',
+        )
+      const a = await (
+        deps.subscriptionLookup as NonNullable<TokenEndpointsDeps['subscriptionLookup']>
+      ).answer(rest)
+      send(res, requestId, a.status, a.body, { 'content-type': a.type })
+    })
+    work.catch((err: unknown) => {
+      deps.onError?.(err)
+      problem(res, requestId, 'INTERNAL_ERROR')
+    })
+  }
+
   return {
     handle(req, res, context) {
       const url = req.url ?? ''
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
       const isJwks = path === JWKS_PATH
-      if (!isJwks && path !== noncePath && path !== tokenPath && path !== refreshPath) return false
+      const isLookup =
+        deps.subscriptionLookup !== undefined &&
+        path.startsWith(lookupPrefix) &&
+        path.length > lookupPrefix.length
+      if (!isJwks && !isLookup && path !== noncePath && path !== tokenPath && path !== refreshPath)
+        return false
       const header = req.headers[deps.requestIdHeader]
       const requestId =
         context.requestId ??
@@ -153,6 +208,15 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
           ? header
           : deps.nextRequestId())
       const method = req.method ?? 'GET'
+      if (isLookup) {
+        req.resume()
+        if (method !== 'GET' && method !== 'HEAD') {
+          problem(res, requestId, 'METHOD_NOT_ALLOWED', undefined, { allow: 'GET, HEAD' })
+          return true
+        }
+        lookup(res, requestId, path.slice(lookupPrefix.length), req.headers.authorization)
+        return true
+      }
       const isRead = path === noncePath || isJwks
       if (isRead ? method !== 'GET' && method !== 'HEAD' : method !== 'POST') {
         req.resume()

@@ -12,7 +12,7 @@ import { MAX_ACCESS_TTL_SECONDS } from './claims.ts'
 import { createTokenCredentialCheck, type TokenCredentialCheck } from './credential-check.ts'
 import { createRevocationSet, type RevocationBus, type RevocationSet } from './revocations.ts'
 import { createAccessTokenCodec, parseSigningKey, type AccessTokenCodec } from './signing-keys.ts'
-import { createTokenEndpoints, type TokenEndpoints } from './token-http.ts'
+import { createTokenEndpoints, type TokenEndpoints, type TokenEndpointsDeps } from './token-http.ts'
 import { createTokenMetrics, type RevocationSource } from './token-metrics.ts'
 import {
   createTokenService,
@@ -41,6 +41,8 @@ export interface TokensDeps {
   readonly readSecret: (ref: TokenSecretRef) => Promise<string>
   readonly takePerIp: (clientAddress: string, nowMs: number) => number
   readonly passAuthorization: (routeId: string) => boolean
+  /** The subscriptions' lookup route: served on the client listener to the holder of a token for it. */
+  readonly subscriptionLookup?: TokenEndpointsDeps['subscriptionLookup']
   /** Fan-out to the other instances (Redis pub/sub); absent: this instance and the database poll only. */
   readonly bus?: RevocationBus
   readonly log: Logger
@@ -166,6 +168,14 @@ export async function startTokens(options: TokensOptions, deps: TokensDeps): Pro
     requestIdHeader: options.requestIdHeader,
     nextRequestId: deps.nextRequestId,
     ...(metrics === undefined ? {} : { onRefused: metrics.refused }),
+    ...(deps.subscriptionLookup === undefined ? {} : { subscriptionLookup: deps.subscriptionLookup }),
+    authorize: async (token, nowMs) => {
+      const v = await codec.verify(token, nowMs)
+      if (!v.ok) return { ok: false, description: `the access token is invalid (${v.reason})` }
+      if (revocations.isRevoked(v.claims.fam, v.claims.jti))
+        return { ok: false, description: 'the access token was revoked' }
+      return { ok: true, sub: v.claims.sub }
+    },
     onError: (err) =>
       log.warn(
         {

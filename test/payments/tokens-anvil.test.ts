@@ -452,6 +452,22 @@ for (const db of storageBackends()) {
         assert.equal(pair.plan, 'pro')
         assert.ok(pair.expiresIn > 0 && pair.expiresIn <= 600)
 
+        // The subscription, on the client listener, for the holder of a token for it.
+        const own = await fetch(`${gw.url}/litgate/v1/subscriptions/${id}`, {
+          headers: { authorization: `Bearer ${pair.accessToken}` },
+        })
+        assert.equal(own.status, 200)
+        assert.equal(((await own.json()) as SubscriptionView).state, 'active')
+        const anonymous = await fetch(`${gw.url}/litgate/v1/subscriptions/${id}`)
+        assert.equal(anonymous.status, 401)
+        assert.equal(anonymous.headers.get('www-authenticate'), 'Bearer realm="litgate"')
+        await anonymous.arrayBuffer()
+        const other = await fetch(`${gw.url}/litgate/v1/subscriptions/0x${'00'.repeat(31)}01`, {
+          headers: { authorization: `Bearer ${pair.accessToken}` },
+        })
+        assert.equal(other.status, 403)
+        await other.arrayBuffer()
+
         const before = backend.received.length
         const ok = await paidGet(gw, '/api/data', pair.accessToken)
         assert.equal(ok.status, 200, ok.text)
