@@ -30,7 +30,7 @@ const codec = createAccessTokenCodec([key], { issuer: 'litgate', audience: 'litg
 const rows = new Map<string, SubscriptionRecord>()
 const tokens: string[] = []
 for (let i = 0; i < TOKENS; i++) {
-  const sub = `0x${i.toString(16).padStart(64, '0')}`
+  const sub = `0x${i.toString(16).padStart(64, '0')}` as const
   rows.set(sub, {
     id: sub,
     state: 'active',
