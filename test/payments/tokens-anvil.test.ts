@@ -4,7 +4,8 @@
 // paid route answers 200 with x-litgate-subscription / x-litgate-plan upstream and no Authorization (kept on
 // a passAuthorization route); refresh rotation; reuse of a spent refresh token revokes the family (the
 // access token answers 401 within 1 s); a bad token 401; no token 402; JWKS. With PostgreSQL: two
-// instances, the revocation carried to the other one through Redis pub/sub within 1 s.
+// instances, the revocation carried to the other one within 1 s through Redis pub/sub, and through the
+// database poll alone without Redis.
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -554,6 +555,37 @@ for (const db of storageBackends()) {
           assert.equal(reused.body['code'], 'TOKEN_REFRESH_REUSED')
           const ms = await refusedWithin(a, second.accessToken, 1_000)
           t.diagnostic(`revoked on B → refused on A after ${ms} ms`)
+          await stop(a)
+          await stop(b)
+        } finally {
+          await a.cleanup()
+          await b.cleanup()
+        }
+      })
+
+      test('without Redis: the database poll carries a revocation to the other instance within 1 s', async (t) => {
+        // No Redis anywhere in the config: only the database poll (every 250 ms) can carry it.
+        const extra = `    revocations: { pollIntervalMs: 250 }\n`
+        const a = await spawn(storage, { tokensExtra: extra })
+        const b = await spawn(storage, { tokensExtra: extra })
+        try {
+          await waitForLog(a, 'paid access ready: quotes and 402 challenges served')
+          await waitForLog(b, 'paid access ready: quotes and 402 challenges served')
+          const id = await buySubscription(a)
+          await waitActive(b, id)
+          const issued = await signIn(a, buyer, id)
+          assert.equal(issued.status, 200, JSON.stringify(issued.body))
+          const pair = issued.body as unknown as TokenAnswer
+          assert.equal((await paidGet(b, '/api/data', pair.accessToken)).status, 200, 'B admits A’s token')
+          const refreshed = await post(a, '/token/refresh', { refreshToken: pair.refreshToken })
+          assert.equal(refreshed.status, 200)
+          // Reuse presented to B: B revokes; A learns it through Redis.
+          const second = refreshed.body as unknown as TokenAnswer
+          assert.equal((await paidGet(a, '/api/data', second.accessToken)).status, 200)
+          const reused = await post(b, '/token/refresh', { refreshToken: pair.refreshToken })
+          assert.equal(reused.body['code'], 'TOKEN_REFRESH_REUSED')
+          const ms = await refusedWithin(a, second.accessToken, 1_000)
+          t.diagnostic(`revoked on B → refused on A (database poll) after ${ms} ms`)
           await stop(a)
           await stop(b)
         } finally {
