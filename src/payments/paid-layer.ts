@@ -425,7 +425,10 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     },
     admission,
     localEndpoints,
-    adminRoutes: [pipeline.subscriptions.adminRoute],
+    adminRoutes:
+      tokens === undefined
+        ? [pipeline.subscriptions.adminRoute]
+        : [pipeline.subscriptions.adminRoute, tokens.adminRoute],
     pipeline,
     get access() {
       return access

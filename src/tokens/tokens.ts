@@ -6,7 +6,7 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { TokensConfig } from '../config/index.ts'
-import { GatewayError, isGatewayError } from '../errors/index.ts'
+import { buildProblem, GatewayError, isGatewayError } from '../errors/index.ts'
 import type { Hex, TokenRepository } from '../storage/index.ts'
 import { MAX_ACCESS_TTL_SECONDS } from './claims.ts'
 import { createTokenCredentialCheck, type TokenCredentialCheck } from './credential-check.ts'
@@ -59,6 +59,16 @@ export interface Tokens {
   readonly endpoints: TokenEndpoints
   readonly codec: AccessTokenCodec
   readonly revocations: RevocationSet
+  /**
+   * `POST {base}/revocations/:kind/:id` for the admin listener (`kind`: `subscription` or `family`):
+   * the operator's revocation, answered with the families revoked.
+   */
+  readonly adminRoute: {
+    readonly endpoint: string
+    readonly method: 'POST'
+    readonly prefix: string
+    answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
+  }
   /** Revokes one family everywhere (database, this instance, the bus). */
   revokeFamily(id: string, reason: string): Promise<boolean>
   /** Revokes every family of a subscription everywhere; answers their ids. */
@@ -197,21 +207,61 @@ export async function startTokens(options: TokensOptions, deps: TokensDeps): Pro
     },
   )
   log.info({ kids: keys.map((k) => k.kid), issuer, audience: config.audience }, 'access tokens ready')
+  const revokeFamily = async (id: string, reason: string): Promise<boolean> => {
+    const changed = await deps.store.revokeFamily(id, reason, deps.nowMs())
+    spread(id, 'operator')
+    return changed
+  }
+  const revokeSubscription = async (id: Hex, reason: string): Promise<string[]> => {
+    const ids = await deps.store.revokeSubscription(id, reason, deps.nowMs())
+    for (const fam of ids) spread(fam, 'operator')
+    return ids
+  }
+  const json = (status: number, body: unknown) => ({
+    status,
+    type: status === 200 ? 'application/json' : 'application/problem+json',
+    body: JSON.stringify(body),
+  })
+  const adminPrefix = `${options.basePath}/revocations/`
+  const adminRoute = {
+    endpoint: `POST ${options.basePath}/revocations/:kind/:id`,
+    method: 'POST' as const,
+    prefix: adminPrefix,
+    async answer(rest: string) {
+      const slash = rest.indexOf('/')
+      const kind = rest.slice(0, slash)
+      const id = rest.slice(slash + 1)
+      if (kind === 'subscription' && /^0x[0-9a-fA-F]{64}$/.test(id)) {
+        const families = await revokeSubscription(id.toLowerCase() as Hex, 'operator')
+        log.warn(
+          { subscriptionId: id.toLowerCase(), families: families.length },
+          'operator revoked the tokens of a subscription',
+        )
+        return json(200, { revoked: families })
+      }
+      if (kind === 'family' && /^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+        const changed = await revokeFamily(id, 'operator')
+        log.warn({ family: id }, 'operator revoked a token family')
+        return json(200, { revoked: changed ? [id] : [] })
+      }
+      return json(
+        400,
+        buildProblem(
+          'TOKEN_REQUEST_INVALID',
+          deps.nextRequestId(),
+          'POST {base}/revocations/subscription/<0x… 32-byte id> or /revocations/family/<family id>',
+        ),
+      )
+    },
+  }
   return {
+    adminRoute,
     credential,
     endpoints,
     codec,
     revocations,
-    async revokeFamily(id, reason) {
-      const changed = await deps.store.revokeFamily(id, reason, deps.nowMs())
-      spread(id, 'operator')
-      return changed
-    },
-    async revokeSubscription(id, reason) {
-      const ids = await deps.store.revokeSubscription(id, reason, deps.nowMs())
-      for (const fam of ids) spread(fam, 'operator')
-      return ids
-    },
+    revokeFamily,
+    revokeSubscription,
     async close() {
       clearInterval(pollTimer)
       clearInterval(sweepTimer)

@@ -518,6 +518,15 @@ for (const db of storageBackends()) {
           (await paidGet(gw, '/api/data', (again.body as unknown as TokenAnswer).accessToken)).status,
           200,
         )
+        // The operator revokes every token of the subscription on the admin listener.
+        const revoke = await fetch(`${gw.adminUrl}/litgate/v1/revocations/subscription/${id}`, {
+          method: 'POST',
+        })
+        assert.equal(revoke.status, 200)
+        const revoked = ((await revoke.json()) as { revoked: string[] }).revoked
+        assert.ok(revoked.length >= 1, 'the live family is revoked')
+        const opMs = await refusedWithin(gw, (again.body as unknown as TokenAnswer).accessToken, 1_000)
+        t.diagnostic(`operator revocation → access token refused after ${opMs} ms`)
         const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
         assert.match(metrics, /litgate_tokens_issued_total\{kind="token"\} [1-9]/)
         assert.match(metrics, /litgate_token_revocations_total\{source="refresh-reuse"\} 1/)
