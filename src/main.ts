@@ -66,7 +66,13 @@ import { createRequestIdSource } from './http/index.ts'
 import { paidChainSettings, startPaidLayer, type PaidLayer, type SecretRef } from './payments/index.ts'
 import { createDbQuoteStore } from './payments/pipeline/index.ts'
 import { openStorage, storageOptionsFromConfig, type Storage } from './storage/index.ts'
-import { createLimiterMetrics, openLimiterStore, type OpenedLimiterStore } from './limits/index.ts'
+import {
+  createLimiterMetrics,
+  openLimiterStore,
+  redisClientOptions,
+  type OpenedLimiterStore,
+} from './limits/index.ts'
+import { createRedisRevocationBus, type RevocationBus } from './tokens/index.ts'
 
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
@@ -445,7 +451,9 @@ async function startPaid(
     )
   try {
     const requestIds = createRequestIdSource()
+    const revocationBus = await openRevocationBus(config, deps)
     const layer = await startPaidLayer(config, {
+      ...(revocationBus === undefined ? {} : { revocationBus }),
       log: deps.log,
       registry: deps.registry,
       chain: deps.chain,
@@ -466,6 +474,48 @@ async function startPaid(
     await storage.close()
     throw err
   }
+}
+
+/**
+ * The access tokens' revocation fan-out over Redis pub/sub (`paidAccess.tokens.revocations.redis`, else
+ * `rateLimit.redis`): a publisher and a subscriber connection (a subscribed connection issues no other
+ * command). Undefined without tokens or without Redis (this instance and the database poll only).
+ */
+async function openRevocationBus(
+  config: Config,
+  deps: { readonly log: Logger; readonly env: Env },
+): Promise<RevocationBus | undefined> {
+  const tokens = config.paidAccess?.tokens
+  const ref = tokens?.revocations.redis?.url ?? config.rateLimit.redis?.url
+  if (tokens === undefined || ref === undefined) return undefined
+  const url = (await readSecretRef(ref as SecretRef, deps.env)).trim()
+  const log = deps.log.child({ subsystem: 'tokens' })
+  const options = { ...redisClientOptions(1000), connectionName: 'litgate-revocations' }
+  const publisher = new Redis(url, options)
+  // The subscriber queues its SUBSCRIBE until connected and resubscribes after a reconnect.
+  const subscriber = new Redis(url, {
+    connectionName: 'litgate-revocations',
+    connectTimeout: options.connectTimeout,
+  })
+  let lastLogAt = -Infinity
+  const onError = (err: Error): void => {
+    if (performance.now() - lastLogAt < 10_000) return
+    lastLogAt = performance.now()
+    log.warn({ err: err.message }, 'revocation redis error (the database poll still carries revocations)')
+  }
+  publisher.on('error', onError)
+  subscriber.on('error', onError)
+  return createRedisRevocationBus(
+    {
+      publisher,
+      subscriber,
+      close: async () => {
+        publisher.disconnect()
+        subscriber.disconnect()
+      },
+    },
+    { channel: tokens.revocations.channel, onError },
+  )
 }
 
 async function closePaid(

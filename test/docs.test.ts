@@ -11,6 +11,7 @@
  * come from src/errors/codes.ts (the errors.md table itself is checked row by row, status, source and
  * retryability included, by src/errors/codes.test.ts), config keys from the zod schema.
  */
+import { generateKeyPairSync } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -29,6 +30,7 @@ import { CHAIN_ENV_VARIABLES, createChainMetrics } from '../src/blockchain/index
 import { registerPaidAccessGauge } from '../src/payments/index.ts'
 import { createSubscriptionMetrics } from '../src/subscriptions/index.ts'
 import { createLimiterMetrics, MemoryLimiterStore } from '../src/limits/index.ts'
+import { createTokenMetrics } from '../src/tokens/index.ts'
 import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
@@ -203,6 +205,7 @@ function declaredLabels(): Map<string, Set<string>> {
     }),
   })
   createLimiterMetrics(registry, new MemoryLimiterStore({ maxKeys: 1000 }))
+  createTokenMetrics(registry)
   const out = new Map<string, Set<string>>()
   for (const metric of registry.getMetricsAsArray()) {
     const labelNames = (metric as { labelNames?: readonly string[] }).labelNames
@@ -265,6 +268,7 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
         chain: { preset: 'anvil', rpc: [{ name: 'dead', http: chainRpc }] },
         contract: { paymentProcessor: '0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0' },
         quoteSigner: { fromEnv: 'LITGATE_DOCS_QUOTE_KEY' },
+        tokens: { signingKeys: [{ kid: 'docs', privateKey: { fromEnv: 'LITGATE_DOCS_TOKEN_KEY' } }] },
         plans: [
           {
             name: 'pro',
@@ -284,6 +288,9 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
       PATH: process.env['PATH'] ?? '',
       LITGATE_LOG_LEVEL: 'info',
       LITGATE_DOCS_QUOTE_KEY: `0x${'ab'.repeat(32)}`,
+      LITGATE_DOCS_TOKEN_KEY: generateKeyPairSync('ed25519')
+        .privateKey.export({ format: 'pem', type: 'pkcs8' })
+        .toString(),
     },
   })
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))

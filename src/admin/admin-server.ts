@@ -26,14 +26,16 @@ export interface AdminDeps {
   status(): Record<string, unknown>
   /** `POST /reload`: reloads from the config file the process was started with. */
   reload(): Promise<ReloadOutcome>
-  /** Read-only routes owned by other subsystems (e.g. `GET {base}/subscriptions/:id`), matched by prefix. */
+  /** Routes owned by other subsystems (e.g. `GET {base}/subscriptions/:id`), matched by prefix. */
   readonly routes?: readonly AdminRoute[]
 }
 
-/** A GET/HEAD route under a path prefix, answered by another subsystem (no body is read). */
+/** A route under a path prefix, answered by another subsystem (no body is read). */
 export interface AdminRoute {
   /** As listed in the 404 answer and the docs, e.g. `GET /litgate/v1/subscriptions/:id`. */
   readonly endpoint: string
+  /** `POST` for an action (e.g. revoking tokens); default GET/HEAD. */
+  readonly method?: 'POST'
   /** Paths starting with it (ending in `/`) go to `answer` with the rest of the path. */
   readonly prefix: string
   answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
@@ -54,7 +56,7 @@ const JSON_TYPE = 'application/json; charset=utf-8'
  *   GET  /readyz    200 when serving; 503 while starting or draining (readiness)
  *   GET  /status    JSON: state, config version, connections, last reload
  *   POST /reload    reload the config file; 200 with the outcome, or the failure code's status
- *   GET  <prefix>…  `deps.routes` of other subsystems (e.g. GET {base}/subscriptions/:id)
+ *   GET  <prefix>…  `deps.routes` of other subsystems (e.g. GET {base}/subscriptions/:id; POST for actions)
  * No authentication: bind it to loopback or a private interface (admin.host).
  */
 export async function startAdminServer(options: AdminOptions, deps: AdminDeps): Promise<AdminServer> {
@@ -128,7 +130,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: AdminDeps
     default: {
       for (const route of deps.routes ?? []) {
         if (!path.startsWith(route.prefix)) continue
-        if (!isRead) return notAllowed(res, 'GET, HEAD')
+        if (route.method === 'POST' ? method !== 'POST' : !isRead)
+          return notAllowed(res, route.method ?? 'GET, HEAD')
         const a = await route.answer(path.slice(route.prefix.length))
         return send(res, a.status, a.type, a.body)
       }

@@ -12,6 +12,7 @@ export {
   type PaidAccessConfig,
   type PlanConfig,
   type QosConfig,
+  type TokensConfig,
   type RateLimitConfig,
   type RateLimitPolicyConfig,
 } from './schema.ts'

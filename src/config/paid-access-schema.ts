@@ -258,6 +258,96 @@ export const monitorSchema = z
   })
   .meta({ description: 'The payment monitor: confirmation policy, where to start, how often to poll.' })
 
+const headerName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be a lower-case HTTP field name')
+
+export const tokensSchema = z
+  .strictObject({
+    signingKeys: z
+      .array(
+        z.strictObject({
+          kid: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 chars of letters, digits, ".", "_" or "-"')
+            .meta({ description: 'Key id (JWS `kid`, JWKS entry).' }),
+          privateKey: secretRef.meta({
+            description:
+              'Ed25519 private key as PKCS#8 PEM or a private JWK (`{ fromEnv }` or `{ file }`); never logged.',
+          }),
+        }),
+      )
+      .min(1)
+      .max(8)
+      .refine((keys) => new Set(keys.map((k) => k.kid)).size === keys.length, {
+        message: 'key ids must be unique',
+      })
+      .meta({
+        description:
+          'Access-token signing keys: the first signs, all verify (rotation: add the new key second, then move it first once every instance has it, then drop the old one after the access lifetime).',
+      }),
+    issuer: z.string().min(1).max(256).optional().meta({
+      description: 'JWT `iss`. Default: `paidAccess.challenge.publicOrigin` when set, else `litgate`.',
+    }),
+    audience: z.string().min(1).max(256).default('litgate').meta({ description: 'JWT `aud`.' }),
+    accessTtlSeconds: z.int().min(30).max(900).default(600).meta({
+      description: 'Access-token lifetime (never past the subscription end).',
+    }),
+    refreshTtlSeconds: z
+      .int()
+      .min(300)
+      .max(30 * 86_400)
+      .default(86_400)
+      .meta({ description: 'Refresh-token lifetime (each refresh issues a new one).' }),
+    nonceTtlSeconds: z.int().min(30).max(3600).default(300).meta({ description: 'Sign-in nonce lifetime.' }),
+    maxOpenNonces: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(100_000)
+      .meta({ description: 'Unexpired nonces held in total (503 TOKEN_CAPACITY_EXHAUSTED beyond).' }),
+    requestsPerIpPerMinute: z
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(30)
+      .meta({ description: 'Nonce, token and refresh requests per client IP per minute.' }),
+    clockSkewSeconds: z
+      .int()
+      .min(0)
+      .max(300)
+      .default(30)
+      .meta({ description: 'Tolerance on `exp`/`nbf` and on the SIWE message times.' }),
+    verificationCacheMaxEntries: z
+      .int()
+      .min(1)
+      .max(10_000_000)
+      .default(100_000)
+      .meta({ description: 'Verified access tokens held by the edge (least recently used evicted).' }),
+    upstreamHeaders: z
+      .strictObject({
+        subscription: headerName.default('x-litgate-subscription'),
+        plan: headerName.default('x-litgate-plan'),
+      })
+      .default({ subscription: 'x-litgate-subscription', plan: 'x-litgate-plan' })
+      .meta({ description: 'Request fields the upstream receives on a request admitted by a token.' }),
+    revocations: z
+      .strictObject({
+        channel: z
+          .string()
+          .regex(/^[A-Za-z0-9:._-]{1,128}$/, 'must be 1-128 chars of letters, digits, ":", ".", "_" or "-"')
+          .default('litgate:revocations')
+          .meta({ description: 'Redis pub/sub channel of revocations.' }),
+        redis: z
+          .strictObject({ url: secretRef.meta({ description: 'Redis URL as a secret reference.' }) })
+          .optional()
+          .meta({ description: 'Redis for the revocation fan-out. Default: `rateLimit.redis` when set.' }),
+        pollIntervalMs: z.int().min(100).max(60_000).default(1_000).meta({
+          description: "How often the database's revoked families are read (the fan-out's backstop).",
+        }),
+      })
+      .default({ channel: 'litgate:revocations', pollIntervalMs: 1_000 }),
+  })
+  .meta({ description: 'Access tokens (Sign-In with Ethereum → EdDSA JWT); absent: no credential is valid.' })
+
 export const paidAccessSchema = z
   .strictObject({
     chain: paidChainSchema,
@@ -290,6 +380,7 @@ export const paidAccessSchema = z
       .max(10_000_000)
       .default(10_000)
       .meta({ description: 'Subscriptions held in the request-path cache (least recently used evicted).' }),
+    tokens: tokensSchema.optional(),
     plans: z.array(planSchema).min(1).max(64),
   })
   .meta({ description: 'Sell access to routes: plans, prices, quotes and the 402 challenge.' })
@@ -306,3 +397,4 @@ export const routeAccessSchema = z
 export type PaidAccessConfig = z.output<typeof paidAccessSchema>
 export type PlanConfig = PaidAccessConfig['plans'][number]
 export type QosConfig = PlanConfig['qos']
+export type TokensConfig = NonNullable<PaidAccessConfig['tokens']>

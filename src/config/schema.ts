@@ -462,6 +462,10 @@ export const routeSchema = z.strictObject({
   retry: retrySchema.default(retrySchema.parse({})),
   limits: loadSheddingSchema.default({}),
   access: routeAccessSchema,
+  passAuthorization: z.boolean().default(false).meta({
+    description:
+      "On a paid route, forward the client's `Authorization` (its access token) to the upstream; by default it is stripped.",
+  }),
   rateLimit: routeRateLimitSchema.optional(),
   debugHeader: z
     .boolean()
@@ -584,5 +588,5 @@ export type RouteConfig = Config['routes'][number]
 export type AdminConfig = Config['admin']
 export type LoggingConfig = Config['logging']
 export type StorageConfig = Config['storage']
-export type { PaidAccessConfig, PlanConfig, QosConfig } from './paid-access-schema.ts'
+export type { PaidAccessConfig, PlanConfig, QosConfig, TokensConfig } from './paid-access-schema.ts'
 export type { RateLimitConfig, RateLimitPolicyConfig } from './rate-limit-schema.ts'

@@ -99,6 +99,17 @@ export const ERROR_CODES = Object.freeze({
   QUOTE_RATE_LIMITED: spec(429, 'Quote creation rate limit exceeded', 'downstream'),
   QUOTE_CAPACITY_EXHAUSTED: spec(503, 'Quote capacity exhausted', 'internal'),
   PLAN_CHAIN_MISMATCH: spec(500, 'Configured plans disagree with the payment contract', 'internal'),
+  // --- access tokens: the token endpoints and the edge check (src/tokens)
+  TOKEN_REQUEST_INVALID: spec(400, 'Invalid token request', 'downstream'),
+  TOKEN_SIGNATURE_INVALID: spec(401, 'Sign-In with Ethereum message refused', 'downstream'),
+  TOKEN_SUBSCRIPTION_FORBIDDEN: spec(403, 'Signer may not use this subscription', 'downstream'),
+  SUBSCRIPTION_INACTIVE: spec(402, 'Subscription does not grant access now', 'downstream'),
+  TOKEN_REFRESH_INVALID: spec(401, 'Refresh token unknown, expired or revoked', 'downstream'),
+  TOKEN_REFRESH_REUSED: spec(401, 'Refresh token reused: its family is revoked', 'downstream'),
+  TOKEN_INVALID: spec(401, 'Invalid access token', 'downstream'),
+  TOKEN_RATE_LIMITED: spec(429, 'Token endpoint rate limit exceeded', 'downstream'),
+  TOKEN_CAPACITY_EXHAUSTED: spec(503, 'Too many open sign-in nonces', 'internal'),
+  TOKEN_KEY_INVALID: spec(500, 'Token signing key unusable', 'internal'),
 
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),

@@ -18,7 +18,14 @@ import {
 import { GatewayError, type ErrorCode } from '../errors/index.ts'
 import { normalizePath } from '../routing/index.ts'
 import { resolveClientAddress } from '../security/index.ts'
-import type { AdmissionRefusal, RouteContext, RoutePolicy, Runtime } from '../runtime/index.ts'
+import {
+  applyAdmissionGrant,
+  isAdmissionGrant,
+  type AdmissionRefusal,
+  type RouteContext,
+  type RoutePolicy,
+  type Runtime,
+} from '../runtime/index.ts'
 import type { AcquireCallback, Backend, ClientShare, Upstream } from '../upstream/index.ts'
 import {
   appendGatewayHeaders,
@@ -457,8 +464,11 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     const stages = this.#runtime.admission
     const run = async (): Promise<AdmissionRefusal | undefined> => {
       for (const stage of stages) {
-        const refusal = await stage(request)
-        if (refusal !== undefined) return refusal
+        const result = await stage(request)
+        if (result === undefined) continue
+        if (!isAdmissionGrant(result)) return result
+        // Admitted with head changes (subscription headers set, Authorization stripped).
+        this.#head.forward = applyAdmissionGrant(this.#head.forward, result)
       }
       return undefined
     }

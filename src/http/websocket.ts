@@ -7,7 +7,7 @@ import { ERROR_CODES, type ErrorCode } from '../errors/index.ts'
 import { normalizePath } from '../routing/index.ts'
 import { resolveClientAddress } from '../security/index.ts'
 import type { ExchangeSummary } from './proxy.ts'
-import type { RouteContext, Runtime } from '../runtime/index.ts'
+import { applyAdmissionGrant, isAdmissionGrant, type RouteContext, type Runtime } from '../runtime/index.ts'
 import type { Backend, Upstream } from '../upstream/index.ts'
 import { appendGatewayHeaders, isHopByHop, scanRequestHead } from './headers.ts'
 import { checkRequestHead, splitAbsoluteForm } from './request-checks.ts'
@@ -211,8 +211,10 @@ export function createUpgradeHandler(
     void (async () => {
       try {
         for (const stage of runtime.admission) {
-          const refusal = await stage(request)
-          if (refusal !== undefined) return refuse(refusal.code, refusal.headers, refusal.problemMembers)
+          const result = await stage(request)
+          if (result === undefined) continue
+          if (!isAdmissionGrant(result)) return refuse(result.code, result.headers, result.problemMembers)
+          scanned.forward = applyAdmissionGrant(scanned.forward, result)
         }
         proceed()
       } catch (err) {

@@ -9,18 +9,25 @@
 import { createHmac } from 'node:crypto'
 import type { Address } from 'viem'
 import type { PaidAccessConfig, RouteConfig } from '../config/index.ts'
-import type { AdmissionRefusal, AdmissionRequest, AdmissionStage } from '../runtime/index.ts'
+import type { AdmissionGrant, AdmissionRefusal, AdmissionRequest, AdmissionStage } from '../runtime/index.ts'
 import type { PlanCatalog } from './plans.ts'
 import type { TokenInfo } from './quote.ts'
 
 /**
- * Decides whether a request carries a valid credential for one of `plans`. A port: access tokens come in a
- * later capability; until then `noCredentialIsValid` is used.
+ * What a credential check decided: `false` (no credential, or one that no longer buys access: the 402
+ * challenge), `true` (admitted as is), an AdmissionGrant (admitted with head changes: the access tokens'
+ * subscription headers) or an AdmissionRefusal of its own (a bad token: 401 TOKEN_INVALID).
+ */
+export type CredentialVerdict = boolean | AdmissionGrant | AdmissionRefusal
+
+/**
+ * Decides whether a request carries a valid credential for one of `plans`. A port: src/tokens implements
+ * it with access tokens; `noCredentialIsValid` is the default.
  */
 export type CredentialCheck = (
   request: AdmissionRequest,
   plans: readonly string[],
-) => boolean | Promise<boolean>
+) => CredentialVerdict | Promise<CredentialVerdict>
 
 export const noCredentialIsValid: CredentialCheck = () => false
 
@@ -233,10 +240,11 @@ export function compileChallenge(inputs: ChallengeInputs): ChallengeStage {
   const stage: AdmissionStage = (request) => {
     const route = current().routes.get(request.routeId)
     if (route === undefined) return undefined
-    const ok = credential(request, route.plans)
-    if (ok === true) return undefined
-    if (ok === false) return refuse(request, route)
-    return ok.then((valid) => (valid ? undefined : refuse(request, route)))
+    const verdict = credential(request, route.plans)
+    if (verdict === true) return undefined
+    if (verdict === false) return refuse(request, route)
+    if (!(verdict instanceof Promise)) return verdict
+    return verdict.then((v) => (v === true ? undefined : v === false ? refuse(request, route) : v))
   }
 
   return { stage, accepts: (routeId) => current().acceptsByRoute.get(routeId) ?? [] }

@@ -59,6 +59,7 @@ export {
   type ChallengeInputs,
   type ChallengeStage,
   type CredentialCheck,
+  type CredentialVerdict,
   type X402Accept,
 } from './challenge.ts'
 export { createPaidAccess, type PaidAccess, type PaidAccessDeps, type SecretRef } from './paid-access.ts'

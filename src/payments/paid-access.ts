@@ -39,7 +39,7 @@ export interface PaidAccessDeps {
   readonly nextRequestId: () => string
   /** Default: the in-memory store (single instance). */
   readonly store?: QuoteStore
-  /** Default: no credential is valid (access tokens come later). */
+  /** Default: no credential is valid (the paid layer passes the access tokens' check with `paidAccess.tokens`). */
   readonly credential?: CredentialCheck
   /**
    * The serving config's routes, e.g. `() => gateway.runtime.config.routes` (default: the routes of

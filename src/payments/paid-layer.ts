@@ -14,6 +14,7 @@
  * The pipeline starts independently: it needs only the contract address (config or deployments file) and
  * the database; its monitor retries on its own while the chain is down.
  */
+import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { Gauge, type Registry } from 'prom-client'
@@ -34,9 +35,12 @@ import {
 import type { LocalEndpoints } from '../http/index.ts'
 import type { AdmissionStage } from '../runtime/index.ts'
 import type { Storage } from '../storage/index.ts'
+import { JWKS_PATH, startTokens, type RevocationBus, type Tokens } from '../tokens/index.ts'
+import { canonicalJson } from './challenge.ts'
 import { createPaidAccess, type PaidAccess, type SecretRef } from './paid-access.ts'
 import { createPaymentPipeline, type PaymentPipeline } from './pipeline/index.ts'
 import type { QuoteStore } from './quote-store.ts'
+import { createTokenBuckets } from './rate-limit.ts'
 
 export type PaidLayerPhase = 'loading' | 'degraded' | 'ready' | 'failed'
 
@@ -46,6 +50,7 @@ const FATAL: ReadonlySet<ErrorCode> = new Set([
   'CHAIN_KEY_INVALID',
   'CHAIN_CONFIG_INVALID',
   'CHAIN_WRONG_ID',
+  'TOKEN_KEY_INVALID',
 ])
 
 export interface PaidLayerDeps {
@@ -65,6 +70,8 @@ export interface PaidLayerDeps {
   readonly nowMs?: () => number
   /** Pause between attempts to read the chain facts while degraded (default 5 s, doubling up to 60 s). */
   readonly retryBaseMs?: number
+  /** Access-token revocations to and from the other instances (Redis pub/sub), with `paidAccess.tokens`. */
+  readonly revocationBus?: RevocationBus
 }
 
 export interface PaidLayerStatus {
@@ -91,6 +98,8 @@ export interface PaidLayer {
   readonly pipeline: PaymentPipeline
   /** The quote/402 surface once ready. */
   readonly access: PaidAccess | undefined
+  /** The access tokens (`paidAccess.tokens`); undefined when not configured. */
+  readonly tokens: Tokens | undefined
   status(): PaidLayerStatus
   close(): Promise<void>
 }
@@ -198,6 +207,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       nextRequestId: deps.nextRequestId,
       routes: deps.routes,
       ...(deps.quoteStore === undefined ? {} : { store: deps.quoteStore }),
+      ...(tokens === undefined ? {} : { credential: tokens.credential }),
     })
 
   // The monitor's start reads the chain's tags: retried in the background until it works.
@@ -264,10 +274,71 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     retryTimer.unref()
   }
 
+  // Access tokens (paidAccess.tokens): keys read now (an unusable key fails the start), the edge check handed
+  // to the challenge stage as its CredentialCheck.
+  let tokens: Tokens | undefined
+  if (paid.tokens !== undefined) {
+    let routesSeenByTokens: readonly RouteConfig[] | undefined
+    let passing = new Set<string>()
+    const perIp = createTokenBuckets(paid.tokens.requestsPerIpPerMinute)
+    try {
+      tokens = await startTokens(
+        {
+          config: paid.tokens,
+          basePath: paid.basePath,
+          chainId,
+          requestIdHeader: config.server.requestIdHeader,
+          ...(paid.challenge.publicOrigin === undefined ? {} : { publicOrigin: paid.challenge.publicOrigin }),
+        },
+        {
+          store: deps.storage.tokens,
+          subscriptions: {
+            peek: (id) => pipeline.subscriptions.cache.peek(id),
+            get: (id) => pipeline.subscriptions.cache.get(id),
+            isAllowed: (row, now) => pipeline.subscriptions.isAllowed(row, now),
+          },
+          // lv: the plan's configuration hash (changes when its QoS or prices change).
+          plansById: new Map(
+            paid.plans.map((p) => [
+              p.planId,
+              {
+                name: p.name,
+                limitsVersion: createHash('sha256').update(canonicalJson(p)).digest('hex').slice(0, 16),
+              },
+            ]),
+          ),
+          verifyMessage: (args) => deps.chain.publicClient.verifyMessage(args),
+          readSecret: deps.readSecret,
+          takePerIp: (ip, now) => perIp.take(ip, now),
+          passAuthorization: (routeId) => {
+            const routes = deps.routes()
+            if (routes !== routesSeenByTokens) {
+              routesSeenByTokens = routes
+              passing = new Set(routes.filter((r) => r.passAuthorization).map((r) => r.id))
+            }
+            return passing.has(routeId)
+          },
+          subscriptionLookup: pipeline.subscriptions.adminRoute,
+          ...(deps.revocationBus === undefined ? {} : { bus: deps.revocationBus }),
+          log,
+          ...(deps.registry === undefined ? {} : { registry: deps.registry }),
+          randomBytes: deps.randomBytes,
+          nowMs,
+          nextRequestId: deps.nextRequestId,
+        },
+      )
+    } catch (err) {
+      await deps.revocationBus?.close()
+      await pipeline.close()
+      throw err
+    }
+  }
+
   // chain.start() resolves even with every endpoint down; it rejects only when they serve another chain.
   try {
     await deps.chain.start()
   } catch (err) {
+    await tokens?.close()
     await pipeline.close()
     throw err
   }
@@ -293,6 +364,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     clearTimeout(monitorTimer)
     clearInterval(sweepTimer)
     await starting
+    await tokens?.close()
     await pipeline.close()
     throw new GatewayError(why().code as ErrorCode, why().message)
   }
@@ -327,8 +399,11 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
 
   const base = paid.basePath
   const localEndpoints: LocalEndpoints = (req, res, context) => {
-    if (access !== undefined) return access.quotes.handle(req, res, context)
+    if (access !== undefined)
+      return (tokens?.endpoints.handle(req, res, context) ?? false) || access.quotes.handle(req, res, context)
     const url = req.url ?? '/'
+    // The JWKS needs no chain: served while degraded too.
+    if (tokens !== undefined && url.startsWith(JWKS_PATH)) return tokens.endpoints.handle(req, res, context)
     if (url !== base && !url.startsWith(`${base}/`) && !url.startsWith(`${base}?`)) return false
     req.resume()
     const body = JSON.stringify(
@@ -357,11 +432,15 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     },
     admission,
     localEndpoints,
-    adminRoutes: [pipeline.subscriptions.adminRoute],
+    adminRoutes:
+      tokens === undefined
+        ? [pipeline.subscriptions.adminRoute]
+        : [pipeline.subscriptions.adminRoute, tokens.adminRoute],
     pipeline,
     get access() {
       return access
     },
+    tokens,
     status: () => ({
       phase,
       chainId,
@@ -379,6 +458,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       clearTimeout(monitorTimer)
       clearInterval(sweepTimer)
       await starting
+      await tokens?.close()
       await pipeline.close()
     },
   }

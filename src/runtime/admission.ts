@@ -25,10 +25,51 @@ export interface AdmissionRefusal {
 }
 
 /**
+ * An admission with changes to the request head forwarded upstream (e.g. the access-token stage: the
+ * subscription id and plan set, the client's Authorization removed). Stages after it still run; the
+ * changes of every grant apply, in stage order. Precompute grants: stages should return shared objects.
+ */
+export interface AdmissionGrant {
+  readonly grant: true
+  /** Lower-case field names removed from the forwarded head (any case matches). */
+  readonly removeHeaders: readonly string[]
+  /** Flat `[name, value, …]` fields added; a field of the same name the client sent is removed first. */
+  readonly setHeaders: readonly string[]
+}
+
+/** Whether a stage's result admits with head changes (rather than refusing). */
+export function isAdmissionGrant(result: AdmissionRefusal | AdmissionGrant): result is AdmissionGrant {
+  return (result as AdmissionGrant).grant === true
+}
+
+/**
+ * Applies a grant to a flat `[name, value, …]` forwarded head (in place when nothing is removed; the
+ * filtered copy otherwise). Names compared case-insensitively.
+ */
+export function applyAdmissionGrant(forward: string[], grant: AdmissionGrant): string[] {
+  const drop = new Set(grant.removeHeaders)
+  for (let i = 0; i < grant.setHeaders.length; i += 2) drop.add((grant.setHeaders[i] as string).toLowerCase())
+  let out = forward
+  for (let i = 0; i < forward.length; i += 2) {
+    if (drop.has((forward[i] as string).toLowerCase())) {
+      out = []
+      for (let j = 0; j < forward.length; j += 2) {
+        const name = forward[j] as string
+        if (!drop.has(name.toLowerCase())) out.push(name, forward[j + 1] as string)
+      }
+      break
+    }
+  }
+  for (const field of grant.setHeaders) out.push(field)
+  return out
+}
+
+/**
  * A stage of the admission pipeline (per-IP limit, access token check, subscription quota…). Runs
  * after routing and before a backend is chosen, in order; the first refusal wins. Returns undefined
- * to admit. May be async (one Redis round trip at most, by house rule).
+ * to admit (or an AdmissionGrant to admit with head changes). May be async (one Redis round trip at
+ * most, by house rule).
  */
 export type AdmissionStage = (
   request: AdmissionRequest,
-) => AdmissionRefusal | undefined | Promise<AdmissionRefusal | undefined>
+) => AdmissionRefusal | AdmissionGrant | undefined | Promise<AdmissionRefusal | AdmissionGrant | undefined>

@@ -7,5 +7,12 @@ export {
   type RuntimeDeps,
   type UnderscorePolicy,
 } from './runtime.ts'
-export type { AdmissionStage, AdmissionRequest, AdmissionRefusal } from './admission.ts'
+export {
+  applyAdmissionGrant,
+  isAdmissionGrant,
+  type AdmissionGrant,
+  type AdmissionStage,
+  type AdmissionRequest,
+  type AdmissionRefusal,
+} from './admission.ts'
 export type { DirectResponse, HostHeaderPolicy, RoutePolicy } from './route-policy.ts'

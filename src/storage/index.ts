@@ -54,5 +54,8 @@ export {
   type MonitorRepository,
   type LedgerRow,
   type LedgerRepository,
+  type TokenFamilyRecord,
+  type RefreshRotation,
+  type TokenRepository,
 } from './repositories.ts'
 export { storageOptionsFromConfig, type StorageConfigDeps } from './config.ts'

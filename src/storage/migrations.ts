@@ -225,8 +225,50 @@ const V3: Migration = {
   ],
 }
 
+/**
+ * Schema v4: what the access tokens (src/tokens) need so that any gateway instance can redeem a nonce or a
+ * refresh token issued by another.
+ * - `token_nonces`: the SIWE nonces of `GET {basePath}/nonce`, single-use (redeeming deletes the row) and
+ *   short-lived (`expires_at`, unix ms; expired rows swept).
+ * - `token_families`: one row per `POST {basePath}/token` (a "family": every access and refresh token issued
+ *   from it). Revoking the family (refresh reuse, operator) revokes all of them; `revoked_at` is what the
+ *   edge reads to refuse their access tokens. Kept until `expires_at` (its newest refresh token's expiry).
+ * - `refresh_tokens`: SHA-256 of each refresh token (never the token), spent once on rotation.
+ */
+const V4: Migration = {
+  version: 4,
+  name: 'access tokens: single-use SIWE nonces, token families with revocation, hashed refresh tokens',
+  statements: [
+    `CREATE TABLE token_nonces (
+      nonce text PRIMARY KEY CHECK (nonce ~ '^[A-Za-z0-9]{16,64}$'),
+      expires_at bigint NOT NULL CHECK (expires_at >= 0)
+    )`,
+    `CREATE INDEX token_nonces_expires ON token_nonces (expires_at)`,
+    `CREATE TABLE token_families (
+      id text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_-]{16,64}$'),
+      subscription_id text NOT NULL CHECK (subscription_id ~ ${HEX32}),
+      signer text NOT NULL CHECK (signer ~ ${ADDRESS}),
+      created_at bigint NOT NULL CHECK (created_at >= 0),
+      expires_at bigint NOT NULL CHECK (expires_at >= created_at),
+      revoked_at bigint CHECK (revoked_at >= 0),
+      revoke_reason text CHECK (length(revoke_reason) BETWEEN 1 AND 64),
+      CHECK ((revoked_at IS NULL) = (revoke_reason IS NULL))
+    )`,
+    `CREATE INDEX token_families_revoked ON token_families (revoked_at) WHERE revoked_at IS NOT NULL`,
+    `CREATE INDEX token_families_subscription ON token_families (subscription_id)`,
+    `CREATE INDEX token_families_expires ON token_families (expires_at)`,
+    `CREATE TABLE refresh_tokens (
+      hash text PRIMARY KEY CHECK (hash ~ '^[0-9a-f]{64}$'),
+      family_id text NOT NULL REFERENCES token_families (id) ON DELETE CASCADE,
+      expires_at bigint NOT NULL CHECK (expires_at >= 0),
+      spent_at bigint CHECK (spent_at >= 0)
+    )`,
+    `CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)`,
+  ],
+}
+
 /** Every migration this litgate knows, in version order (1, 2, …: no gaps). Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3])
+export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3, V4])
 
 /** sha256 of a migration's name and statements: an applied migration's row must keep matching it. */
 export function migrationChecksum(m: Migration): string {

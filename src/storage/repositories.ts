@@ -1,5 +1,13 @@
 import { sql, type Kysely, type Selectable } from 'kysely'
-import type { AuditRow, BlockRow, PaymentRow, QuoteRow, SubscriptionRow, Tables } from './tables.ts'
+import type {
+  AuditRow,
+  BlockRow,
+  PaymentRow,
+  QuoteRow,
+  SubscriptionRow,
+  Tables,
+  TokenFamilyRow,
+} from './tables.ts'
 
 /** 0x-prefixed hex. Written lowercase (the schema refuses anything else; inputs are lowercased here). */
 export type Hex = `0x${string}`
@@ -328,6 +336,69 @@ export interface LedgerRepository {
   listChangedSince(sinceSec: number, limit: number): Promise<LedgerRow[]>
 }
 
+/** Schema v4: a token family as stored (times in unix ms). */
+export interface TokenFamilyRecord {
+  readonly id: string
+  readonly subscriptionId: Hex
+  /** The address that signed the SIWE message (owner or beneficiary). */
+  readonly signer: Hex
+  readonly createdAtMs: number
+  /** The newest refresh token's expiry: the row is swept after it. */
+  readonly expiresAtMs: number
+  readonly revokedAtMs: number | null
+  readonly revokeReason: string | null
+}
+
+/** What presenting a refresh token did (`TokenRepository.rotateRefresh`). */
+export type RefreshRotation =
+  | { readonly kind: 'rotated'; readonly family: TokenFamilyRecord }
+  /** The token had been spent already: the whole family is now revoked (in the same transaction). */
+  | { readonly kind: 'reused'; readonly familyId: string }
+  | { readonly kind: 'revoked'; readonly familyId: string }
+  | { readonly kind: 'expired' }
+  | { readonly kind: 'unknown' }
+
+/** Schema v4: SIWE nonces, token families and hashed refresh tokens (src/tokens). Times in unix ms. */
+export interface TokenRepository {
+  /**
+   * Stores a fresh nonce valid until `expiresAtMs`, unless `maxOpen` unexpired nonces exist already
+   * (false, nothing written). The count and the insert are one statement.
+   */
+  createNonce(nonce: string, expiresAtMs: number, nowMs: number, maxOpen: number): Promise<boolean>
+  /** Redeems a nonce: true exactly once per nonce (the row is deleted), false when unknown or expired. */
+  consumeNonce(nonce: string, nowMs: number): Promise<boolean>
+  /** Inserts a new family with its first refresh token (by hash), in one transaction. */
+  createFamily(
+    family: Pick<TokenFamilyRecord, 'id' | 'subscriptionId' | 'signer' | 'createdAtMs' | 'expiresAtMs'>,
+    refreshHash: string,
+  ): Promise<void>
+  /**
+   * Spends the refresh token `hash` and stores its successor `next` in one transaction. A token already
+   * spent revokes its family (`refresh-reuse`) in that same transaction and answers `reused`.
+   */
+  rotateRefresh(
+    hash: string,
+    next: { readonly hash: string; readonly expiresAtMs: number },
+    nowMs: number,
+  ): Promise<RefreshRotation>
+  getFamily(id: string): Promise<TokenFamilyRecord | undefined>
+  /** The family of a refresh token (by hash) and whether the token was spent; undefined when unknown. */
+  findRefresh(
+    hash: string,
+  ): Promise<
+    | { readonly family: TokenFamilyRecord; readonly isSpent: boolean; readonly expiresAtMs: number }
+    | undefined
+  >
+  /** Revokes one family (false when unknown or revoked already). */
+  revokeFamily(id: string, reason: string, nowMs: number): Promise<boolean>
+  /** Revokes every unrevoked family of a subscription; answers their ids. */
+  revokeSubscription(subscriptionId: Hex, reason: string, nowMs: number): Promise<string[]>
+  /** Families revoked at or after `sinceMs` and not yet swept, oldest first (the edge's revocation list). */
+  listRevokedSince(sinceMs: number, limit: number): Promise<Array<{ id: string; revokedAtMs: number }>>
+  /** Deletes expired nonces and families past their expiry (with their refresh tokens); answers the rows deleted. */
+  sweep(nowMs: number, limit: number): Promise<number>
+}
+
 /** Everything a subsystem may do with the database: typed, never a raw connection. */
 export interface Repositories {
   readonly quotes: QuoteRepository
@@ -338,6 +409,7 @@ export interface Repositories {
   readonly blocks: BlockRepository
   readonly monitor: MonitorRepository
   readonly ledger: LedgerRepository
+  readonly tokens: TokenRepository
 }
 
 type Db = Kysely<Tables>
@@ -1205,6 +1277,176 @@ function ledger(db: Db): LedgerRepository {
   }
 }
 
+function toFamily(r: Selectable<TokenFamilyRow>): TokenFamilyRecord {
+  return {
+    id: r.id,
+    subscriptionId: r.subscription_id as Hex,
+    signer: r.signer as Hex,
+    createdAtMs: Number(r.created_at),
+    expiresAtMs: Number(r.expires_at),
+    revokedAtMs: r.revoked_at === null ? null : Number(r.revoked_at),
+    revokeReason: r.revoke_reason,
+  }
+}
+
+function tokens(db: Db): TokenRepository {
+  const revoke = (trx: Db, id: string, reason: string, nowMs: number) =>
+    trx
+      .updateTable('token_families')
+      .set({ revoked_at: String(nowMs), revoke_reason: reason })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst()
+  return {
+    async createNonce(nonce, expiresAtMs, nowMs, maxOpen) {
+      // INSERT … SELECT … WHERE (open count, stopped at the cap) < cap: one statement, no read-then-write gap
+      // within a transaction; concurrent inserts may overshoot by the number of racing instances, no more.
+      const r = await sql`INSERT INTO token_nonces (nonce, expires_at)
+        SELECT ${nonce}, ${String(expiresAtMs)}::bigint
+        WHERE (SELECT count(*) FROM (SELECT 1 FROM token_nonces WHERE expires_at > ${String(nowMs)}::bigint
+               LIMIT ${maxOpen}) AS open) < ${maxOpen}
+        ON CONFLICT DO NOTHING`.execute(db)
+      return (r.numAffectedRows ?? 0n) > 0n
+    },
+    async consumeNonce(nonce, nowMs) {
+      const r = await db
+        .deleteFrom('token_nonces')
+        .where('nonce', '=', nonce)
+        .where('expires_at', '>', String(nowMs))
+        .executeTakeFirst()
+      return r.numDeletedRows > 0n
+    },
+    async createFamily(family, refreshHash) {
+      await atomically(db, async (trx) => {
+        await trx
+          .insertInto('token_families')
+          .values({
+            id: family.id,
+            subscription_id: lower(family.subscriptionId),
+            signer: lower(family.signer),
+            created_at: String(family.createdAtMs),
+            expires_at: String(family.expiresAtMs),
+            revoked_at: null,
+            revoke_reason: null,
+          })
+          .execute()
+        await trx
+          .insertInto('refresh_tokens')
+          .values({
+            hash: refreshHash,
+            family_id: family.id,
+            expires_at: String(family.expiresAtMs),
+            spent_at: null,
+          })
+          .execute()
+      })
+    },
+    rotateRefresh(hash, next, nowMs) {
+      return atomically(db, async (trx): Promise<RefreshRotation> => {
+        const now = String(nowMs)
+        const spent = await trx
+          .updateTable('refresh_tokens')
+          .set({ spent_at: now })
+          .where('hash', '=', hash)
+          .where('spent_at', 'is', null)
+          .where('expires_at', '>', now)
+          .returning('family_id')
+          .executeTakeFirst()
+        if (spent === undefined) {
+          const row = await trx
+            .selectFrom('refresh_tokens')
+            .select(['family_id', 'spent_at'])
+            .where('hash', '=', hash)
+            .executeTakeFirst()
+          if (row === undefined) return { kind: 'unknown' }
+          if (row.spent_at === null) return { kind: 'expired' }
+          await revoke(trx, row.family_id, 'refresh-reuse', nowMs)
+          return { kind: 'reused', familyId: row.family_id }
+        }
+        const family = await trx
+          .selectFrom('token_families')
+          .selectAll()
+          .where('id', '=', spent.family_id)
+          .forUpdate()
+          .executeTakeFirstOrThrow()
+        if (family.revoked_at !== null) return { kind: 'revoked', familyId: family.id }
+        await trx
+          .insertInto('refresh_tokens')
+          .values({
+            hash: next.hash,
+            family_id: family.id,
+            expires_at: String(next.expiresAtMs),
+            spent_at: null,
+          })
+          .execute()
+        const expiresAt = Math.max(Number(family.expires_at), next.expiresAtMs)
+        await trx
+          .updateTable('token_families')
+          .set({ expires_at: String(expiresAt) })
+          .where('id', '=', family.id)
+          .execute()
+        return { kind: 'rotated', family: toFamily({ ...family, expires_at: String(expiresAt) }) }
+      })
+    },
+    async getFamily(id) {
+      const r = await db.selectFrom('token_families').selectAll().where('id', '=', id).executeTakeFirst()
+      return r === undefined ? undefined : toFamily(r)
+    },
+    async findRefresh(hash) {
+      const r = await db
+        .selectFrom('refresh_tokens as r')
+        .innerJoin('token_families as f', 'f.id', 'r.family_id')
+        .selectAll('f')
+        .select(['r.spent_at as spent_at', 'r.expires_at as token_expires_at'])
+        .where('r.hash', '=', hash)
+        .executeTakeFirst()
+      if (r === undefined) return undefined
+      const { spent_at, token_expires_at, ...family } = r
+      return { family: toFamily(family), isSpent: spent_at !== null, expiresAtMs: Number(token_expires_at) }
+    },
+    async revokeFamily(id, reason, nowMs) {
+      const r = await revoke(db, id, reason, nowMs)
+      return r.numUpdatedRows > 0n
+    },
+    async revokeSubscription(subscriptionId, reason, nowMs) {
+      const rows = await db
+        .updateTable('token_families')
+        .set({ revoked_at: String(nowMs), revoke_reason: reason })
+        .where('subscription_id', '=', lower(subscriptionId))
+        .where('revoked_at', 'is', null)
+        .returning('id')
+        .execute()
+      return rows.map((r) => r.id)
+    },
+    async listRevokedSince(sinceMs, limit) {
+      const rows = await db
+        .selectFrom('token_families')
+        .select(['id', 'revoked_at'])
+        .where('revoked_at', '>=', String(sinceMs))
+        .orderBy('revoked_at')
+        .limit(limit)
+        .execute()
+      return rows.map((r) => ({ id: r.id, revokedAtMs: Number(r.revoked_at) }))
+    },
+    async sweep(nowMs, limit) {
+      const now = String(nowMs)
+      const nonces = await db
+        .deleteFrom('token_nonces')
+        .where('nonce', 'in', (eb) =>
+          eb.selectFrom('token_nonces').select('nonce').where('expires_at', '<=', now).limit(limit),
+        )
+        .executeTakeFirst()
+      const families = await db
+        .deleteFrom('token_families')
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('token_families').select('id').where('expires_at', '<=', now).limit(limit),
+        )
+        .executeTakeFirst()
+      return Number(nonces.numDeletedRows) + Number(families.numDeletedRows)
+    },
+  }
+}
+
 /** The repositories bound to one executor (the root instance or a transaction). */
 export function createRepositories(db: Db): Repositories {
   return {
@@ -1216,5 +1458,6 @@ export function createRepositories(db: Db): Repositories {
     blocks: blocks(db),
     monitor: monitor(db),
     ledger: ledger(db),
+    tokens: tokens(db),
   }
 }

@@ -1,7 +1,7 @@
 import type { ColumnType, Generated } from 'kysely'
 
 /**
- * The kysely view of schemas v1–v3 (migrations.ts is the truth; this mirrors it). Values as the drivers
+ * The kysely view of schemas v1–v4 (migrations.ts is the truth; this mirrors it). Values as the drivers
  * return them: `numeric` and `int8` as decimal strings on both backends (pg's default; the PGlite dialect
  * is told the same), `timestamptz` as Date, `jsonb` as parsed JSON. Byte strings (ids, hashes,
  * addresses, signatures) are lowercase 0x-hex text, checked by the database.
@@ -19,6 +19,9 @@ export interface Tables {
   monitor_records: MonitorRecordRow
   monitor_effects: MonitorEffectRow
   payment_activations: PaymentActivationRow
+  token_nonces: TokenNonceRow
+  token_families: TokenFamilyRow
+  refresh_tokens: RefreshTokenRow
 }
 
 /** int8/numeric: written as a decimal string, read back as one. */
@@ -164,4 +167,29 @@ export interface PaymentActivationRow {
   log_index: number
   block_hash: string
   at: CreatedAt
+}
+
+/** v4: a SIWE nonce (unix ms expiry). */
+export interface TokenNonceRow {
+  nonce: string
+  expires_at: Decimal
+}
+
+/** v4: one token family (unix ms times). */
+export interface TokenFamilyRow {
+  id: string
+  subscription_id: string
+  signer: string
+  created_at: Decimal
+  expires_at: Decimal
+  revoked_at: Decimal | null
+  revoke_reason: string | null
+}
+
+/** v4: a refresh token's SHA-256 (hex) and whether it was spent (unix ms). */
+export interface RefreshTokenRow {
+  hash: string
+  family_id: string
+  expires_at: Decimal
+  spent_at: Decimal | null
 }

@@ -1,5 +1,6 @@
 /**
- * `GET {base}/subscriptions/:id` on the admin listener (until access tokens exist): answers from the
+ * `GET {base}/subscriptions/:id` on the admin listener (and, through src/tokens, on the client listener for
+ * the holder of an access token of that subscription): answers from the
  * request-path cache (falling back to the store on a miss), 400 for a malformed id, 404 for an unknown one
  * (RFC 9457 problems). The object plugs into the admin server's `routes` (structurally: prefix, endpoint,
  * answer), so this module does not depend on the admin subsystem.

@@ -238,6 +238,41 @@ describe('402 challenge on a paid route', () => {
     assert.equal((await fetch(`${gw.url}/api/x`)).status, 402)
   })
 
+  test('a credential verdict may admit with head changes (grant) or refuse on its own (401)', async () => {
+    const grant = {
+      grant: true as const,
+      removeHeaders: ['authorization'],
+      setHeaders: ['x-litgate-subscription', '0xabc', 'x-litgate-plan', 'pro'],
+    }
+    const gw = await start(upstream, false, (request) =>
+      request.headers.authorization === 'Bearer good'
+        ? grant
+        : request.headers.authorization === 'Bearer bad'
+          ? { code: 'TOKEN_INVALID', headers: { 'www-authenticate': 'Bearer error="invalid_token"' } }
+          : false,
+    )
+    gateways.push(gw)
+    const before = upstream.received.length
+    const ok = await fetch(`${gw.url}/api/granted`, {
+      headers: { authorization: 'Bearer good', 'X-Litgate-Plan': 'forged', 'x-other': 'kept' },
+    })
+    assert.equal(ok.status, 200)
+    await ok.arrayBuffer()
+    const seen = upstream.received.slice(before).find((r) => r.url === '/api/granted')
+    assert.ok(seen)
+    assert.equal(seen.headers['authorization'], undefined, 'removed')
+    assert.equal(seen.headers['x-litgate-plan'], 'pro', "the client's field is replaced, not joined")
+    assert.equal(seen.headers['x-litgate-subscription'], '0xabc')
+    assert.equal(seen.headers['x-other'], 'kept')
+    const bad = await fetch(`${gw.url}/api/x`, { headers: { authorization: 'Bearer bad' } })
+    assert.equal(bad.status, 401)
+    assert.equal(bad.headers.get('www-authenticate'), 'Bearer error="invalid_token"')
+    assert.equal(((await bad.json()) as { code: string }).code, 'TOKEN_INVALID')
+    const none = await fetch(`${gw.url}/api/x`)
+    assert.equal(none.status, 402)
+    await none.arrayBuffer()
+  })
+
   test('WWW-Authenticate: Payment when enabled: HMAC-bound id, realm, method evm, expires, base64url JCS request', async () => {
     const gw = await start(upstream, true)
     gateways.push(gw)
