@@ -218,10 +218,10 @@ test('the activation wait polls POST /token (a fresh nonce each time) while the 
   assert.equal(fake.tokens.stats.nonces, 4, 'one nonce per attempt (single-use)')
   assert.deepEqual(
     events.map((e) => e.type),
-    ['activation-pending', 'activation-pending', 'activation-pending', 'token', 'active'],
+    ['activation-pending', 'activation-pending', 'activation-pending', 'active', 'token'],
   )
   // Retry-After: 1 from the fake is above the 500 ms poll interval: three waits of 1 s.
-  assert.equal((events.at(-1) as { waitedMs: number }).waitedMs, 3000)
+  assert.equal((events.at(-2) as { waitedMs: number }).waitedMs, 3000)
 })
 
 test('the activation wait ends with PaymentNotConfirmedError at its deadline', async () => {

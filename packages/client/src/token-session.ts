@@ -95,7 +95,7 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
       }),
     )
 
-  async function signIn(subscriptionId: Hex): Promise<SignInResult> {
+  async function signIn(subscriptionId: Hex, activation?: { startedMs: number }): Promise<SignInResult> {
     const nonceRes = await deps.fetch(new Request(url('/nonce'), { headers: { accept: 'application/json' } }))
     if (nonceRes.status !== 200) throw httpError(nonceRes, await readProblem(nonceRes))
     const { nonce } = (await nonceRes.json()) as { nonce?: unknown }
@@ -117,8 +117,12 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
     })
     const signature = await deps.wallet.signMessage({ account: deps.wallet.account, message })
     const res = await postJson(url('/token'), { message, signature })
-    if (res.status === 200)
-      return { ok: true, tokens: store(parseTokenAnswer(await res.json(), res.url), 'sign-in') }
+    if (res.status === 200) {
+      const answer = parseTokenAnswer(await res.json(), res.url)
+      if (activation !== undefined)
+        deps.emit({ type: 'active', subscriptionId, waitedMs: deps.now() - activation.startedMs })
+      return { ok: true, tokens: store(answer, 'sign-in') }
+    }
     const problem = await readProblem(res)
     await res.body?.cancel()
     // Not active yet (the payment is not confirmed), or the chain is briefly unreadable: both are "wait".
@@ -173,15 +177,12 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
       })
       return refreshing
     },
-    signIn,
+    signIn: (subscriptionId) => signIn(subscriptionId),
     async waitForActivation(subscriptionId, opts) {
       const started = deps.now()
       for (let attempt = 1; ; attempt++) {
-        const result = await signIn(subscriptionId)
-        if (result.ok) {
-          deps.emit({ type: 'active', subscriptionId, waitedMs: deps.now() - started })
-          return result.tokens
-        }
+        const result = await signIn(subscriptionId, { startedMs: started })
+        if (result.ok) return result.tokens
         deps.emit({ type: 'activation-pending', subscriptionId, attempt })
         const wait = Math.max(opts.pollIntervalMs, Math.min(result.retryAfterMs ?? 0, 5_000))
         if (deps.now() + wait >= opts.deadlineMs) {
