@@ -33,6 +33,7 @@ import {
   createLitgateClient,
   createLitgateFetch,
   InsufficientBalanceError,
+  PaymentNotConfirmedError,
   paymentProcessorAbi as sdkProcessorAbi,
   QuoteExpiredError,
   type LitgateEvent,
@@ -78,6 +79,8 @@ let db: StorageBackend
 let gw: LitgateProcess
 let front: { server: Server; url: string; tokens: FakeTokenEndpoints }
 let planId = 0
+/** While true the fake token endpoint answers 402 SUBSCRIPTION_INACTIVE whatever the gateway says. */
+let holdActivation = false
 
 const usdc = (): Address => deployment.tokens.usdc as Address
 const usdt = (): Address => deployment.tokens.usdt as Address
@@ -171,6 +174,7 @@ async function startFront(): Promise<typeof front> {
   const tokens = createFakeTokenEndpoints({
     chainId: anvilChain.id,
     isActive: async (id) => {
+      if (holdActivation) return false
       const s = await subscriptionView(id)
       return s.status === 200 && s.state === 'active' && s.accessAllowed === true
     },
@@ -196,7 +200,7 @@ async function startFront(): Promise<typeof front> {
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tokens }
 }
 
-function buyer(who: Account, extra: Partial<LitgateFetchOptions> = {}) {
+function buyer(who: Account, extra: Partial<LitgateFetchOptions> = {}, watch?: (e: LitgateEvent) => void) {
   const events: LitgateEvent[] = []
   const client = createLitgateClient({
     gateway: front.url,
@@ -204,7 +208,10 @@ function buyer(who: Account, extra: Partial<LitgateFetchOptions> = {}) {
     plan: 'pro',
     pollIntervalMs: 100,
     activationTimeoutMs: 30_000,
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      events.push(e)
+      watch?.(e)
+    },
     ...extra,
   })
   return { client, events }
@@ -358,6 +365,34 @@ describe('createLitgateFetch against litgate run and anvil', () => {
     await Promise.all(answers.map((a) => a.arrayBuffer()))
     assert.equal(events.filter((e) => e.type === 'quote').length, 1)
     paidEvent(events)
+    assert.equal(await balanceOf(usdc(), who.address), before - PRICE, 'paid exactly once')
+  })
+
+  test('activation not granted in time: PaymentNotConfirmedError; the next request waits for that payment instead of paying again', async () => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    let releaseOnPoll = false
+    // The second request is still refused once, then the gateway grants: it must not buy meanwhile.
+    const { client, events } = buyer(who, { payWith: usdc(), activationTimeoutMs: 1500 }, (e) => {
+      if (releaseOnPoll && e.type === 'activation-pending') holdActivation = false
+    })
+    holdActivation = true
+    try {
+      await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+        assert.ok(err instanceof PaymentNotConfirmedError, String(err))
+        assert.equal(err.subscriptionId, paidEvent(events).subscriptionId)
+        assert.equal(err.txHash, paidEvent(events).txHash)
+        return true
+      })
+      releaseOnPoll = true
+      const res = await client.fetch(`${front.url}/api/data`)
+      assert.equal(res.status, 200)
+      await res.arrayBuffer()
+    } finally {
+      holdActivation = false
+    }
+    paidEvent(events)
+    assert.equal(events.filter((e) => e.type === 'quote').length, 1)
     assert.equal(await balanceOf(usdc(), who.address), before - PRICE, 'paid exactly once')
   })
 

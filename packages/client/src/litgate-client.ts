@@ -78,7 +78,10 @@ export interface LitgateClient {
   readonly fetch: typeof fetch
   /** The current tokens (undefined before the first purchase or sign-in). */
   tokens(): TokenSet | undefined
-  /** Buys access now for the plan (quote → pay → activation → token), given the 402's problem body. */
+  /**
+   * Gets access now as a 402 would, given its problem body: joins the acquisition in flight, waits for a payment
+   * already made, signs in with a held subscription, or buys (quote → pay → activation → token).
+   */
   purchase(offer: PaymentRequired): Promise<TokenSet>
   /** Requests a quote for the plan (payer = the wallet). */
   quote(offer: PaymentRequired): Promise<QuoteAnswer>
@@ -107,6 +110,8 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
   let basePath = options.basePath ?? '/litgate/v1'
   let chainId: number | undefined = wallet.chain?.id
   let knownSubscription = options.subscriptionId
+  // A payment mined but not (yet) granted: never paid again by this client; the next 402 waits for it.
+  let unconfirmed: { subscriptionId: Hex; txHash: Hex } | undefined
   const chainDeps = {
     fetch: send,
     now,
@@ -186,7 +191,24 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
     return result
   }
 
+  const activation = (paid: { subscriptionId: Hex; txHash: Hex }) =>
+    session
+      .waitForActivation(paid.subscriptionId, {
+        deadlineMs: now() + activationTimeoutMs,
+        pollIntervalMs,
+        txHash: paid.txHash,
+      })
+      .then((set) => {
+        if (unconfirmed?.subscriptionId === paid.subscriptionId) unconfirmed = undefined
+        return set
+      })
+
   async function purchase(offer: PaymentRequired): Promise<TokenSet> {
+    if (wallet.chain !== undefined && wallet.chain.id !== offer.chainId)
+      throw new LitgateClientError(
+        'CHAIN_MISMATCH',
+        `the gateway sells on chain ${offer.chainId}, the wallet is on chain ${wallet.chain.id}`,
+      )
     let answer = await quote(offer)
     // One fresh quote when the first is (nearly) expired by chain time; then give up.
     if (await isQuoteStale(payDeps, answer)) {
@@ -196,17 +218,15 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
     }
     const paid = await pay(answer)
     knownSubscription = paid.subscriptionId
-    return session.waitForActivation(paid.subscriptionId, {
-      deadlineMs: now() + activationTimeoutMs,
-      pollIntervalMs,
-      txHash: paid.txHash,
-    })
+    unconfirmed = paid
+    return activation(paid)
   }
 
   /** The one access acquisition in flight: concurrent 402s join it. */
   function acquire(offer: PaymentRequired): Promise<TokenSet> {
     purchasing ??= (async () => {
       learn(offer)
+      if (unconfirmed !== undefined) return activation(unconfirmed)
       if (knownSubscription !== undefined) {
         const signedIn = await session.signIn(knownSubscription)
         if (signedIn.ok) return signedIn.tokens
@@ -254,10 +274,7 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
   return {
     fetch: litgateFetch as typeof fetch,
     tokens: () => latest,
-    purchase: (offer) => {
-      const p = purchase(offer)
-      return p.then((set) => (latest = set))
-    },
+    purchase: acquire,
     quote,
     pay,
   }
