@@ -10,6 +10,8 @@
 // listener says the subscription is active.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -26,7 +28,7 @@ import {
   type Hex,
   type PublicClient,
 } from 'viem'
-import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { anvil as anvilChain } from 'viem/chains'
 import {
   ChainUnavailableError,
@@ -61,6 +63,7 @@ const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addr
 const [deployer, admin, operator, , , treasury, operatorPayee, guardian, upgrader] = [
   0, 1, 2, 3, 4, 5, 6, 7, 8,
 ].map(account) as [Account, Account, Account, Account, Account, Account, Account, Account, Account]
+const PKG = new URL('../../packages/client/', import.meta.url).pathname
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
 const PRICE = 10_000_000n
@@ -467,6 +470,52 @@ describe('createLitgateFetch against litgate run and anvil', () => {
       degraded.signal('SIGTERM')
       await degraded.exited
       await degraded.cleanup()
+    }
+  })
+
+  test('the README integration (examples/basic.ts) runs as written, with this gateway, chain and token', async (t) => {
+    const key = generatePrivateKey()
+    const who = privateKeyToAccount(key)
+    await node.rpc('anvil_setBalance', [who.address, '0x56BC75E2D63100000'])
+    await write(deployer, usdc(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
+    const example = readFileSync(join(PKG, 'examples/basic.ts'), 'utf8')
+    const source = example
+      .replaceAll('http://127.0.0.1:8080', front.url)
+      .replaceAll('http://127.0.0.1:8545', node.url)
+      .replaceAll('0x5FbDB2315678afecb367f032d93F642f64180aa3', usdc())
+      .replace("from '@litgate/client'", `from ${JSON.stringify(join(PKG, 'src/index.ts'))}`)
+    assert.notEqual(source, example)
+    // Inside the package so that `viem` resolves as it would for a user.
+    const file = join(PKG, 'examples', `.readme-run-${process.pid}.ts`)
+    writeFileSync(file, source)
+    try {
+      const { code, stdout, stderr } = await new Promise<{
+        code: number | null
+        stdout: string
+        stderr: string
+      }>((resolve) => {
+        const child = spawn(process.execPath, [file], {
+          env: { ...process.env, BUYER_KEY: key },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+        child.on('close', (exit) => {
+          clearTimeout(timer)
+          resolve({ code: exit, stdout: out, stderr: err })
+        })
+      })
+      t.diagnostic(stdout.trim().split('\n').join(' | '))
+      assert.equal(code, 0, stderr)
+      assert.match(stdout, /^paid 0x[0-9a-f]{64}$/m)
+      assert.match(stdout, /^200 \{\s+admitted: true/m)
+      assert.match(stdout, /^200$/m)
+      assert.equal(await balanceOf(usdc(), who.address), 9n * PRICE)
+    } finally {
+      rmSync(file, { force: true })
     }
   })
 
