@@ -282,7 +282,7 @@ before(async () => {
   backend = await startUpstream()
   db = storageBackends({})[0] as StorageBackend
   gw = await spawnGateway(node.url)
-  await gw.waitForLog((l) => l['msg'] === 'paid access ready: quotes and 402 challenges served', 0, 30_000)
+  await gw.waitForLog((l) => l['msg'] === 'paid access ready: quotes and 402 challenges served', 0, 90_000)
   front = await startFront()
 })
 
@@ -429,7 +429,7 @@ describe('createLitgateFetch against litgate run and anvil', () => {
           l['msg'] ===
           'paid access degraded: chain facts unreadable; paid routes answer 503 CHAIN_UNAVAILABLE until they are read',
         0,
-        30_000,
+        90_000,
       )
       const who = await freshBuyer()
       const events: LitgateEvent[] = []
