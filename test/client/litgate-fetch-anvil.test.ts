@@ -137,7 +137,7 @@ paidAccess:
 async function spawnGateway(rpcUrl: string): Promise<LitgateProcess> {
   const options = await db.fresh({ onDisk: true })
   assert.ok(options.backend === 'pglite' && options.dataDir !== null)
-  return spawnLitgate(configYaml(options.dataDir, rpcUrl), { env: ENV })
+  return spawnLitgate(configYaml(options.dataDir, rpcUrl), { env: ENV, startTimeoutMs: 90_000 })
 }
 
 async function subscriptionView(

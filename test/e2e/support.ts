@@ -37,7 +37,12 @@ export interface LitgateProcess {
  */
 export async function spawnLitgate(
   configText: string,
-  options: { keepLogLevel?: boolean; env?: Readonly<Record<string, string>> } = {},
+  options: {
+    keepLogLevel?: boolean
+    env?: Readonly<Record<string, string>>
+    /** Bound of the wait for the listeners (default 15 s; PGlite start-up on a loaded host can take longer). */
+    startTimeoutMs?: number
+  } = {},
 ): Promise<LitgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'litgate-e2e-'))
   const configFile = join(dir, 'litgate.yaml')
@@ -102,8 +107,8 @@ export async function spawnLitgate(
     from = 0,
     timeoutMs = 15_000,
   ): Promise<Record<string, unknown>> => logs[await indexOfLog(predicate, from, timeoutMs)] as Record<string, unknown>
-  const serving = await waitForLog((l) => l['msg'] === 'gateway serving')
-  const admin = await waitForLog((l) => l['msg'] === 'admin listening')
+  const serving = await waitForLog((l) => l['msg'] === 'gateway serving', 0, options.startTimeoutMs)
+  const admin = await waitForLog((l) => l['msg'] === 'admin listening', 0, options.startTimeoutMs)
   const port = Object.values(serving['listeners'] as Record<string, { port: number }>)[0]?.port
   const adminPort = (admin['address'] as { port: number }).port
   return {
