@@ -45,7 +45,12 @@ export interface LitgateProcess {
  */
 export async function spawnLitgate(
   configText: string,
-  options: { keepLogLevel?: boolean; env?: Readonly<Record<string, string>> } = {},
+  options: {
+    keepLogLevel?: boolean
+    env?: Readonly<Record<string, string>>
+    /** Bound of the wait for the listeners (default 60 s: PGlite start-up on a loaded host takes seconds). */
+    startTimeoutMs?: number
+  } = {},
 ): Promise<LitgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'litgate-e2e-'))
   const configFile = join(dir, 'litgate.yaml')
@@ -115,11 +120,13 @@ export async function spawnLitgate(
     timeoutMs = 15_000,
   ): Promise<Record<string, unknown>> =>
     logs[await indexOfLog(predicate, from, timeoutMs)] as Record<string, unknown>
+  // Start-up includes PGlite's first open (initdb: seconds on a loaded machine) for paid configs.
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000
   let serving: Record<string, unknown>
   let admin: Record<string, unknown>
   try {
-    serving = await waitForLog((l) => l['msg'] === 'gateway serving')
-    admin = await waitForLog((l) => l['msg'] === 'admin listening')
+    serving = await waitForLog((l) => l['msg'] === 'gateway serving', 0, startTimeoutMs)
+    admin = await waitForLog((l) => l['msg'] === 'admin listening', 0, startTimeoutMs)
   } catch (err) {
     // Never leave the child behind when start-up was not observed (a slow start under load, a crash).
     if (child.exitCode === null && child.signalCode === null) {

@@ -1,0 +1,296 @@
+// The buyer's side of litgate: `createLitgateClient` holds one wallet's access to one gateway (in memory) and
+// exposes a fetch that pays when it has to. The request path:
+//
+//   request ──► same origin as the gateway? ── no ──► plain fetch (no token ever leaves for another origin)
+//      │ yes: attach the Bearer token (refreshed first when due, single-flight)
+//      ▼
+//   answer 503 CHAIN_UNAVAILABLE ──► wait Retry-After, retry (bounded) ──► ChainUnavailableError
+//   answer 401 on our token ──► forget it, retry once (refresh, or a fresh sign-in)
+//   answer 402 PAYMENT_REQUIRED ──► a newer token arrived meanwhile? retry with it
+//      │ else: the ONE purchase in flight (started now or joined): sign in with a known subscription, or
+//      │ balance check → quote → pay → wait for activation (POST {base}/token) → token
+//      ▼
+//   retry with Bearer; a second 402 in the same call is returned as it is (never two payments per call)
+import { publicActions, type Address, type Hex, type PublicClient } from 'viem'
+import { LitgateClientError, QuoteExpiredError } from './errors.ts'
+import { safeSink, type EventSink, type LitgateEvent, type PaymentMethod } from './events.ts'
+import {
+  checkBalance,
+  chooseMethod,
+  isQuoteStale,
+  payQuote,
+  type LitgateWallet,
+  type PaymentResult,
+} from './pay.ts'
+import { createTokenSession, type TokenSession, type TokenSet } from './token-session.ts'
+import {
+  asPaymentRequired,
+  httpError,
+  parseQuoteAnswer,
+  readProblem,
+  sendWithChainRetries,
+  type PaymentRequired,
+  type QuoteAnswer,
+} from './wire.ts'
+
+export interface LitgateFetchOptions {
+  /** The gateway's origin (`https://api.example.com`); only requests to it get a token. */
+  readonly gateway: string | URL
+  /** A viem wallet client with an account: it signs, and sends the payment transaction itself. */
+  readonly wallet: LitgateWallet
+  /** The plan to buy (a name from the 402's `plans`). */
+  readonly plan: string
+  /** The token to pay with (default: the plan's first price). */
+  readonly payWith?: Address
+  /** Periods to buy per purchase (default 1). */
+  readonly periods?: number
+  /** The fetch to send with (default: globalThis.fetch). */
+  readonly fetch?: typeof fetch
+  /** How long to wait after paying for the gateway to grant a token (default 120 000). */
+  readonly activationTimeoutMs?: number
+  /** Observer of every step (quote, approval, payment, activation, token). */
+  readonly onEvent?: (event: LitgateEvent) => void
+  /** Allowed payment methods (default all three; the SDK prefers authorization, then permit, then approve). */
+  readonly payMethods?: readonly PaymentMethod[]
+  /** Reads (balance, allowance, receipts, chain time); default: the wallet's transport with public actions. */
+  readonly publicClient?: PublicClient
+  /** The gateway's `paidAccess.basePath` (default `/litgate/v1`; learnt from a 402's quote href). */
+  readonly basePath?: string
+  /** A subscription this wallet already holds: signed in on a 402 before anything is bought. */
+  readonly subscriptionId?: Hex
+  /** Retries after a 503 CHAIN_UNAVAILABLE (default 3). */
+  readonly chainRetries?: number
+  /** Cap of one Retry-After wait (default 30 000). */
+  readonly maxRetryDelayMs?: number
+  /** Interval of the activation polls (default 1000). */
+  readonly pollIntervalMs?: number
+  /** Refresh the access token this long before it expires (default 60 000, at most half its lifetime). */
+  readonly refreshBeforeExpiryMs?: number
+  /** Clock (ms since the epoch); for tests. */
+  readonly now?: () => number
+  /** Waits (Retry-After, activation polls); for tests. */
+  readonly sleep?: (ms: number) => Promise<void>
+}
+
+/** One wallet's access to one gateway. */
+export interface LitgateClient {
+  /** A fetch-compatible function that buys access on a 402 and sends the Bearer token. */
+  readonly fetch: typeof fetch
+  /** The current tokens (undefined before the first purchase or sign-in). */
+  tokens(): TokenSet | undefined
+  /**
+   * Gets access now as a 402 would, given its problem body: joins the acquisition in flight, waits for a payment
+   * already made, signs in with a held subscription, or buys (quote → pay → activation → token).
+   */
+  purchase(offer: PaymentRequired): Promise<TokenSet>
+  /** Requests a quote for the plan (payer = the wallet). */
+  quote(offer: PaymentRequired): Promise<QuoteAnswer>
+  /** Pays a quote (the wallet submits the transaction) and returns its hash, block and subscription id. */
+  pay(answer: QuoteAnswer): Promise<PaymentResult>
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const DEFAULT_METHODS: readonly PaymentMethod[] = ['authorization', 'permit', 'approve']
+
+/** Creates a client; see `createLitgateFetch` for the common case. */
+export function createLitgateClient(options: LitgateFetchOptions): LitgateClient {
+  const gateway = new URL(options.gateway)
+  const send = options.fetch ?? globalThis.fetch
+  const now = options.now ?? Date.now
+  const sleep = options.sleep ?? realSleep
+  const emit: EventSink = safeSink(options.onEvent)
+  const wallet = options.wallet
+  const publicClient = options.publicClient ?? (wallet.extend(publicActions) as unknown as PublicClient)
+  const periods = options.periods ?? 1
+  const activationTimeoutMs = options.activationTimeoutMs ?? 120_000
+  const pollIntervalMs = options.pollIntervalMs ?? 1000
+  const methods = options.payMethods ?? DEFAULT_METHODS
+  if (!Number.isInteger(periods) || periods < 1)
+    throw new RangeError(`periods must be an integer ≥ 1, got ${periods}`)
+  let basePath = options.basePath ?? '/litgate/v1'
+  let chainId: number | undefined = wallet.chain?.id
+  let knownSubscription = options.subscriptionId
+  // A payment mined but not (yet) granted: never paid again by this client; the next 402 waits for it.
+  let unconfirmed: { subscriptionId: Hex; txHash: Hex } | undefined
+  const chainDeps = {
+    fetch: send,
+    now,
+    sleep,
+    chainRetries: options.chainRetries ?? 3,
+    maxRetryDelayMs: options.maxRetryDelayMs ?? 30_000,
+    onRetry: (i: { url: string; attempt: number; retryAfterMs: number }) =>
+      emit({ type: 'chain-unavailable', ...i }),
+  }
+  const session: TokenSession = createTokenSession({
+    gateway,
+    basePath: () => basePath,
+    wallet,
+    chainId: async () => (chainId ??= await publicClient.getChainId()),
+    fetch: send,
+    now,
+    sleep,
+    emit,
+    refreshBeforeExpiryMs: options.refreshBeforeExpiryMs ?? 60_000,
+  })
+  const payDeps = { wallet, publicClient, emit }
+  let latest: TokenSet | undefined
+  let purchasing: Promise<TokenSet> | undefined
+
+  const learn = (offer: PaymentRequired) => {
+    chainId = offer.chainId
+    const href = offer.quote.href
+    if (href.endsWith('/quote')) basePath = new URL(href, gateway).pathname.slice(0, -'/quote'.length)
+  }
+
+  async function quote(offer: PaymentRequired): Promise<QuoteAnswer> {
+    learn(offer)
+    const plan = offer.plans.find((p) => p.name === options.plan)
+    if (plan === undefined)
+      throw new LitgateClientError('PLAN_NOT_OFFERED', `plan "${options.plan}" is not offered for this route`)
+    const price =
+      options.payWith === undefined
+        ? plan.prices[0]
+        : plan.prices.find((p) => p.token.toLowerCase() === options.payWith?.toLowerCase())
+    if (price === undefined)
+      throw new LitgateClientError(
+        'TOKEN_NOT_ACCEPTED',
+        `plan "${plan.name}" is not priced in ${options.payWith ?? 'any token'}`,
+      )
+    const payer = wallet.account.address
+    // Balance first: an unfunded wallet never takes a quote (they are capped per payer).
+    const balance = await checkBalance(payDeps, price.token, payer, BigInt(price.amount) * BigInt(periods))
+    const target = new URL(offer.quote.href, gateway)
+    const res = await sendWithChainRetries(
+      () =>
+        new Request(target, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ plan: plan.name, periods, payer, token: price.token }),
+        }),
+      chainDeps,
+    )
+    if (res.status !== 201) throw httpError(res, await readProblem(res))
+    const answer = parseQuoteAnswer(await res.json(), res.url)
+    emit({
+      type: 'quote',
+      quoteId: answer.quoteId,
+      digest: answer.digest,
+      token: answer.token,
+      amount: BigInt(answer.amount),
+      validUntil: BigInt(answer.validUntil),
+    })
+    // A renewal can cost more than one period's list price.
+    if (BigInt(answer.amount) > balance)
+      await checkBalance(payDeps, answer.token, payer, BigInt(answer.amount))
+    return answer
+  }
+
+  async function pay(answer: QuoteAnswer): Promise<PaymentResult> {
+    const result = await payQuote(payDeps, answer, chooseMethod(answer, methods), activationTimeoutMs)
+    emit({ type: 'paid', ...result, digest: answer.digest })
+    return result
+  }
+
+  const activation = (paid: { subscriptionId: Hex; txHash: Hex }) =>
+    session
+      .waitForActivation(paid.subscriptionId, {
+        deadlineMs: now() + activationTimeoutMs,
+        pollIntervalMs,
+        txHash: paid.txHash,
+      })
+      .then((set) => {
+        if (unconfirmed?.subscriptionId === paid.subscriptionId) unconfirmed = undefined
+        return set
+      })
+
+  async function purchase(offer: PaymentRequired): Promise<TokenSet> {
+    if (wallet.chain !== undefined && wallet.chain.id !== offer.chainId)
+      throw new LitgateClientError(
+        'CHAIN_MISMATCH',
+        `the gateway sells on chain ${offer.chainId}, the wallet is on chain ${wallet.chain.id}`,
+      )
+    let answer = await quote(offer)
+    // One fresh quote when the first is (nearly) expired by chain time; then give up.
+    if (await isQuoteStale(payDeps, answer)) {
+      answer = await quote(offer)
+      if (await isQuoteStale(payDeps, answer))
+        throw new QuoteExpiredError({ quoteId: answer.quoteId, validUntil: BigInt(answer.validUntil) })
+    }
+    const paid = await pay(answer)
+    knownSubscription = paid.subscriptionId
+    unconfirmed = paid
+    return activation(paid)
+  }
+
+  /** The one access acquisition in flight: concurrent 402s join it. */
+  function acquire(offer: PaymentRequired): Promise<TokenSet> {
+    purchasing ??= (async () => {
+      learn(offer)
+      if (unconfirmed !== undefined) return activation(unconfirmed)
+      if (knownSubscription !== undefined) {
+        const signedIn = await session.signIn(knownSubscription)
+        if (signedIn.ok) return signedIn.tokens
+      }
+      return purchase(offer)
+    })()
+      .then((set) => (latest = set))
+      .finally(() => {
+        purchasing = undefined
+      })
+    return purchasing
+  }
+
+  const litgateFetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init)
+    if (new URL(request.url).origin !== gateway.origin) return send(request)
+    let acquired = false
+    let retriedAuth = false
+    for (;;) {
+      const set = await session.current()
+      if (set !== undefined) latest = set
+      const generation = session.generation
+      const res = await sendWithChainRetries(() => withBearer(request.clone(), set), chainDeps)
+      if (res.status === 401 && set !== undefined && !retriedAuth) {
+        const problem = await readProblem(res)
+        if (problem?.code === 'TOKEN_INVALID' || res.headers.has('www-authenticate')) {
+          await res.body?.cancel()
+          session.invalidate(set.accessToken, problem?.code ?? 'HTTP_401')
+          retriedAuth = true
+          continue
+        }
+        return res
+      }
+      if (res.status !== 402 || acquired) return res
+      const offer = asPaymentRequired(await readProblem(res))
+      if (offer === undefined) return res
+      await res.body?.cancel()
+      acquired = true
+      if (session.generation !== generation) continue
+      emit({ type: 'payment-required', url: request.url, plan: options.plan })
+      await acquire(offer)
+    }
+  }
+
+  return {
+    fetch: litgateFetch as typeof fetch,
+    tokens: () => latest,
+    purchase: acquire,
+    quote,
+    pay,
+  }
+}
+
+function withBearer(request: Request, set: TokenSet | undefined): Request {
+  if (set === undefined) return request
+  const headers = new Headers(request.headers)
+  headers.set('authorization', `Bearer ${set.accessToken}`)
+  return new Request(request, { headers })
+}
+
+/**
+ * A fetch that meets a litgate 402, quotes, pays (EIP-3009, else permit, else approve + pay), waits for the
+ * subscription to be active, signs in for a token, and retries the request with `Authorization: Bearer`.
+ */
+export function createLitgateFetch(options: LitgateFetchOptions): typeof fetch {
+  return createLitgateClient(options).fetch
+}

@@ -1,0 +1,548 @@
+// @litgate/client against a real anvil and a real spawned `litgate run` (PGlite, the v2 PaymentProcessor,
+// confirmation `latest: 1`): the 402 → quote → pay → PaymentReceived → active part, paid three ways
+// (EIP-3009 submitted by the wallet itself, EIP-2612 permit, approve + pay on a token without either), one
+// purchase for a burst of concurrent requests, and the typed errors (an unfunded wallet, a gateway whose chain
+// is a dead port, a quote that expires by chain time).
+//
+// The token endpoints are not in this gateway yet: a small front server forwards everything to the real
+// gateway except GET {base}/nonce, POST {base}/token[/refresh] and Bearer requests, which the in-test fake of
+// the contract (fake-token-endpoints.ts) answers, granting a token only once the REAL gateway's admin
+// listener says the subscription is active.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { spawn } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import {
+  createPublicClient,
+  createWalletClient,
+  http,
+  parseEventLogs,
+  type Account,
+  type Address,
+  type Hex,
+  type PublicClient,
+} from 'viem'
+import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { anvil as anvilChain } from 'viem/chains'
+import {
+  ChainUnavailableError,
+  createLitgateClient,
+  createLitgateFetch,
+  InsufficientBalanceError,
+  PaymentNotConfirmedError,
+  paymentProcessorAbi as sdkProcessorAbi,
+  QuoteExpiredError,
+  type LitgateEvent,
+  type LitgateFetchOptions,
+  type PaymentRequired,
+} from '../../packages/client/src/index.ts'
+import {
+  deployLitgate,
+  paymentProcessorAbi,
+  testUsdcAbi,
+  writeDeployment,
+  type LitgateDeployment,
+} from '../../src/contracts/index.ts'
+import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
+import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
+import {
+  createFakeTokenEndpoints,
+  sendTokenInvalid,
+  type FakeTokenEndpoints,
+} from './fake-token-endpoints.ts'
+
+const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
+const [deployer, admin, operator, , , treasury, operatorPayee, guardian, upgrader] = [
+  0, 1, 2, 3, 4, 5, 6, 7, 8,
+].map(account) as [Account, Account, Account, Account, Account, Account, Account, Account, Account]
+const PKG = new URL('../../packages/client/', import.meta.url).pathname
+const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
+const SIGNER = privateKeyToAccount(SIGNER_KEY)
+const PRICE = 10_000_000n
+const ENV = {
+  LITGATE_TEST_QUOTE_KEY: SIGNER_KEY,
+  LITGATE_CHAIN_RPC_TIMEOUT_MS: '1000',
+  LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
+}
+
+let node: AnvilInstance
+let publicClient: PublicClient
+let deployment: LitgateDeployment
+let deploymentsDir: string
+let backend: TestUpstream
+let db: StorageBackend
+let gw: LitgateProcess
+let front: { server: Server; url: string; tokens: FakeTokenEndpoints }
+let planId = 0
+/** While true the fake token endpoint answers 402 SUBSCRIPTION_INACTIVE whatever the gateway says. */
+let holdActivation = false
+
+const usdc = (): Address => deployment.tokens.usdc as Address
+const usdt = (): Address => deployment.tokens.usdt as Address
+const wallet = (who: Account) =>
+  createWalletClient({ account: who, chain: anvilChain, transport: http(node.url) })
+
+async function write(who: Account, address: Address, abi: unknown, functionName: string, args: unknown[]) {
+  const hash = await wallet(who).writeContract({ address, abi, functionName, args } as never)
+  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  assert.equal(receipt.status, 'success')
+}
+
+const balanceOf = (token: Address, who: Address) =>
+  publicClient.readContract({ address: token, abi: testUsdcAbi, functionName: 'balanceOf', args: [who] })
+
+/** A buyer of its own (accounts from index 10 up: gas money set, both stablecoins minted). */
+let nextBuyer = 10
+async function freshBuyer(funded = true): Promise<Account> {
+  const who = account(nextBuyer++)
+  await node.rpc('anvil_setBalance', [who.address, '0x56BC75E2D63100000'])
+  if (funded) {
+    await write(deployer, usdc(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
+    await write(deployer, usdt(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
+  }
+  return who
+}
+
+function configYaml(dataDir: string, rpcUrl: string): string {
+  return `version: 1
+listeners: [{ name: main, host: 127.0.0.1, port: 0 }]
+admin: { enabled: true, port: 0 }
+upstreams: [{ id: app, backends: [{ url: "${backend.url}" }] }]
+routes:
+  - { id: paid, match: { path: { prefix: /api } }, upstream: app, access: [pro] }
+  - { id: open, match: {}, upstream: app }
+storage: { dataDir: ${JSON.stringify(dataDir)} }
+paidAccess:
+  chain: { preset: anvil, rpc: [{ name: anvil, http: "${rpcUrl}" }] }
+  contract: { deploymentsDir: ${JSON.stringify(deploymentsDir)} }
+  quoteSigner: { fromEnv: LITGATE_TEST_QUOTE_KEY }
+  monitor: { confirmation: { latest: 1 }, pollIntervalMs: 100 }
+  plans:
+    - name: pro
+      planId: ${planId}
+      displayName: Pro
+      prices: { "${usdc()}": "${PRICE}", "${usdt()}": "${PRICE}" }
+      qos: { requestsPerSecond: 10, burst: 20 }
+`
+}
+
+async function spawnGateway(rpcUrl: string): Promise<LitgateProcess> {
+  const options = await db.fresh({ onDisk: true })
+  assert.ok(options.backend === 'pglite' && options.dataDir !== null)
+  return spawnLitgate(configYaml(options.dataDir, rpcUrl), { env: ENV, startTimeoutMs: 90_000 })
+}
+
+async function subscriptionView(
+  id: Hex,
+): Promise<{ status: number; state?: string; accessAllowed?: boolean }> {
+  const res = await fetch(`${gw.adminUrl}/litgate/v1/subscriptions/${id}`)
+  const body = (await res.json()) as { state?: string; accessAllowed?: boolean }
+  return { status: res.status, ...body }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
+  return Buffer.concat(chunks)
+}
+
+/** Forwards one request to the real gateway and copies its answer back. */
+async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const headers = new Headers()
+  for (const [k, v] of Object.entries(req.headers))
+    if (typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k)) headers.set(k, v)
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+  const answer = await fetch(`${gw.url}${req.url ?? '/'}`, {
+    method: req.method ?? 'GET',
+    headers,
+    ...(hasBody ? { body: new Uint8Array(await readBody(req)) } : {}),
+  })
+  const out: Record<string, string> = {}
+  answer.headers.forEach((v, k) => {
+    if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) out[k] = v
+  })
+  res.writeHead(answer.status, out)
+  res.end(Buffer.from(await answer.arrayBuffer()))
+}
+
+async function startFront(): Promise<typeof front> {
+  const tokens = createFakeTokenEndpoints({
+    chainId: anvilChain.id,
+    isActive: async (id) => {
+      if (holdActivation) return false
+      const s = await subscriptionView(id)
+      return s.status === 200 && s.state === 'active' && s.accessAllowed === true
+    },
+  })
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (await tokens.handle(req, res)) return
+      const sub = tokens.bearer(req)
+      if (sub === 'invalid') return sendTokenInvalid(res)
+      if (sub !== undefined) {
+        // Admission stand-in: the request would go on with its subscription attached.
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ admitted: true, subscription: sub, path: req.url }))
+        return
+      }
+      await forward(req, res)
+    })().catch((err: unknown) => {
+      res.writeHead(502)
+      res.end(String(err))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tokens }
+}
+
+function buyer(who: Account, extra: Partial<LitgateFetchOptions> = {}, watch?: (e: LitgateEvent) => void) {
+  const events: LitgateEvent[] = []
+  const client = createLitgateClient({
+    gateway: front.url,
+    wallet: wallet(who),
+    plan: 'pro',
+    pollIntervalMs: 100,
+    activationTimeoutMs: 30_000,
+    onEvent: (e) => {
+      events.push(e)
+      watch?.(e)
+    },
+    ...extra,
+  })
+  return { client, events }
+}
+
+const paidEvent = (events: LitgateEvent[]) => {
+  const paid = events.filter((e) => e.type === 'paid')
+  assert.equal(paid.length, 1, 'exactly one payment')
+  return paid[0] as Extract<LitgateEvent, { type: 'paid' }>
+}
+
+/** The PaymentReceived log of the SDK's transaction, and who sent it. */
+async function onChain(txHash: Hex) {
+  const receipt = await publicClient.getTransactionReceipt({ hash: txHash })
+  const [event] = parseEventLogs({ abi: sdkProcessorAbi, logs: receipt.logs, eventName: 'PaymentReceived' })
+  assert.ok(event, 'PaymentReceived emitted')
+  return { from: receipt.from, blockNumber: receipt.blockNumber, args: event.args }
+}
+
+before(async () => {
+  node = await startAnvil()
+  publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
+  deployment = await deployLitgate(
+    { walletClient: wallet(deployer), publicClient },
+    {
+      roles: {
+        admin: admin.address,
+        upgrader: upgrader.address,
+        operator: operator.address,
+        guardian: guardian.address,
+        quoteSigner: SIGNER.address,
+        operatorPayee: operatorPayee.address,
+        treasury: treasury.address,
+      },
+      operatorFeeBps: 2_000,
+      adminDelaySeconds: 86_400,
+      testTokens: true,
+    },
+  )
+  const qos = {
+    requestsPerSecond: 10,
+    requestsPerDay: 100_000n,
+    requestsPerMonth: 3_000_000n,
+    bandwidthBytesPerPeriod: 10n << 30n,
+    maxConcurrentStreams: 4,
+  }
+  const { result } = await publicClient.simulateContract({
+    account: operator,
+    address: deployment.paymentProcessor,
+    abi: paymentProcessorAbi,
+    functionName: 'createPlan',
+    args: [qos, 30 * 86_400],
+  })
+  planId = result
+  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
+  for (const token of [usdc(), usdt()])
+    await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
+      planId,
+      token,
+      PRICE,
+      true,
+    ])
+  deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
+  await writeDeployment(deploymentsDir, deployment)
+  backend = await startUpstream()
+  db = storageBackends({})[0] as StorageBackend
+  gw = await spawnGateway(node.url)
+  await gw.waitForLog((l) => l['msg'] === 'paid access ready: quotes and 402 challenges served', 0, 90_000)
+  front = await startFront()
+})
+
+after(async () => {
+  if (front !== undefined) await new Promise((r) => front.server.close(r))
+  if (gw !== undefined) {
+    gw.signal('SIGTERM')
+    await gw.exited
+    await gw.cleanup()
+  }
+  await backend?.close()
+  await db?.close()
+  await node?.stop()
+  if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
+})
+
+describe('createLitgateFetch against litgate run and anvil', () => {
+  for (const [how, method, token, payMethods] of [
+    ['EIP-3009 (the wallet submits payWithAuthorization)', 'authorization', 'usdc', undefined],
+    ['EIP-2612 permit (payWithPermit)', 'permit', 'usdc', ['permit', 'approve']],
+    ['approve + pay (a token without permit or EIP-3009)', 'approve', 'usdt', undefined],
+  ] as const) {
+    test(`402 → quote → ${how} → PaymentReceived → active → token → the request retried with Bearer`, async (t) => {
+      const who = await freshBuyer()
+      const payWith = token === 'usdc' ? usdc() : usdt()
+      const before = await balanceOf(payWith, who.address)
+      const { client, events } = buyer(who, { payWith, ...(payMethods === undefined ? {} : { payMethods }) })
+      const t0 = performance.now()
+      const res = await client.fetch(`${front.url}/api/data?q=1`)
+      const ms = Math.round(performance.now() - t0)
+      assert.equal(res.status, 200)
+      const body = (await res.json()) as { admitted: boolean; subscription: Hex; path: string }
+      assert.equal(body.path, '/api/data?q=1')
+
+      const paid = paidEvent(events)
+      assert.equal(paid.method, method)
+      assert.equal(body.subscription, paid.subscriptionId)
+      const chain = await onChain(paid.txHash)
+      assert.equal(chain.from.toLowerCase(), who.address.toLowerCase(), 'the wallet sent the payment itself')
+      assert.equal(chain.blockNumber, paid.blockNumber)
+      assert.equal(chain.args.subscriptionId, paid.subscriptionId)
+      assert.equal(chain.args.payer.toLowerCase(), who.address.toLowerCase())
+      assert.equal(chain.args.token.toLowerCase(), payWith.toLowerCase())
+      assert.equal(chain.args.amount, PRICE)
+      assert.equal(await balanceOf(payWith, who.address), before - PRICE)
+      const view = await subscriptionView(paid.subscriptionId)
+      assert.equal(view.status, 200)
+      assert.equal(view.state, 'active', 'active on the admin listener of the real gateway')
+
+      const kinds = events.map((e) => e.type).filter((k) => k !== 'activation-pending')
+      assert.deepEqual(kinds, [
+        'payment-required',
+        'quote',
+        ...(method === 'approve' ? ['approved'] : []),
+        'paid',
+        'active',
+        'token',
+      ])
+      const quote = events.find((e) => e.type === 'quote')
+      assert.equal(quote?.type === 'quote' ? quote.digest : undefined, paid.digest)
+      t.diagnostic(
+        `${how}: 402 to 200 in ${ms} ms, ${events.filter((e) => e.type === 'activation-pending').length} activation polls, block ${paid.blockNumber}`,
+      )
+
+      const again = await client.fetch(`${front.url}/api/other`)
+      assert.equal(again.status, 200)
+      await again.arrayBuffer()
+      assert.equal(events.filter((e) => e.type === 'paid').length, 1, 'held token: no second payment')
+    })
+  }
+
+  test('a burst of concurrent requests shares one purchase: one quote, one payment, every request served', async () => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    const { client, events } = buyer(who, { payWith: usdc() })
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => client.fetch(`${front.url}/api/burst/${i}`)),
+    )
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array(6).fill(200),
+    )
+    await Promise.all(answers.map((a) => a.arrayBuffer()))
+    assert.equal(events.filter((e) => e.type === 'quote').length, 1)
+    paidEvent(events)
+    assert.equal(await balanceOf(usdc(), who.address), before - PRICE, 'paid exactly once')
+  })
+
+  test('activation not granted in time: PaymentNotConfirmedError; the next request waits for that payment instead of paying again', async () => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    let releaseOnPoll = false
+    // The second request is still refused once, then the gateway grants: it must not buy meanwhile.
+    const { client, events } = buyer(who, { payWith: usdc(), activationTimeoutMs: 1500 }, (e) => {
+      if (releaseOnPoll && e.type === 'activation-pending') holdActivation = false
+    })
+    holdActivation = true
+    try {
+      await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+        assert.ok(err instanceof PaymentNotConfirmedError, String(err))
+        assert.equal(err.subscriptionId, paidEvent(events).subscriptionId)
+        assert.equal(err.txHash, paidEvent(events).txHash)
+        return true
+      })
+      releaseOnPoll = true
+      const res = await client.fetch(`${front.url}/api/data`)
+      assert.equal(res.status, 200)
+      await res.arrayBuffer()
+    } finally {
+      holdActivation = false
+    }
+    paidEvent(events)
+    assert.equal(events.filter((e) => e.type === 'quote').length, 1)
+    assert.equal(await balanceOf(usdc(), who.address), before - PRICE, 'paid exactly once')
+  })
+
+  test('an unfunded wallet: InsufficientBalanceError before any quote', async () => {
+    const who = await freshBuyer(false)
+    const { client, events } = buyer(who, { payWith: usdc() })
+    await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+      assert.ok(err instanceof InsufficientBalanceError, String(err))
+      assert.equal(err.code, 'INSUFFICIENT_BALANCE')
+      assert.equal(err.balance, 0n)
+      assert.equal(err.required, PRICE)
+      assert.equal(err.token.toLowerCase(), usdc().toLowerCase())
+      assert.equal(err.payer, who.address)
+      return true
+    })
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['payment-required'],
+    )
+  })
+
+  test('a gateway whose chain is a dead port (degraded): ChainUnavailableError after the bounded retries, on the paid route and on the quote', async () => {
+    const dead = createServer()
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r))
+    const port = (dead.address() as AddressInfo).port
+    await new Promise((r) => dead.close(r))
+    const degraded = await spawnGateway(`http://127.0.0.1:${port}`)
+    try {
+      await degraded.waitForLog(
+        (l) =>
+          l['msg'] ===
+          'paid access degraded: chain facts unreadable; paid routes answer 503 CHAIN_UNAVAILABLE until they are read',
+        0,
+        90_000,
+      )
+      const who = await freshBuyer()
+      const events: LitgateEvent[] = []
+      const options = {
+        gateway: degraded.url,
+        wallet: wallet(who),
+        plan: 'pro',
+        payWith: usdc(),
+        chainRetries: 2,
+        maxRetryDelayMs: 50,
+        onEvent: (e: LitgateEvent) => events.push(e),
+      }
+      const fetchPaid = createLitgateFetch(options)
+      await assert.rejects(fetchPaid(`${degraded.url}/api/data`), (err: unknown) => {
+        assert.ok(err instanceof ChainUnavailableError, String(err))
+        assert.equal(err.attempts, 3)
+        assert.ok((err.retryAfterMs ?? 0) >= 1000, 'the gateway sent Retry-After')
+        assert.ok(err.requestId)
+        return true
+      })
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['chain-unavailable', 'chain-unavailable'],
+      )
+      // The quote endpoint of the degraded gateway, with the offer a healthy gateway makes.
+      const offer: PaymentRequired = {
+        code: 'PAYMENT_REQUIRED',
+        plans: [{ name: 'pro', planId, prices: [{ token: usdc(), amount: PRICE.toString() }] }],
+        quote: { href: '/litgate/v1/quote', method: 'POST' },
+        chainId: anvilChain.id,
+        contract: deployment.paymentProcessor,
+      }
+      await assert.rejects(createLitgateClient(options).quote(offer), ChainUnavailableError)
+      const free = await fetch(`${degraded.url}/hello`)
+      assert.equal(free.status, 200, 'the free route is still served')
+      await free.arrayBuffer()
+    } finally {
+      degraded.signal('SIGTERM')
+      await degraded.exited
+      await degraded.cleanup()
+    }
+  })
+
+  test('the README integration (examples/basic.ts) runs as written, with this gateway, chain and token', async (t) => {
+    const key = generatePrivateKey()
+    const who = privateKeyToAccount(key)
+    await node.rpc('anvil_setBalance', [who.address, '0x56BC75E2D63100000'])
+    await write(deployer, usdc(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
+    const example = readFileSync(join(PKG, 'examples/basic.ts'), 'utf8')
+    const source = example
+      .replaceAll('http://127.0.0.1:8080', front.url)
+      .replaceAll('http://127.0.0.1:8545', node.url)
+      .replaceAll('0x5FbDB2315678afecb367f032d93F642f64180aa3', usdc())
+      .replace("from '@litgate/client'", `from ${JSON.stringify(join(PKG, 'src/index.ts'))}`)
+    assert.notEqual(source, example)
+    // Inside the package so that `viem` resolves as it would for a user.
+    const file = join(PKG, 'examples', `.readme-run-${process.pid}.ts`)
+    writeFileSync(file, source)
+    try {
+      const { code, stdout, stderr } = await new Promise<{
+        code: number | null
+        stdout: string
+        stderr: string
+      }>((resolve) => {
+        const child = spawn(process.execPath, [file], {
+          env: { ...process.env, BUYER_KEY: key },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+        child.on('close', (exit) => {
+          clearTimeout(timer)
+          resolve({ code: exit, stdout: out, stderr: err })
+        })
+      })
+      t.diagnostic(stdout.trim().split('\n').join(' | '))
+      assert.equal(code, 0, stderr)
+      assert.match(stdout, /^paid 0x[0-9a-f]{64}$/m)
+      assert.match(stdout, /^200 \{\s+admitted: true/m)
+      assert.match(stdout, /^200$/m)
+      assert.equal(await balanceOf(usdc(), who.address), 9n * PRICE)
+    } finally {
+      rmSync(file, { force: true })
+    }
+  })
+
+  // Last: it moves the chain's clock far ahead of the gateway's local clock.
+  test('a quote that expires by chain time before it is paid: one fresh quote, then QuoteExpiredError, nothing paid', async () => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    // The chain jumps 1000 s after each quote answer: the gateway clamps chain time to its clock ± 300 s, so
+    // every quote it signs (validUntil ≤ local + 300 + ttl 300) is already expired on chain.
+    const jumpy: typeof fetch = async (input, init) => {
+      const req = new Request(input, init)
+      const isQuote = req.method === 'POST' && new URL(req.url).pathname === '/litgate/v1/quote'
+      const res = await fetch(req)
+      if (isQuote && res.status === 201) {
+        await node.rpc('evm_increaseTime', [1000])
+        await node.rpc('evm_mine')
+      }
+      return res
+    }
+    const { client, events } = buyer(who, { payWith: usdc(), fetch: jumpy })
+    await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+      assert.ok(err instanceof QuoteExpiredError, String(err))
+      assert.equal(err.code, 'QUOTE_EXPIRED')
+      return true
+    })
+    assert.equal(events.filter((e) => e.type === 'quote').length, 2, 'one fresh quote was tried')
+    assert.equal(events.filter((e) => e.type === 'paid').length, 0)
+    assert.equal(await balanceOf(usdc(), who.address), before)
+  })
+})
