@@ -45,6 +45,7 @@ async function makeChain(
     confirmation?: ConfirmationPolicy
     tx?: Partial<TxTuning>
     rpcUrl?: string
+    rpc?: Partial<typeof FAST_RPC>
   } = {},
 ) {
   const signer = await loadSigner({
@@ -62,7 +63,7 @@ async function makeChain(
         confirmation: overrides.confirmation ?? { tag: 'latest', confirmations: 1 },
         gas: { ...ANVIL_LOCAL.gas, ...overrides.gas },
       },
-      rpc: FAST_RPC,
+      rpc: { ...FAST_RPC, ...overrides.rpc },
       tx: { ...FAST_TX, ...overrides.tx },
     },
     { ...deps, signer, onTxEvent: (e) => events.push(e) },
@@ -162,6 +163,8 @@ void test('gas-spike protection: refuses while the base fee is above the cap, wi
 void test('gas-spike protection, queue policy: waits under the cap, then sends when the base fee drops', async () => {
   const { sender, registry } = await makeChain(4, {
     gas: { maxFeePerGasWei: parseGwei('50'), feeCapPolicy: 'queue' },
+    // The deadline below is about the fee cap, not the RPC: a 300 ms RPC timeout flaked under load.
+    rpc: { timeoutMs: 2_000 },
   })
   await setBaseFee(parseGwei('80'))
   const pending = sender.send({ to: SINK, value: 1n }, { deadlineMs: 5_000 })
@@ -180,8 +183,8 @@ void test('gas-spike protection, queue policy: waits under the cap, then sends w
   // And a queue that outlives its deadline fails clearly.
   await setBaseFee(parseGwei('80'))
   try {
-    // 2 s, not less: under a loaded machine the fee reads themselves must fit in the deadline.
-    const err = await sender.send({ to: SINK, value: 1n }, { deadlineMs: 2_000 }).catch((e: unknown) => e)
+    // 3 s, not less: under a loaded machine the fee reads themselves must fit in the deadline.
+    const err = await sender.send({ to: SINK, value: 1n }, { deadlineMs: 3_000 }).catch((e: unknown) => e)
     assert.ok(
       isGatewayError(err) && err.code === 'CHAIN_FEE_CAP_EXCEEDED',
       `expected CHAIN_FEE_CAP_EXCEEDED, got ${isGatewayError(err) ? `${err.code}: ${err.message}` : String(err)}`,
