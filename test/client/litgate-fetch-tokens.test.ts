@@ -15,6 +15,7 @@ import {
   ChainUnavailableError,
   createLitgateClient,
   createLitgateFetch,
+  LitgateHttpError,
   PaymentNotConfirmedError,
   type LitgateEvent,
   type LitgateFetchOptions,
@@ -409,4 +410,25 @@ test('429 TOKEN_RATE_LIMITED on a token endpoint is waited out by its Retry-Afte
     [1, 2],
   )
   assert.equal(fake.tokens.stats.issued, 1)
+})
+
+test('a 429 that persists on the sign-in of a held subscription is a LitgateHttpError, never a reason to buy', async () => {
+  const limiting: typeof fetch = async (input, init) => {
+    const req = new Request(input, init)
+    if (new URL(req.url).pathname.startsWith('/litgate/v1/'))
+      return new Response(JSON.stringify({ status: 429, code: 'TOKEN_RATE_LIMITED', requestId: 'r4' }), {
+        status: 429,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '1' },
+      })
+    return fetch(req)
+  }
+  const c = client({ fetch: limiting, sleep: async () => {} })
+  await assert.rejects(c.fetch(`${fake.url}/api/data`), (err: unknown) => {
+    assert.ok(err instanceof LitgateHttpError, String(err))
+    assert.equal(err.status, 429)
+    assert.equal(err.code, 'TOKEN_RATE_LIMITED')
+    return true
+  })
+  assert.equal(c.events.filter((e) => e.type === 'rate-limited').length, 3)
+  assert.equal(c.events.filter((e) => e.type === 'quote').length, 0, 'nothing bought')
 })

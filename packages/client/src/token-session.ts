@@ -175,12 +175,13 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
     // A reused message whose nonce the gateway no longer knows (swept, or expired early): sign a fresh one.
     if (!fresh && res.status === 401 && problem?.code === 'TOKEN_SIGNATURE_INVALID')
       return signIn(subscriptionId, { startedMs: activation?.startedMs ?? deps.now() })
-    // Not active yet (the payment is not confirmed), the chain is briefly unreadable, or still rate limited:
-    // all are "wait".
+    // Not active yet (the payment is not confirmed), the chain is briefly unreadable, or (while waiting for
+    // activation) still rate limited: all are "wait". Outside the activation wait a 429 is an error, never a
+    // reason to buy.
     if (
       (res.status === 402 && problem?.code === 'SUBSCRIPTION_INACTIVE') ||
       (res.status === 503 && problem?.code === 'CHAIN_UNAVAILABLE') ||
-      res.status === 429
+      (res.status === 429 && activation !== undefined)
     ) {
       const after = retryAfterMs(res, deps.now())
       return after === undefined ? { ok: false, prepared } : { ok: false, prepared, retryAfterMs: after }
