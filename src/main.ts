@@ -11,7 +11,7 @@
  *   litgate --version          package version and git commit
  * The commands that construct nothing (validate, reload, migrate, version) live in src/cli/, one module each.
  */
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { mkdtemp, readFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
@@ -723,6 +723,7 @@ function demoCacheDir(env: Env): string | undefined {
 
 /** The environment variable the demo hands its quote-signer key over in (its own env copy only). */
 const DEMO_QUOTE_KEY_ENV = 'LITGATE_DEMO_QUOTE_KEY'
+const DEMO_TOKEN_KEY_ENV = 'LITGATE_DEMO_TOKEN_KEY'
 
 /**
  * `litgate demo`: sells access on embedded defaults. A local anvil (the npm package's binary) with the
@@ -840,6 +841,7 @@ async function demo(
           planId: chain.planId,
           prices: { [chain.usdc]: DEMO_PRICE, [chain.usdt]: DEMO_PRICE },
           quoteSignerEnv: DEMO_QUOTE_KEY_ENV,
+          tokenKeyEnv: DEMO_TOKEN_KEY_ENV,
         },
       ),
     ),
@@ -856,7 +858,14 @@ async function demo(
     levelOverride,
     source,
     null,
-    { ...env, [DEMO_QUOTE_KEY_ENV]: chain.quoteSignerKey },
+    {
+      ...env,
+      [DEMO_QUOTE_KEY_ENV]: chain.quoteSignerKey,
+      // A fresh access-token signing key per run, handed over in the demo's own env (never the shell's).
+      [DEMO_TOKEN_KEY_ENV]: generateKeyPairSync('ed25519')
+        .privateKey.export({ format: 'pem', type: 'pkcs8' })
+        .toString(),
+    },
     opened,
   )
   if (op === undefined || op.admin === undefined) {

@@ -52,8 +52,22 @@ litgate demo: selling access to ${o.gatewayUrl}${DEMO_PAID_PREFIX}/… for test 
     curl -s ${o.adminUrl}${o.basePath}/subscriptions/:id
         the subscription on the admin listener, :id = the quote's "digest" (404 until paid; "active" once
         the payment is seen)
+    curl -s ${o.gatewayUrl}${o.basePath}/nonce
+        a single-use nonce (5 min) to sign in with
+    curl -s -X POST ${o.gatewayUrl}${o.basePath}/token -H 'content-type: application/json' \\
+         -d '{"message":"<EIP-4361 message>","signature":"0x…"}'
+        an access token + refresh token: the buyer signs an EIP-4361 message (domain ${new URL(o.gatewayUrl).host},
+        chain id ${o.chainId}, the nonce, resource urn:litgate:subscription:<id>) once the subscription is active
+    curl -s ${o.gatewayUrl}${DEMO_PAID_PREFIX}/data -H 'authorization: Bearer <accessToken>'
+        the paid route with the token: 200 (the backend sees x-litgate-subscription)
+    curl -s -X POST ${o.gatewayUrl}${o.basePath}/token/refresh -H 'content-type: application/json' \\
+         -d '{"refreshToken":"lgr_…"}'
+        a new access token and a NEW refresh token (presenting a spent one revokes the whole family)
     npx litgate demo --flow
-        a scripted buyer: quote → pay (EIP-3009) → activation → paid request, one line per step
+        a scripted buyer: quote → pay (EIP-3009) → activation → nonce → token → paid request 200 → refresh →
+        reuse revokes → 401 → 402, one line per step
+    the SDK does all of it in one fetch (402 → quote → pay → token → retry): see the example in
+        packages/client/README.md (@litgate/client, createLitgateFetch)
     curl -s ${o.adminUrl}/metrics
         Prometheus metrics
   stop: Ctrl-C (drains, stops anvil, removes the data directory)

@@ -11,7 +11,12 @@ export interface DemoPaidOptions {
   readonly prices: Readonly<Record<string, bigint>>
   /** The environment variable the quote signer key is handed over in (the demo's own env, never the shell's). */
   readonly quoteSignerEnv: string
+  /** The environment variable the access-token signing key (Ed25519, PKCS#8 PEM, fresh per run) is handed over in. */
+  readonly tokenKeyEnv: string
 }
+
+/** The kid of the demo's one access-token signing key. */
+export const DEMO_TOKEN_KID = 'demo-1'
 
 /** The plan the demo sells, and the paths of its two routes. */
 export const DEMO_PLAN = 'pro'
@@ -21,7 +26,8 @@ export const DEMO_FREE_PATH = '/hello'
 /**
  * The embedded demo: one listener, two demo backends balanced round robin, a WebSocket route, the admin
  * listener; with `paid`, a route under /paid sold through the `pro` plan (PGlite storage, the monitor on
- * `latest + 1`, polling fast) while every other path stays free.
+ * `latest + 1`, polling fast; access tokens signed with the run's own Ed25519 key) while every other path stays
+ * free.
  */
 export function demoConfig(
   port: number,
@@ -67,6 +73,7 @@ export function demoConfig(
           qos: { requestsPerSecond: 10, burst: 20 },
         },
       ],
+      tokens: { signingKeys: [{ kid: DEMO_TOKEN_KID, privateKey: { fromEnv: paid.tokenKeyEnv } }] },
     },
   }
 }

@@ -81,6 +81,7 @@ test('the demo config is valid with and without the paid route (the paid one sel
         planId: 1,
         prices: { '0x5FbDB2315678afecb367f032d93F642f64180aa3': 10_000_000n },
         quoteSignerEnv: 'LITGATE_DEMO_QUOTE_KEY',
+        tokenKeyEnv: 'LITGATE_DEMO_TOKEN_KEY',
       }),
     ),
     'json',
@@ -93,4 +94,8 @@ test('the demo config is valid with and without the paid route (the paid one sel
     '10000000',
   )
   assert.equal(paid.config.storage.dataDir, '/tmp/d/data')
+  assert.deepEqual(
+    paid.config.paidAccess?.tokens?.signingKeys.map((k) => k.kid),
+    ['demo-1'],
+  )
 })

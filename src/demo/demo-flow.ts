@@ -3,12 +3,13 @@
  * steps over one shared context; each step either behaves as expected (`ok`), fails (the flow stops, the
  * rest are skipped, the exit code is non-zero) or is `pending`: it checks today's behaviour of a capability
  * that is not built yet (shown as such, never as a success of the missing feature). Appending a step is
- * how the flow grows (access tokens: token → paid request → refresh → revocation).
+ * how the flow grows; the access-token steps are in demo-token-steps.ts.
  */
 import { parseEventLogs, parseSignature, type Account, type Address, type Hex, type PublicClient } from 'viem'
 import { paymentProcessorAbi, testUsdcAbi } from '../contracts/index.ts'
 import { DEMO_FREE_PATH, DEMO_PAID_PREFIX, DEMO_PLAN } from './demo-config.ts'
 import { demoPublicClient, demoWalletClient } from './demo-chain.ts'
+import { TOKEN_FLOW_STEPS, type TokenFlowState } from './demo-token-steps.ts'
 
 /** The signed quote answer of `POST {base}/quote` (docs/payments.md), as far as the buyer reads it. */
 export interface QuoteAnswer {
@@ -45,6 +46,8 @@ export interface FlowContext {
   /** The new subscription's id (from the PaymentReceived event of the payment). */
   subscriptionId?: Hex
   payment?: { readonly txHash: Hex; readonly block: bigint }
+  /** The access-token steps' state (nonce, tokens, the spent refresh token). */
+  readonly tokenFlow: TokenFlowState
 }
 
 export type StepStatus = 'ok' | 'pending' | 'failed' | 'skipped'
@@ -238,38 +241,14 @@ export const activationStep: FlowStep = {
   },
 }
 
-/**
- * Pending until access tokens exist (issue 12 items 1-2): the paid route still challenges a buyer who
- * has paid but presents no credential. Replace with the token steps once POST {base}/token is built.
- */
-export const paidRequestWithoutTokenStep: FlowStep = {
-  name: 'paid request',
-  async run(ctx) {
-    const path = `${DEMO_PAID_PREFIX}/data`
-    const res = await fetch(`${ctx.gatewayUrl}${path}`)
-    const body = await readBody(res)
-    if (res.status !== 402)
-      return failed(`GET ${path} without a token → ${res.status} (expected 402): ${body}`)
-    return {
-      status: 'pending',
-      detail: `GET ${path} without a token → 402 (access tokens not yet available: token, paid request 200, refresh, revocation → 401/402 are pending)`,
-    }
-  },
-}
-
-/**
- * The flow as it stands. The access-token steps (issue 12 wire contract: GET {base}/nonce, POST {base}/token with
- * an EIP-4361 message signed by `ctx.buyer`, the paid request with the Bearer token → 200, POST
- * {base}/token/refresh, the spent refresh token → 401 TOKEN_REFRESH_REUSED, the revoked token → 401) replace
- * `paidRequestWithoutTokenStep` once those endpoints exist; they keep their tokens in the context.
- */
+/** The whole flow: payment, then the access token's life (demo-token-steps.ts). */
 export const DEMO_FLOW_STEPS: readonly FlowStep[] = Object.freeze([
   freeRouteStep,
   challengeStep,
   quoteStep,
   payStep,
   activationStep,
-  paidRequestWithoutTokenStep,
+  ...TOKEN_FLOW_STEPS,
 ])
 
 /** One printed line per step: number, status, name, time, detail. */
@@ -329,5 +308,6 @@ export function flowContext(options: {
     ...options,
     publicClient: demoPublicClient(options.rpcUrl),
     waitMs: options.waitMs ?? 20_000,
+    tokenFlow: {},
   }
 }

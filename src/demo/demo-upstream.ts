@@ -2,7 +2,10 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 
-/** A small backend for the demo: answers JSON naming itself, and echoes WebSocket messages on /ws. */
+/**
+ * A small backend for the demo: answers JSON naming itself (and the subscription the gateway attached), and
+ * echoes WebSocket messages on /ws.
+ */
 export interface DemoUpstream {
   readonly name: string
   readonly url: string
@@ -17,6 +20,10 @@ export async function startDemoUpstream(name: string): Promise<DemoUpstream> {
       path: req.url,
       requestId: req.headers['x-request-id'],
       forwardedFor: req.headers['x-forwarded-for'],
+      // Set by the gateway on a paid route admitted with an access token (never the token itself).
+      subscription: req.headers['x-litgate-subscription'],
+      plan: req.headers['x-litgate-plan'],
+      authorization: req.headers.authorization === undefined ? undefined : '(present)',
     })
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
     res.end(body)

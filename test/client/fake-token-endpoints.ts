@@ -1,5 +1,6 @@
 // An in-test stand-in for the gateway's TOKEN endpoints of the issue 12 contract (GET {base}/nonce,
-// POST {base}/token, POST {base}/token/refresh) and its Bearer admission, until the real ones are merged.
+// POST {base}/token, POST {base}/token/refresh) and its Bearer admission, for the SDK's unit tests (the anvil
+// tests use the real gateway's endpoints).
 // It checks what the contract says the gateway checks: the EIP-4361 message (domain = Host, uri = origin,
 // chain id, a known single-use nonce, exactly one `urn:litgate:subscription:` resource, not expired) and its
 // signature; activation is asked of `isActive` (the anvil tests ask the real gateway's admin listener).
@@ -124,7 +125,6 @@ export function createFakeTokenEndpoints(options: FakeTokenOptions): FakeTokenEn
     if (m.version !== '1') return invalid('version')
     if (m.chainId !== options.chainId) return invalid(`chainId ${String(m.chainId)}`)
     if (m.nonce === undefined || nonces.get(m.nonce) !== false) return invalid('nonce unknown or used')
-    nonces.set(m.nonce, true)
     if (m.expirationTime !== undefined && m.expirationTime.getTime() <= Date.now()) return invalid('expired')
     if (resource === null || m.address === undefined) return invalid('resource')
     const ok = await verifyMessage({ address: m.address, message, signature: signature as Hex })
@@ -139,6 +139,8 @@ export function createFakeTokenEndpoints(options: FakeTokenOptions): FakeTokenEn
         { 'retry-after': '1' },
       )
     }
+    // As the gateway does: the nonce is spent only when a token is issued (a 402 leaves it usable).
+    nonces.set(m.nonce, true)
     stats.messages.push(message)
     issue(res, sub, id())
   }
@@ -148,7 +150,8 @@ export function createFakeTokenEndpoints(options: FakeTokenOptions): FakeTokenEn
     const body = await readJson(req)
     const presented = body?.['refreshToken']
     const entry = typeof presented === 'string' ? refresh.get(presented) : undefined
-    if (entry === undefined || revoked.has(entry.fam)) return send(res, 401, { code: 'TOKEN_INVALID' })
+    if (entry === undefined || revoked.has(entry.fam))
+      return send(res, 401, { code: 'TOKEN_REFRESH_INVALID' })
     if (entry.spent) {
       stats.refreshReused++
       revoked.add(entry.fam)

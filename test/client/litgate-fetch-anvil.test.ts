@@ -4,16 +4,17 @@
 // purchase for a burst of concurrent requests, and the typed errors (an unfunded wallet, a gateway whose chain
 // is a dead port, a quote that expires by chain time).
 //
-// The token endpoints are not in this gateway yet: a small front server forwards everything to the real
-// gateway except GET {base}/nonce, POST {base}/token[/refresh] and Bearer requests, which the in-test fake of
-// the contract (fake-token-endpoints.ts) answers, granting a token only once the REAL gateway's admin
-// listener says the subscription is active.
+// Everything goes to the gateway's REAL token endpoints (`paidAccess.tokens` with an Ed25519 key passed by
+// env reference): GET {base}/nonce, POST {base}/token (polled with the same signed message until the payment
+// is confirmed), POST {base}/token/refresh (rotation, reuse → family revoked), and Bearer admission on the
+// paid route (the upstream sees x-litgate-subscription). Only the "activation not granted in time" case wraps
+// the SDK's fetch to hold POST {base}/token at 402 for a while.
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,11 +54,6 @@ import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
 import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
 import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
-import {
-  createFakeTokenEndpoints,
-  sendTokenInvalid,
-  type FakeTokenEndpoints,
-} from './fake-token-endpoints.ts'
 
 const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
 const [deployer, admin, operator, , , treasury, operatorPayee, guardian, upgrader] = [
@@ -67,8 +63,12 @@ const PKG = new URL('../../packages/client/', import.meta.url).pathname
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
 const PRICE = 10_000_000n
+const TOKEN_KEY = generateKeyPairSync('ed25519')
+  .privateKey.export({ format: 'pem', type: 'pkcs8' })
+  .toString()
 const ENV = {
   LITGATE_TEST_QUOTE_KEY: SIGNER_KEY,
+  LITGATE_TEST_TOKEN_KEY: TOKEN_KEY,
   LITGATE_CHAIN_RPC_TIMEOUT_MS: '1000',
   LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
 }
@@ -80,10 +80,7 @@ let deploymentsDir: string
 let backend: TestUpstream
 let db: StorageBackend
 let gw: LitgateProcess
-let front: { server: Server; url: string; tokens: FakeTokenEndpoints }
 let planId = 0
-/** While true the fake token endpoint answers 402 SUBSCRIPTION_INACTIVE whatever the gateway says. */
-let holdActivation = false
 
 const usdc = (): Address => deployment.tokens.usdc as Address
 const usdt = (): Address => deployment.tokens.usdt as Address
@@ -131,6 +128,11 @@ paidAccess:
       displayName: Pro
       prices: { "${usdc()}": "${PRICE}", "${usdt()}": "${PRICE}" }
       qos: { requestsPerSecond: 10, burst: 20 }
+  # Every buyer of this file signs in from 127.0.0.1: above the default 30/min so the file is not slowed down
+  # (the SDK's handling of 429 Retry-After is covered in litgate-fetch-tokens.test.ts).
+  tokens:
+    signingKeys: [{ kid: k1, privateKey: { fromEnv: LITGATE_TEST_TOKEN_KEY } }]
+    requestsPerIpPerMinute: 300
 `
 }
 
@@ -148,68 +150,18 @@ async function subscriptionView(
   return { status: res.status, ...body }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of req as AsyncIterable<Buffer>) chunks.push(c)
-  return Buffer.concat(chunks)
-}
-
-/** Forwards one request to the real gateway and copies its answer back. */
-async function forward(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const headers = new Headers()
-  for (const [k, v] of Object.entries(req.headers))
-    if (typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k)) headers.set(k, v)
-  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
-  const answer = await fetch(`${gw.url}${req.url ?? '/'}`, {
-    method: req.method ?? 'GET',
-    headers,
-    ...(hasBody ? { body: new Uint8Array(await readBody(req)) } : {}),
-  })
-  const out: Record<string, string> = {}
-  answer.headers.forEach((v, k) => {
-    if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) out[k] = v
-  })
-  res.writeHead(answer.status, out)
-  res.end(Buffer.from(await answer.arrayBuffer()))
-}
-
-async function startFront(): Promise<typeof front> {
-  const tokens = createFakeTokenEndpoints({
-    chainId: anvilChain.id,
-    isActive: async (id) => {
-      if (holdActivation) return false
-      const s = await subscriptionView(id)
-      return s.status === 200 && s.state === 'active' && s.accessAllowed === true
-    },
-  })
-  const server = createServer((req, res) => {
-    void (async () => {
-      if (await tokens.handle(req, res)) return
-      const sub = tokens.bearer(req)
-      if (sub === 'invalid') return sendTokenInvalid(res)
-      if (sub !== undefined) {
-        // Admission stand-in: the request would go on with its subscription attached.
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ admitted: true, subscription: sub, path: req.url }))
-        return
-      }
-      await forward(req, res)
-    })().catch((err: unknown) => {
-      res.writeHead(502)
-      res.end(String(err))
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, tokens }
+/** The upstream's JSON echo of the request head (test/helpers/upstream.ts). */
+interface Echo {
+  url: string
+  headers: Record<string, string | undefined>
 }
 
 function buyer(who: Account, extra: Partial<LitgateFetchOptions> = {}, watch?: (e: LitgateEvent) => void) {
   const events: LitgateEvent[] = []
   const client = createLitgateClient({
-    gateway: front.url,
+    gateway: gw.url,
     wallet: wallet(who),
     plan: 'pro',
-    pollIntervalMs: 100,
     activationTimeoutMs: 30_000,
     onEvent: (e) => {
       events.push(e)
@@ -283,11 +235,9 @@ before(async () => {
   db = storageBackends({})[0] as StorageBackend
   gw = await spawnGateway(node.url)
   await gw.waitForLog((l) => l['msg'] === 'paid access ready: quotes and 402 challenges served', 0, 90_000)
-  front = await startFront()
 })
 
 after(async () => {
-  if (front !== undefined) await new Promise((r) => front.server.close(r))
   if (gw !== undefined) {
     gw.signal('SIGTERM')
     await gw.exited
@@ -311,15 +261,18 @@ describe('createLitgateFetch against litgate run and anvil', () => {
       const before = await balanceOf(payWith, who.address)
       const { client, events } = buyer(who, { payWith, ...(payMethods === undefined ? {} : { payMethods }) })
       const t0 = performance.now()
-      const res = await client.fetch(`${front.url}/api/data?q=1`)
+      const res = await client.fetch(`${gw.url}/api/data?q=1`)
       const ms = Math.round(performance.now() - t0)
       assert.equal(res.status, 200)
-      const body = (await res.json()) as { admitted: boolean; subscription: Hex; path: string }
-      assert.equal(body.path, '/api/data?q=1')
+      const body = (await res.json()) as Echo
+      assert.equal(body.url, '/api/data?q=1')
 
       const paid = paidEvent(events)
       assert.equal(paid.method, method)
-      assert.equal(body.subscription, paid.subscriptionId)
+      // Admitted by the gateway's own Bearer check: the upstream sees the subscription, not the token.
+      assert.equal(body.headers['x-litgate-subscription'], paid.subscriptionId.toLowerCase())
+      assert.equal(body.headers['x-litgate-plan'], 'pro')
+      assert.equal(body.headers['authorization'], undefined)
       const chain = await onChain(paid.txHash)
       assert.equal(chain.from.toLowerCase(), who.address.toLowerCase(), 'the wallet sent the payment itself')
       assert.equal(chain.blockNumber, paid.blockNumber)
@@ -347,7 +300,7 @@ describe('createLitgateFetch against litgate run and anvil', () => {
         `${how}: 402 to 200 in ${ms} ms, ${events.filter((e) => e.type === 'activation-pending').length} activation polls, block ${paid.blockNumber}`,
       )
 
-      const again = await client.fetch(`${front.url}/api/other`)
+      const again = await client.fetch(`${gw.url}/api/other`)
       assert.equal(again.status, 200)
       await again.arrayBuffer()
       assert.equal(events.filter((e) => e.type === 'paid').length, 1, 'held token: no second payment')
@@ -359,36 +312,118 @@ describe('createLitgateFetch against litgate run and anvil', () => {
     const before = await balanceOf(usdc(), who.address)
     const { client, events } = buyer(who, { payWith: usdc() })
     const answers = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => client.fetch(`${front.url}/api/burst/${i}`)),
+      Array.from({ length: 6 }, (_, i) => client.fetch(`${gw.url}/api/burst/${i}`)),
     )
     assert.deepEqual(
       answers.map((a) => a.status),
       Array(6).fill(200),
     )
-    await Promise.all(answers.map((a) => a.arrayBuffer()))
+    const bodies = (await Promise.all(answers.map((a) => a.json()))) as Echo[]
     assert.equal(events.filter((e) => e.type === 'quote').length, 1)
-    paidEvent(events)
+    const paid = paidEvent(events)
+    for (const b of bodies)
+      assert.equal(b.headers['x-litgate-subscription'], paid.subscriptionId.toLowerCase())
+    assert.equal(events.filter((e) => e.type === 'token').length, 1, 'one sign-in for the burst')
     assert.equal(await balanceOf(usdc(), who.address), before - PRICE, 'paid exactly once')
+  })
+
+  test('refresh and reuse on the real endpoints: the SDK rotates the refresh token before expiry; the spent one presented again revokes the family (401 TOKEN_REFRESH_REUSED, then the access token 401), and the SDK signs in again without paying', async (t) => {
+    const who = await freshBuyer()
+    let skew = 0
+    const { client, events } = buyer(who, { payWith: usdc(), now: () => Date.now() + skew })
+    const first = await client.fetch(`${gw.url}/api/r/1`)
+    assert.equal(first.status, 200)
+    await first.arrayBuffer()
+    const t1 = client.tokens()
+    assert.ok(t1)
+    assert.match(t1.refreshToken, /^lgr_[A-Za-z0-9_-]{43}$/)
+    skew = 570_000 // within the last minute of the 600 s access token: due for a refresh on the SDK's clock
+    const second = await client.fetch(`${gw.url}/api/r/2`)
+    assert.equal(second.status, 200)
+    await second.arrayBuffer()
+    const t2 = client.tokens()
+    assert.ok(t2)
+    assert.notEqual(t2.refreshToken, t1.refreshToken, 'rotated')
+    assert.notEqual(t2.accessToken, t1.accessToken)
+    skew = 0
+
+    const reuse = await fetch(`${gw.url}/litgate/v1/token/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: t1.refreshToken }),
+    })
+    assert.equal(reuse.status, 401)
+    assert.equal(((await reuse.json()) as { code: string }).code, 'TOKEN_REFRESH_REUSED')
+    const t0 = performance.now()
+    let refused: Response | undefined
+    while (performance.now() - t0 < 5_000) {
+      const res = await fetch(`${gw.url}/api/r/direct`, {
+        headers: { authorization: `Bearer ${t2.accessToken}` },
+      })
+      if (res.status === 401) {
+        refused = res
+        break
+      }
+      await res.arrayBuffer()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok(refused, 'the family is revoked: its access token is refused')
+    t.diagnostic(`access token refused ${Math.round(performance.now() - t0)} ms after the reuse`)
+    assert.match(refused.headers.get('www-authenticate') ?? '', /error="invalid_token"/)
+    assert.equal(((await refused.json()) as { code: string }).code, 'TOKEN_INVALID')
+
+    // The SDK: 401 → refresh with the newest refresh token (refused: its family is revoked) → a fresh
+    // sign-in (the subscription is still active) → 200, no second payment.
+    const third = await client.fetch(`${gw.url}/api/r/3`)
+    assert.equal(third.status, 200)
+    const body = (await third.json()) as Echo
+    const paid = paidEvent(events)
+    assert.equal(body.headers['x-litgate-subscription'], paid.subscriptionId.toLowerCase())
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'token' ? [e.reason] : [])),
+      ['sign-in', 'refresh', 'sign-in'],
+    )
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'token-dropped' ? [e.reason] : [])),
+      ['TOKEN_INVALID', 'TOKEN_REFRESH_INVALID'],
+    )
   })
 
   test('activation not granted in time: PaymentNotConfirmedError; the next request waits for that payment instead of paying again', async () => {
     const who = await freshBuyer()
     const before = await balanceOf(usdc(), who.address)
     let releaseOnPoll = false
+    let holdActivation = true
+    // While held, POST {base}/token answers 402 SUBSCRIPTION_INACTIVE as the gateway does before it has seen
+    // the payment confirmed (the real endpoint is not asked, so the nonce stays unspent).
+    const holding: typeof fetch = async (input, init) => {
+      const req = new Request(input, init)
+      if (holdActivation && req.method === 'POST' && new URL(req.url).pathname === '/litgate/v1/token') {
+        await req.body?.cancel()
+        return new Response(
+          JSON.stringify({ status: 402, code: 'SUBSCRIPTION_INACTIVE', requestId: 'held' }),
+          { status: 402, headers: { 'content-type': 'application/problem+json' } },
+        )
+      }
+      return fetch(req)
+    }
     // The second request is still refused once, then the gateway grants: it must not buy meanwhile.
-    const { client, events } = buyer(who, { payWith: usdc(), activationTimeoutMs: 1500 }, (e) => {
-      if (releaseOnPoll && e.type === 'activation-pending') holdActivation = false
-    })
-    holdActivation = true
+    const { client, events } = buyer(
+      who,
+      { payWith: usdc(), activationTimeoutMs: 5000, fetch: holding },
+      (e) => {
+        if (releaseOnPoll && e.type === 'activation-pending') holdActivation = false
+      },
+    )
     try {
-      await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+      await assert.rejects(client.fetch(`${gw.url}/api/data`), (err: unknown) => {
         assert.ok(err instanceof PaymentNotConfirmedError, String(err))
         assert.equal(err.subscriptionId, paidEvent(events).subscriptionId)
         assert.equal(err.txHash, paidEvent(events).txHash)
         return true
       })
       releaseOnPoll = true
-      const res = await client.fetch(`${front.url}/api/data`)
+      const res = await client.fetch(`${gw.url}/api/data`)
       assert.equal(res.status, 200)
       await res.arrayBuffer()
     } finally {
@@ -402,7 +437,7 @@ describe('createLitgateFetch against litgate run and anvil', () => {
   test('an unfunded wallet: InsufficientBalanceError before any quote', async () => {
     const who = await freshBuyer(false)
     const { client, events } = buyer(who, { payWith: usdc() })
-    await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+    await assert.rejects(client.fetch(`${gw.url}/api/data`), (err: unknown) => {
       assert.ok(err instanceof InsufficientBalanceError, String(err))
       assert.equal(err.code, 'INSUFFICIENT_BALANCE')
       assert.equal(err.balance, 0n)
@@ -480,7 +515,7 @@ describe('createLitgateFetch against litgate run and anvil', () => {
     await write(deployer, usdc(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
     const example = readFileSync(join(PKG, 'examples/basic.ts'), 'utf8')
     const source = example
-      .replaceAll('http://127.0.0.1:8080', front.url)
+      .replaceAll('http://127.0.0.1:8080', gw.url)
       .replaceAll('http://127.0.0.1:8545', node.url)
       .replaceAll('0x5FbDB2315678afecb367f032d93F642f64180aa3', usdc())
       .replace("from '@litgate/client'", `from ${JSON.stringify(join(PKG, 'src/index.ts'))}`)
@@ -511,7 +546,8 @@ describe('createLitgateFetch against litgate run and anvil', () => {
       t.diagnostic(stdout.trim().split('\n').join(' | '))
       assert.equal(code, 0, stderr)
       assert.match(stdout, /^paid 0x[0-9a-f]{64}$/m)
-      assert.match(stdout, /^200 \{\s+admitted: true/m)
+      assert.match(stdout, /^200 \{\s+name: 'upstream'/m)
+      assert.match(stdout, /'x-litgate-subscription': '0x[0-9a-f]{64}'/)
       assert.match(stdout, /^200$/m)
       assert.equal(await balanceOf(usdc(), who.address), 9n * PRICE)
     } finally {
@@ -536,7 +572,7 @@ describe('createLitgateFetch against litgate run and anvil', () => {
       return res
     }
     const { client, events } = buyer(who, { payWith: usdc(), fetch: jumpy })
-    await assert.rejects(client.fetch(`${front.url}/api/data`), (err: unknown) => {
+    await assert.rejects(client.fetch(`${gw.url}/api/data`), (err: unknown) => {
       assert.ok(err instanceof QuoteExpiredError, String(err))
       assert.equal(err.code, 'QUOTE_EXPIRED')
       return true

@@ -15,6 +15,7 @@ import {
   ChainUnavailableError,
   createLitgateClient,
   createLitgateFetch,
+  LitgateHttpError,
   PaymentNotConfirmedError,
   type LitgateEvent,
   type LitgateFetchOptions,
@@ -195,7 +196,7 @@ test('a burst of concurrent 402s shares one sign-in', async () => {
   assert.equal(fake.tokens.stats.issued, 1)
 })
 
-test('the activation wait polls POST /token (a fresh nonce each time) while the answer is 402 SUBSCRIPTION_INACTIVE', async () => {
+test('the activation wait re-posts the same signed message (the nonce is spent only on success) while the answer is 402 SUBSCRIPTION_INACTIVE', async () => {
   fake.active.after = 3
   const events: LitgateEvent[] = []
   let clock = Date.now()
@@ -215,7 +216,8 @@ test('the activation wait polls POST /token (a fresh nonce each time) while the 
   const set = await session.waitForActivation(SUB, { deadlineMs: clock + 60_000, pollIntervalMs: 500 })
   assert.equal(set.subscriptionId, SUB)
   assert.equal(fake.tokens.stats.inactive, 3)
-  assert.equal(fake.tokens.stats.nonces, 4, 'one nonce per attempt (single-use)')
+  assert.equal(fake.tokens.stats.nonces, 1, 'one nonce for the whole wait')
+  assert.equal(fake.tokens.stats.signIns, 4)
   assert.deepEqual(
     events.map((e) => e.type),
     ['activation-pending', 'activation-pending', 'activation-pending', 'active', 'token'],
@@ -301,7 +303,7 @@ test('a revoked token: 401 TOKEN_INVALID → the SDK refreshes (refused: family 
   await res.arrayBuffer()
   assert.equal(fake.tokens.stats.refreshes, 1)
   assert.equal(fake.tokens.stats.issued, 2, 'a new sign-in, no payment')
-  assert.deepEqual(fake.tokens.stats.refusals, ['TOKEN_INVALID'], 'the refresh of a revoked family')
+  assert.deepEqual(fake.tokens.stats.refusals, ['TOKEN_REFRESH_INVALID'], 'the refresh of a revoked family')
   assert.deepEqual(
     fake.paid.map((a) => (a === '' ? 'none' : a === `Bearer ${c.tokens()?.accessToken}` ? 'new' : 'old')),
     ['none', 'old', 'old', 'new'],
@@ -377,4 +379,56 @@ test('503 CHAIN_UNAVAILABLE is retried after Retry-After (capped), then ChainUna
     return true
   })
   assert.deepEqual(waits, [5000, 5000])
+})
+
+test('429 TOKEN_RATE_LIMITED on a token endpoint is waited out by its Retry-After, then the sign-in goes on', async () => {
+  let limited = 2
+  const slept: number[] = []
+  const limiting: typeof fetch = async (input, init) => {
+    const req = new Request(input, init)
+    if (limited > 0 && new URL(req.url).pathname.startsWith('/litgate/v1/')) {
+      limited--
+      return new Response(JSON.stringify({ status: 429, code: 'TOKEN_RATE_LIMITED', requestId: 'r3' }), {
+        status: 429,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '3' },
+      })
+    }
+    return fetch(req)
+  }
+  const c = client({
+    fetch: limiting,
+    sleep: async (ms) => {
+      slept.push(ms)
+    },
+  })
+  const res = await c.fetch(`${fake.url}/api/data`)
+  assert.equal(res.status, 200)
+  await res.arrayBuffer()
+  assert.deepEqual(slept, [3000, 3000])
+  assert.deepEqual(
+    c.events.filter((e) => e.type === 'rate-limited').map((e) => (e as { attempt: number }).attempt),
+    [1, 2],
+  )
+  assert.equal(fake.tokens.stats.issued, 1)
+})
+
+test('a 429 that persists on the sign-in of a held subscription is a LitgateHttpError, never a reason to buy', async () => {
+  const limiting: typeof fetch = async (input, init) => {
+    const req = new Request(input, init)
+    if (new URL(req.url).pathname.startsWith('/litgate/v1/'))
+      return new Response(JSON.stringify({ status: 429, code: 'TOKEN_RATE_LIMITED', requestId: 'r4' }), {
+        status: 429,
+        headers: { 'content-type': 'application/problem+json', 'retry-after': '1' },
+      })
+    return fetch(req)
+  }
+  const c = client({ fetch: limiting, sleep: async () => {} })
+  await assert.rejects(c.fetch(`${fake.url}/api/data`), (err: unknown) => {
+    assert.ok(err instanceof LitgateHttpError, String(err))
+    assert.equal(err.status, 429)
+    assert.equal(err.code, 'TOKEN_RATE_LIMITED')
+    return true
+  })
+  assert.equal(c.events.filter((e) => e.type === 'rate-limited').length, 3)
+  assert.equal(c.events.filter((e) => e.type === 'quote').length, 0, 'nothing bought')
 })

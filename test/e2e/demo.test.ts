@@ -1,6 +1,8 @@
 // `litgate demo` as a new user runs it (`npm start` runs the same command): a child process on embedded
 // defaults only (anvil from the npm package, the contracts, PGlite in a temporary directory). The scripted
-// buyer (`--flow`) must exit 0 with one line per step; the served demo must answer the free route (200)
+// buyer (`--flow`) must exit 0 with one line per step (payment, then the access token's life: nonce →
+// EIP-4361 sign-in → paid request 200 → refresh → reuse revokes the family → 401 → 402 without a token);
+// the served demo must answer the free route (200)
 // and challenge the paid one (402 + PAYMENT-REQUIRED), and SIGTERM must stop its anvil and remove its data.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -95,7 +97,7 @@ function startDemo(args: readonly string[]): DemoChild {
 }
 
 test(
-  'litgate demo --flow: a scripted buyer quotes, pays with EIP-3009, sees the subscription active; exits 0, the token steps shown as pending',
+  'litgate demo --flow: a scripted buyer quotes, pays with EIP-3009, sees the subscription active, signs in for an access token, is served, refreshes, and sees the family revoked on reuse; exits 0',
   { timeout: LIMIT_MS + 10_000 },
   async (t) => {
     const demo = startDemo(['--flow'])
@@ -121,8 +123,30 @@ test(
       step('OK', 'quote', /→ 201 quoteId=0x[0-9a-f]{64} subscription=0x[0-9a-f]{64}/)
       step('OK', 'pay \\(EIP-3009\\)', /tx=0x[0-9a-f]{64} block=\d+ gas=\d+ subscription=0x[0-9a-f]{64}/)
       step('OK', 'activation', /→ active, accessAllowed/)
-      step('PENDING', 'paid request', /without a token → 402 \(access tokens not yet available/)
-      assert.match(out, /flow: 5 ok, 1 pending, 0 failed, 0 skipped in \d+ ms → exit 0/)
+      step('OK', 'nonce', /GET \/litgate\/v1\/nonce → 200 nonce=[0-9a-f]{32} expiresAt=/)
+      step(
+        'OK',
+        'token \\(EIP-4361\\)',
+        /signed by 0x[0-9a-fA-F]{40}; POST \/litgate\/v1\/token → 200 after \d+ attempt\(s\): kid=demo-1 typ=at\+jwt jti=\S+ fam=(\S+) plan=pro expiresIn=\d+s refreshToken=lgr_/,
+      )
+      step(
+        'OK',
+        'paid request',
+        /GET \/paid\/data with Bearer → 200 from backend-[ab]; upstream saw x-litgate-subscription=0x[0-9a-f]{8}…[0-9a-f]{4} x-litgate-plan=pro, no Authorization/,
+      )
+      step('OK', 'refresh', /token\/refresh → 200: kid=demo-1 .* \(was lgr_\S+, now spent\)/)
+      step('OK', 'refresh reuse', /→ 401 TOKEN_REFRESH_REUSED requestId=\S+: family fam=\S+ revoked/)
+      step(
+        'OK',
+        'revoked token',
+        /with the refreshed token → 401 TOKEN_INVALID after \d+ ms; WWW-Authenticate: Bearer realm="litgate", error="invalid_token"/,
+      )
+      step('OK', 'no token', /GET \/paid\/data without a token → 402 PAYMENT_REQUIRED/)
+      assert.match(out, /flow: 12 ok, 0 pending, 0 failed, 0 skipped in \d+ ms → exit 0/)
+      // One family throughout: signed in, refreshed within it, revoked as a whole.
+      const fams = [...out.matchAll(/fam=([A-Za-z0-9_-]+)/g)].map((m) => m[1])
+      assert.equal(fams.length, 3, out)
+      assert.equal(new Set(fams).size, 1, `one token family: ${fams.join(', ')}`)
       // The subscription the quote named is the one the payment created.
       const quoted = /quote .*subscription=(0x[0-9a-f]{64})/.exec(out)?.[1]
       const paid = /pay \(EIP-3009\).*subscription=(0x[0-9a-f]{64})/.exec(out)?.[1]
@@ -172,6 +196,9 @@ test(
       assert.ok(out.includes(`curl -i ${gateway}/paid/data`), out)
       assert.ok(out.includes(`curl -s -X POST ${gateway}/litgate/v1/quote`), out)
       assert.ok(out.includes(`curl -s ${admin}/litgate/v1/subscriptions/:id`), out)
+      assert.ok(out.includes(`curl -s ${gateway}/litgate/v1/nonce`), out)
+      assert.ok(out.includes(`curl -s -X POST ${gateway}/litgate/v1/token `), out)
+      assert.ok(out.includes('packages/client/README.md'), out)
 
       demo.child.kill('SIGTERM')
       const { code } = await demo.exited

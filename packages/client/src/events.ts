@@ -35,6 +35,12 @@ export type LitgateEvent =
     }
   | { readonly type: 'token-dropped'; readonly subscriptionId: Hex; readonly reason: string }
   | {
+      readonly type: 'rate-limited'
+      readonly url: string
+      readonly attempt: number
+      readonly retryAfterMs: number
+    }
+  | {
       readonly type: 'chain-unavailable'
       readonly url: string
       readonly attempt: number

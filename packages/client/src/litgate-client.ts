@@ -62,7 +62,10 @@ export interface LitgateFetchOptions {
   readonly chainRetries?: number
   /** Cap of one Retry-After wait (default 30 000). */
   readonly maxRetryDelayMs?: number
-  /** Interval of the activation polls (default 1000). */
+  /**
+   * Interval of the activation polls (default 2000: the gateway allows 30 token requests per IP and minute,
+   * shared by nonce, token and refresh; each poll re-posts the same signed message, one request).
+   */
   readonly pollIntervalMs?: number
   /** Refresh the access token this long before it expires (default 60 000, at most half its lifetime). */
   readonly refreshBeforeExpiryMs?: number
@@ -103,7 +106,7 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
   const publicClient = options.publicClient ?? (wallet.extend(publicActions) as unknown as PublicClient)
   const periods = options.periods ?? 1
   const activationTimeoutMs = options.activationTimeoutMs ?? 120_000
-  const pollIntervalMs = options.pollIntervalMs ?? 1000
+  const pollIntervalMs = options.pollIntervalMs ?? 2000
   const methods = options.payMethods ?? DEFAULT_METHODS
   if (!Number.isInteger(periods) || periods < 1)
     throw new RangeError(`periods must be an integer ≥ 1, got ${periods}`)

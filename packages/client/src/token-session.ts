@@ -35,8 +35,24 @@ export interface TokenSessionDeps {
   readonly refreshBeforeExpiryMs: number
 }
 
+/** A signed sign-in message, reusable until its nonce is spent (a token issued) or about to expire. */
+export interface Prepared {
+  readonly subscriptionId: Hex
+  readonly message: string
+  readonly signature: Hex
+  readonly usableUntilMs: number
+}
+
 export type SignInResult =
-  { readonly ok: true; readonly tokens: TokenSet } | { readonly ok: false; readonly retryAfterMs?: number }
+  | { readonly ok: true; readonly tokens: TokenSet }
+  | { readonly ok: false; readonly retryAfterMs?: number; readonly prepared?: Prepared }
+
+/** The message's own expiry (the gateway's nonces live 5 min by default). */
+const NONCE_LIFETIME_MS = 5 * 60_000
+/** A reused message is replaced this long before its nonce expires. */
+const REUSE_MARGIN_MS = 15_000
+const RATE_RETRIES = 3
+const MAX_RATE_WAIT_MS = 60_000
 
 export interface TokenSession {
   /** A usable token set (refreshed first when due), or undefined when there is none. */
@@ -87,21 +103,36 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
   }
 
   const postJson = (target: URL, body: unknown) =>
-    deps.fetch(
-      new Request(target, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-      }),
-    )
+    new Request(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    })
 
-  async function signIn(subscriptionId: Hex, activation?: { startedMs: number }): Promise<SignInResult> {
-    const nonceRes = await deps.fetch(new Request(url('/nonce'), { headers: { accept: 'application/json' } }))
+  /**
+   * Sends a token-endpoint request; a 429 TOKEN_RATE_LIMITED (the gateway allows a few token requests per IP and
+   * minute, shared by nonce, token and refresh) is waited out by its Retry-After, at most RATE_RETRIES times.
+   */
+  async function send(make: () => Request): Promise<Response> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await deps.fetch(make())
+      if (res.status !== 429 || attempt > RATE_RETRIES) return res
+      const wait = Math.min(retryAfterMs(res, deps.now()) ?? 2_000, MAX_RATE_WAIT_MS)
+      await res.body?.cancel()
+      deps.emit({ type: 'rate-limited', url: res.url, attempt, retryAfterMs: wait })
+      await deps.sleep(wait)
+    }
+  }
+
+  /** A signed EIP-4361 message for `subscriptionId` over a fresh nonce. */
+  async function prepare(subscriptionId: Hex): Promise<Prepared> {
+    const nonceRes = await send(() => new Request(url('/nonce'), { headers: { accept: 'application/json' } }))
     if (nonceRes.status !== 200) throw httpError(nonceRes, await readProblem(nonceRes))
-    const { nonce } = (await nonceRes.json()) as { nonce?: unknown }
+    const { nonce, expiresAt } = (await nonceRes.json()) as { nonce?: unknown; expiresAt?: unknown }
     if (typeof nonce !== 'string')
       throw new LitgateHttpError({ status: 200, url: nonceRes.url, code: 'NONCE_ANSWER_INVALID' })
     const issuedAt = new Date(deps.now())
+    const expirationTime = new Date(issuedAt.getTime() + NONCE_LIFETIME_MS)
     // EIP-4361: domain = the gateway's host, uri = its origin, one resource naming the subscription.
     const message = createSiweMessage({
       domain: deps.gateway.host,
@@ -111,12 +142,28 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
       chainId: await deps.chainId(),
       nonce,
       issuedAt,
-      expirationTime: new Date(issuedAt.getTime() + 5 * 60_000),
+      expirationTime,
       statement: 'Sign in to litgate with this subscription.',
       resources: [`urn:litgate:subscription:${subscriptionId.toLowerCase()}`],
     })
     const signature = await deps.wallet.signMessage({ account: deps.wallet.account, message })
-    const res = await postJson(url('/token'), { message, signature })
+    // The nonce is spent only when a token is issued: the same message may be posted again until then.
+    const nonceExpiry = typeof expiresAt === 'string' ? Date.parse(expiresAt) : Number.NaN
+    const usableUntilMs =
+      Math.min(Number.isNaN(nonceExpiry) ? Infinity : nonceExpiry, expirationTime.getTime()) - REUSE_MARGIN_MS
+    return { subscriptionId, message, signature, usableUntilMs }
+  }
+
+  async function signIn(
+    subscriptionId: Hex,
+    activation?: { startedMs: number; prepared?: Prepared },
+  ): Promise<SignInResult> {
+    const reused = activation?.prepared
+    const fresh = reused === undefined || reused.usableUntilMs <= deps.now()
+    const prepared = fresh ? await prepare(subscriptionId) : reused
+    const res = await send(() =>
+      postJson(url('/token'), { message: prepared.message, signature: prepared.signature }),
+    )
     if (res.status === 200) {
       const answer = parseTokenAnswer(await res.json(), res.url)
       if (activation !== undefined)
@@ -125,19 +172,25 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
     }
     const problem = await readProblem(res)
     await res.body?.cancel()
-    // Not active yet (the payment is not confirmed), or the chain is briefly unreadable: both are "wait".
+    // A reused message whose nonce the gateway no longer knows (swept, or expired early): sign a fresh one.
+    if (!fresh && res.status === 401 && problem?.code === 'TOKEN_SIGNATURE_INVALID')
+      return signIn(subscriptionId, { startedMs: activation?.startedMs ?? deps.now() })
+    // Not active yet (the payment is not confirmed), the chain is briefly unreadable, or (while waiting for
+    // activation) still rate limited: all are "wait". Outside the activation wait a 429 is an error, never a
+    // reason to buy.
     if (
       (res.status === 402 && problem?.code === 'SUBSCRIPTION_INACTIVE') ||
-      (res.status === 503 && problem?.code === 'CHAIN_UNAVAILABLE')
+      (res.status === 503 && problem?.code === 'CHAIN_UNAVAILABLE') ||
+      (res.status === 429 && activation !== undefined)
     ) {
       const after = retryAfterMs(res, deps.now())
-      return after === undefined ? { ok: false } : { ok: false, retryAfterMs: after }
+      return after === undefined ? { ok: false, prepared } : { ok: false, prepared, retryAfterMs: after }
     }
     throw httpError(res, problem)
   }
 
   async function refresh(current: TokenSet): Promise<TokenSet | undefined> {
-    const res = await postJson(url('/token/refresh'), { refreshToken: current.refreshToken })
+    const res = await send(() => postJson(url('/token/refresh'), { refreshToken: current.refreshToken }))
     if (res.status === 200) return store(parseTokenAnswer(await res.json(), res.url), 'refresh')
     const problem = await readProblem(res)
     await res.body?.cancel()
@@ -180,11 +233,17 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
     signIn: (subscriptionId) => signIn(subscriptionId),
     async waitForActivation(subscriptionId, opts) {
       const started = deps.now()
+      let prepared: Prepared | undefined
       for (let attempt = 1; ; attempt++) {
-        const result = await signIn(subscriptionId, { startedMs: started })
+        // The same signed message is posted again while the answer is "not active yet" (its nonce is unspent).
+        const result = await signIn(subscriptionId, {
+          startedMs: started,
+          ...(prepared === undefined ? {} : { prepared }),
+        })
         if (result.ok) return result.tokens
+        prepared = result.prepared
         deps.emit({ type: 'activation-pending', subscriptionId, attempt })
-        const wait = Math.max(opts.pollIntervalMs, Math.min(result.retryAfterMs ?? 0, 5_000))
+        const wait = Math.max(opts.pollIntervalMs, Math.min(result.retryAfterMs ?? 0, MAX_RATE_WAIT_MS))
         if (deps.now() + wait >= opts.deadlineMs) {
           throw new PaymentNotConfirmedError({
             subscriptionId,

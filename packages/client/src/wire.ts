@@ -70,7 +70,10 @@ export interface TokenAnswer {
   readonly refreshExpiresIn: number
   readonly subscriptionId: Hex
   readonly plan: string
+  /** The access token's expiry (ISO 8601). */
   readonly expiresAt: string
+  /** The subscription's end (ISO 8601); the access token never outlives it. */
+  readonly subscriptionEndsAt?: string
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
