@@ -293,7 +293,8 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
         {
           store: deps.storage.tokens,
           subscriptions: {
-            peek: (id) => pipeline.subscriptions.cache.peek(id),
+            // Fresh rows only: a row another instance may have changed is re-read (at most 1 s old).
+            peek: (id) => pipeline.subscriptions.cache.fresh(id),
             get: (id) => pipeline.subscriptions.cache.get(id),
             isAllowed: (row, now) => pipeline.subscriptions.isAllowed(row, now),
           },

@@ -126,3 +126,20 @@ test('attack (two instances): a row another instance changed in the shared store
   assert.equal(await cache.get(id), undefined)
   assert.equal(cache.peek(id), undefined)
 })
+
+test('attack (two instances): the hot path never admits on a cached row older than maxAgeMs (fresh() is undefined then)', async () => {
+  // Instance B caches an active row; instance A processes an on-chain revocation. B's token check (the hot
+  // path) must fall back to the store within maxAgeMs instead of admitting on the stale copy forever.
+  const store = createMemorySubscriptionStore()
+  const id = hex32(8)
+  store.corrupt(id, row({ id, version: 1 }))
+  let now = 5_000
+  const cache = createSubscriptionCache({ maxEntries: 10, maxAgeMs: 500 }, { store, nowMs: () => now })
+  await cache.get(id)
+  assert.equal(cache.fresh(id)?.version, 1)
+  store.corrupt(id, row({ id, chainStatus: 'revoked', state: 'revoked', version: 2 }))
+  now += 501
+  assert.equal(cache.fresh(id), undefined, 'stale: the caller must read through')
+  assert.equal((await cache.get(id))?.state, 'revoked')
+  assert.equal(cache.fresh(id)?.state, 'revoked')
+})

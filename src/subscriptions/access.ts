@@ -43,6 +43,11 @@ export interface SubscriptionCacheOptions {
 export interface SubscriptionCache {
   /** The cached row (refreshing its recency), or undefined when not cached. */
   peek(id: Bytes32): SubscriptionRecord | undefined
+  /**
+   * The cached row only while it is younger than `maxAgeMs` (else undefined: read through with `get`). The
+   * request path's access decisions use this, so another instance's change reaches them within `maxAgeMs`.
+   */
+  fresh(id: Bytes32): SubscriptionRecord | undefined
   /** The cached row, else the store's (then cached); undefined when the store has none either. */
   get(id: Bytes32): Promise<SubscriptionRecord | undefined>
   /** Puts a fresh row (the ledger's onChange). Older versions never replace newer ones. */
@@ -96,6 +101,10 @@ export function createSubscriptionCache(
   }
   return {
     peek,
+    fresh(id) {
+      const at = readAt.get(id)
+      return at === undefined || nowMs() - at > maxAgeMs ? undefined : peek(id)
+    },
     async get(id) {
       const cached = peek(id)
       if (cached !== undefined && nowMs() - (readAt.get(id) ?? 0) <= maxAgeMs) {
