@@ -13,22 +13,11 @@ import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import {
-  createPublicClient,
-  createWalletClient,
-  http,
-  parseEventLogs,
-  type Account,
-  type Address,
-  type Hex,
-  type PublicClient,
-} from 'viem'
+import { parseEventLogs, type Account, type Address, type Hex, type PublicClient } from 'viem'
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
 import { anvil as anvilChain } from 'viem/chains'
 import {
@@ -43,26 +32,17 @@ import {
   type LitgateFetchOptions,
   type PaymentRequired,
 } from '../../packages/client/src/index.ts'
-import {
-  deployLitgate,
-  paymentProcessorAbi,
-  testUsdcAbi,
-  writeDeployment,
-  type LitgateDeployment,
-} from '../../src/contracts/index.ts'
+import { testUsdcAbi, type LitgateDeployment } from '../../src/contracts/index.ts'
 import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
-import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import { ANVIL_MNEMONIC, type AnvilInstance } from '../helpers/anvil.ts'
+import { ACCOUNTS, PRICE, startPaidChain, type PaidChain } from '../helpers/paid-chain.ts'
 import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
-const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
-const [deployer, admin, operator, , , treasury, operatorPayee, guardian, upgrader] = [
-  0, 1, 2, 3, 4, 5, 6, 7, 8,
-].map(account) as [Account, Account, Account, Account, Account, Account, Account, Account, Account]
+const { deployer } = ACCOUNTS
 const PKG = new URL('../../packages/client/', import.meta.url).pathname
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
-const PRICE = 10_000_000n
 const TOKEN_KEY = generateKeyPairSync('ed25519')
   .privateKey.export({ format: 'pem', type: 'pkcs8' })
   .toString()
@@ -73,6 +53,7 @@ const ENV = {
   LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
 }
 
+let chain: PaidChain
 let node: AnvilInstance
 let publicClient: PublicClient
 let deployment: LitgateDeployment
@@ -82,16 +63,10 @@ let db: StorageBackend
 let gw: LitgateProcess
 let planId = 0
 
-const usdc = (): Address => deployment.tokens.usdc as Address
-const usdt = (): Address => deployment.tokens.usdt as Address
-const wallet = (who: Account) =>
-  createWalletClient({ account: who, chain: anvilChain, transport: http(node.url) })
-
-async function write(who: Account, address: Address, abi: unknown, functionName: string, args: unknown[]) {
-  const hash = await wallet(who).writeContract({ address, abi, functionName, args } as never)
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
-  assert.equal(receipt.status, 'success')
-}
+const usdc = () => chain.usdc()
+const usdt = () => chain.usdt()
+const wallet = (who: Account) => chain.wallet(who)
+const write: PaidChain['write'] = (...args) => chain.write(...args)
 
 const balanceOf = (token: Address, who: Address) =>
   publicClient.readContract({ address: token, abi: testUsdcAbi, functionName: 'balanceOf', args: [who] })
@@ -99,7 +74,7 @@ const balanceOf = (token: Address, who: Address) =>
 /** A buyer of its own (accounts from index 10 up: gas money set, both stablecoins minted). */
 let nextBuyer = 10
 async function freshBuyer(funded = true): Promise<Account> {
-  const who = account(nextBuyer++)
+  const who = mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: nextBuyer++ })
   await node.rpc('anvil_setBalance', [who.address, '0x56BC75E2D63100000'])
   if (funded) {
     await write(deployer, usdc(), testUsdcAbi, 'mint', [who.address, 10n * PRICE])
@@ -187,50 +162,8 @@ async function onChain(txHash: Hex) {
 }
 
 before(async () => {
-  node = await startAnvil()
-  publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
-  deployment = await deployLitgate(
-    { walletClient: wallet(deployer), publicClient },
-    {
-      roles: {
-        admin: admin.address,
-        upgrader: upgrader.address,
-        operator: operator.address,
-        guardian: guardian.address,
-        quoteSigner: SIGNER.address,
-        operatorPayee: operatorPayee.address,
-        treasury: treasury.address,
-      },
-      operatorFeeBps: 2_000,
-      adminDelaySeconds: 86_400,
-      testTokens: true,
-    },
-  )
-  const qos = {
-    requestsPerSecond: 10,
-    requestsPerDay: 100_000n,
-    requestsPerMonth: 3_000_000n,
-    bandwidthBytesPerPeriod: 10n << 30n,
-    maxConcurrentStreams: 4,
-  }
-  const { result } = await publicClient.simulateContract({
-    account: operator,
-    address: deployment.paymentProcessor,
-    abi: paymentProcessorAbi,
-    functionName: 'createPlan',
-    args: [qos, 30 * 86_400],
-  })
-  planId = result
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
-  for (const token of [usdc(), usdt()])
-    await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
-      planId,
-      token,
-      PRICE,
-      true,
-    ])
-  deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
-  await writeDeployment(deploymentsDir, deployment)
+  chain = await startPaidChain({ quoteSigner: SIGNER.address, saleTokens: ['usdc', 'usdt'] })
+  ;({ node, publicClient, deployment, deploymentsDir, planId } = chain)
   backend = await startUpstream()
   db = storageBackends({})[0] as StorageBackend
   gw = await spawnGateway(node.url)
@@ -245,8 +178,7 @@ after(async () => {
   }
   await backend?.close()
   await db?.close()
-  await node?.stop()
-  if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
+  await chain?.close()
 })
 
 describe('createLitgateFetch against litgate run and anvil', () => {

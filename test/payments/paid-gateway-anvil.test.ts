@@ -8,64 +8,51 @@
 // then ready once the chain answers); a price below the contract's refused at start (PLAN_CHAIN_MISMATCH).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { after, before, describe, test } from 'node:test'
 import {
-  createPublicClient,
-  createWalletClient,
   decodeErrorResult,
   encodeFunctionData,
-  http,
-  type BaseError,
-  parseEventLogs,
-  parseSignature,
   type Account,
-  type Address,
+  type BaseError,
   type Hex,
   type PublicClient,
-  type TransactionReceipt,
 } from 'viem'
-import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
-import { anvil as anvilChain } from 'viem/chains'
+import { privateKeyToAccount } from 'viem/accounts'
 import {
-  deployLitgate,
   paymentProcessorAbi,
   quoteDomain,
   quoteTypes,
   testUsdcAbi,
-  writeDeployment,
   type LitgateDeployment,
 } from '../../src/contracts/index.ts'
-import { openStorage, type StorageOptions } from '../../src/storage/index.ts'
-import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
-import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import type { AnvilInstance } from '../helpers/anvil.ts'
+import {
+  ACCOUNTS,
+  buyerSide,
+  freshStorage,
+  PRICE,
+  startPaidChain,
+  stop,
+  structOf,
+  subscription,
+  subscriptionOf,
+  waitForLog as waitForLogLine,
+  type GatewayStorage,
+  type PaidChain,
+  type QuoteAnswer,
+} from '../helpers/paid-chain.ts'
+import { storageBackends } from '../helpers/storage.ts'
 import { startTcpFault } from '../helpers/tcp-fault.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
-const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
-const [deployer, admin, operator, , buyer, treasury, operatorPayee, guardian, upgrader, relayer] = [
-  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-].map(account) as Account[] as [
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-]
+const { deployer, buyer, relayer } = ACCOUNTS
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
-const PRICE = 10_000_000n
 const CONFIRMATIONS = 2
 
+let chain: PaidChain
 let node: AnvilInstance
 let publicClient: PublicClient
 let deployment: LitgateDeployment
@@ -73,57 +60,12 @@ let deploymentsDir: string
 let backend: TestUpstream
 let planId = 0
 
-const wallet = (who: Account) =>
-  createWalletClient({ account: who, chain: anvilChain, transport: http(node.url) })
-const usdc = (): Address => deployment.tokens.usdc as Address
+const usdc = () => chain.usdc()
+const write: PaidChain['write'] = (...args) => chain.write(...args)
+const { requestQuote, payByAuthorization, payByPermit, payByApprove } = buyerSide(() => chain)
+const waitForLog = (gw: LitgateProcess, msg: string, timeoutMs = 20_000) => waitForLogLine(gw, msg, timeoutMs)
 
-async function mined(hash: Hex): Promise<TransactionReceipt> {
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
-  assert.equal(receipt.status, 'success')
-  return receipt
-}
-async function write(who: Account, address: Address, abi: unknown, functionName: string, args: unknown[]) {
-  return mined(await wallet(who).writeContract({ address, abi, functionName, args } as never))
-}
-
-interface Storage {
-  readonly name: string
-  /** The YAML `storage:` value, and whether each instance needs its own (PGlite: one process per dir). */
-  yaml(): string
-  /** Audited activations (`payment-confirmed`) of each subscription (read after the gateway stopped). */
-  activations(ids: readonly Hex[]): Promise<number[]>
-  cleanup(): Promise<void>
-}
-
-/** A fresh database of `backend` (on disk for PGlite: the gateway process opens it by its data directory). */
-async function freshStorage(backend: StorageBackend): Promise<Storage> {
-  const options = await backend.fresh({ onDisk: true })
-  return {
-    name: backend.name,
-    yaml: () =>
-      options.backend === 'pglite'
-        ? `{ dataDir: ${JSON.stringify(options.dataDir)} }`
-        : `{ url: { fromEnv: DATABASE_URL }, schema: ${String(options.schema)} }`,
-    activations: (ids) => countActivations(options, ids),
-    cleanup: () => backend.close(),
-  }
-}
-
-async function countActivations(options: StorageOptions, ids: readonly Hex[]): Promise<number[]> {
-  const { storage } = await openStorage(options)
-  try {
-    const out: number[] = []
-    for (const id of ids) {
-      const entries = await storage.audit.list('subscription', id.toLowerCase())
-      out.push(entries.filter((e) => e.cause === 'payment-confirmed').length)
-    }
-    return out
-  } finally {
-    await storage.close()
-  }
-}
-
-function configYaml(storage: Storage, opts: { rpcUrl?: string; price?: bigint } = {}): string {
+function configYaml(storage: GatewayStorage, opts: { rpcUrl?: string; price?: bigint } = {}): string {
   return `version: 1
 listeners: [{ name: main, host: 127.0.0.1, port: 0 }]
 admin: { enabled: true, port: 0 }
@@ -153,122 +95,8 @@ const ENV = {
   LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
 }
 
-async function spawn(storage: Storage, opts: { rpcUrl?: string; price?: bigint } = {}) {
+async function spawn(storage: GatewayStorage, opts: { rpcUrl?: string; price?: bigint } = {}) {
   return spawnLitgate(configYaml(storage, opts), { env: ENV })
-}
-
-async function waitForLog(gw: LitgateProcess, msg: string, timeoutMs = 20_000) {
-  return gw.waitForLog((l) => l['msg'] === msg, 0, timeoutMs)
-}
-
-interface QuoteAnswer {
-  quoteId: Hex
-  digest: Hex
-  signature: Hex
-  quote: Record<string, string | number>
-  permit?: { typedData: { domain: never; types: never; message: Record<string, string> } }
-  receiveWithAuthorization?: { typedData: { domain: never; types: never; message: Record<string, string> } }
-}
-
-async function requestQuote(gw: LitgateProcess, payer: Address): Promise<QuoteAnswer> {
-  const res = await fetch(`${gw.url}/litgate/v1/quote`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ plan: 'pro', token: usdc(), payer, periods: 1 }),
-  })
-  const text = await res.text()
-  assert.equal(res.status, 201, text)
-  return JSON.parse(text) as QuoteAnswer
-}
-
-const structOf = (a: QuoteAnswer) => ({
-  quoteId: a.quote['quoteId'] as Hex,
-  payer: a.quote['payer'] as Address,
-  beneficiary: a.quote['beneficiary'] as Address,
-  subscriptionId: a.quote['subscriptionId'] as Hex,
-  token: a.quote['token'] as Address,
-  amount: BigInt(a.quote['amount'] as string),
-  planId: Number(a.quote['planId']),
-  periods: Number(a.quote['periods']),
-  validUntil: BigInt(a.quote['validUntil'] as string),
-})
-const uints = (m: Record<string, string>, keys: string[]) =>
-  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, keys.includes(k) ? BigInt(v) : v]))
-
-/** The subscription id the contract assigned, from the PaymentReceived log of the receipt. */
-function subscriptionOf(receipt: TransactionReceipt): Hex {
-  const [event] = parseEventLogs({
-    abi: paymentProcessorAbi,
-    logs: receipt.logs,
-    eventName: 'PaymentReceived',
-  })
-  assert.ok(event, 'PaymentReceived emitted')
-  return (event.args as { subscriptionId: Hex }).subscriptionId
-}
-
-async function payByAuthorization(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
-  assert.ok(a.receiveWithAuthorization, 'the answer carries the EIP-3009 payload')
-  const td = a.receiveWithAuthorization.typedData
-  const message = uints(td.message, ['value', 'validAfter', 'validBefore'])
-  const sig = parseSignature(
-    await wallet(who).signTypedData({
-      domain: td.domain,
-      types: td.types,
-      primaryType: 'ReceiveWithAuthorization',
-      message,
-    } as never),
-  )
-  return write(relayer, deployment.paymentProcessor, paymentProcessorAbi, 'payWithAuthorization', [
-    structOf(a),
-    a.signature,
-    message['validAfter'],
-    message['validBefore'],
-    Number(sig.v),
-    sig.r,
-    sig.s,
-  ])
-}
-
-async function payByPermit(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
-  assert.ok(a.permit, 'the answer carries the EIP-2612 payload')
-  const td = a.permit.typedData
-  const message = uints(td.message, ['value', 'nonce', 'deadline'])
-  const sig = parseSignature(
-    await wallet(who).signTypedData({
-      domain: td.domain,
-      types: td.types,
-      primaryType: 'Permit',
-      message,
-    } as never),
-  )
-  return write(who, deployment.paymentProcessor, paymentProcessorAbi, 'payWithPermit', [
-    structOf(a),
-    a.signature,
-    message['deadline'],
-    Number(sig.v),
-    sig.r,
-    sig.s,
-  ])
-}
-
-async function payByApprove(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
-  const q = structOf(a)
-  await write(who, usdc(), testUsdcAbi, 'approve', [deployment.paymentProcessor, q.amount])
-  return write(who, deployment.paymentProcessor, paymentProcessorAbi, 'pay', [q, a.signature])
-}
-
-interface SubscriptionView {
-  state: string
-  accessAllowed: boolean
-  end: number
-}
-
-async function subscription(
-  gw: LitgateProcess,
-  id: Hex,
-): Promise<{ status: number; body: SubscriptionView }> {
-  const res = await fetch(`${gw.adminUrl}/litgate/v1/subscriptions/${id}`)
-  return { status: res.status, body: (await res.json()) as SubscriptionView }
 }
 
 /**
@@ -298,69 +126,23 @@ async function activeAfterPolicy(gw: LitgateProcess, id: Hex): Promise<number> {
   assert.fail(`subscription ${id} not active within 10 s of the block that met the policy`)
 }
 
-async function stop(gw: LitgateProcess): Promise<void> {
-  gw.signal('SIGTERM')
-  const { code } = await gw.exited
-  assert.equal(code, 0, gw.stderr())
-}
-
 before(async () => {
-  node = await startAnvil()
-  publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
-  deployment = await deployLitgate(
-    { walletClient: wallet(deployer), publicClient },
-    {
-      roles: {
-        admin: admin.address,
-        upgrader: upgrader.address,
-        operator: operator.address,
-        guardian: guardian.address,
-        quoteSigner: SIGNER.address,
-        operatorPayee: operatorPayee.address,
-        treasury: treasury.address,
-      },
-      operatorFeeBps: 2_000,
-      adminDelaySeconds: 86_400,
-      testTokens: true,
-    },
-  )
-  const qos = {
-    requestsPerSecond: 10,
-    requestsPerDay: 100_000n,
-    requestsPerMonth: 3_000_000n,
-    bandwidthBytesPerPeriod: 10n << 30n,
-    maxConcurrentStreams: 4,
-  }
-  const { result } = await publicClient.simulateContract({
-    account: operator,
-    address: deployment.paymentProcessor,
-    abi: paymentProcessorAbi,
-    functionName: 'createPlan',
-    args: [qos, 30 * 86_400],
+  chain = await startPaidChain({
+    quoteSigner: SIGNER.address,
+    fund: { to: buyer.address, amount: 100n * PRICE },
   })
-  planId = result
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
-    planId,
-    usdc(),
-    PRICE,
-    true,
-  ])
-  await write(deployer, usdc(), testUsdcAbi, 'mint', [buyer.address, 100n * PRICE])
-  deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
-  await writeDeployment(deploymentsDir, deployment)
+  ;({ node, publicClient, deployment, deploymentsDir, planId } = chain)
   backend = await startUpstream()
 })
 
 after(async () => {
   await backend?.close()
-  await node?.stop()
-  if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
+  await chain?.close()
 })
 
 for (const db of storageBackends()) {
   describe(`litgate run sells access (${db.name})`, () => {
-    let storage: Storage
+    let storage: GatewayStorage
     before(async () => {
       storage = await freshStorage(db)
     })
@@ -476,7 +258,11 @@ for (const db of storageBackends()) {
       const gw = await spawn(storage)
       try {
         await waitForLog(gw, 'paid access ready: quotes and 402 challenges served')
-        const refusal = async (who: Account, fn: string, args: unknown[]): Promise<string> => {
+        const refusal = async (
+          who: Account,
+          fn: string,
+          args: unknown[],
+        ): Promise<string> => {
           const err = await publicClient
             .simulateContract({
               account: who,

@@ -8,116 +8,45 @@
 // database poll alone without Redis.
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { after, before, describe, test } from 'node:test'
-import {
-  createPublicClient,
-  createWalletClient,
-  http,
-  parseEventLogs,
-  parseSignature,
-  type Account,
-  type Address,
-  type Hex,
-  type PublicClient,
-  type TransactionReceipt,
-} from 'viem'
-import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { type Account, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { createSiweMessage } from 'viem/siwe'
-import { anvil as anvilChain } from 'viem/chains'
-import {
-  deployLitgate,
-  paymentProcessorAbi,
-  testUsdcAbi,
-  writeDeployment,
-  type LitgateDeployment,
-} from '../../src/contracts/index.ts'
-import { openStorage, type StorageOptions } from '../../src/storage/index.ts'
-import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
-import { ANVIL_MNEMONIC, startAnvil, type AnvilInstance } from '../helpers/anvil.ts'
+import type { AnvilInstance } from '../helpers/anvil.ts'
+import {
+  ACCOUNTS,
+  buyerSide,
+  freshStorage,
+  PRICE,
+  startPaidChain,
+  stop,
+  subscription,
+  subscriptionOf,
+  waitForLog,
+  type GatewayStorage,
+  type PaidChain,
+  type SubscriptionView,
+} from '../helpers/paid-chain.ts'
 import { connectRedis, REDIS_URL, uniquePrefix } from '../helpers/redis.ts'
+import { storageBackends } from '../helpers/storage.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
-const account = (i: number): Account => mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i })
-const [deployer, admin, operator, , buyer, treasury, operatorPayee, guardian, upgrader, relayer] = [
-  0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-].map(account) as Account[] as [
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-  Account,
-]
+const { buyer, relayer } = ACCOUNTS
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
-const PRICE = 10_000_000n
 const CONFIRMATIONS = 2
 
+let chain: PaidChain
 let node: AnvilInstance
-let publicClient: PublicClient
-let deployment: LitgateDeployment
 let deploymentsDir: string
 let backend: TestUpstream
 let planId = 0
 
-const wallet = (who: Account) =>
-  createWalletClient({ account: who, chain: anvilChain, transport: http(node.url) })
-const usdc = (): Address => deployment.tokens.usdc as Address
-
-async function mined(hash: Hex): Promise<TransactionReceipt> {
-  const receipt = await publicClient.waitForTransactionReceipt({ hash })
-  assert.equal(receipt.status, 'success')
-  return receipt
-}
-async function write(who: Account, address: Address, abi: unknown, functionName: string, args: unknown[]) {
-  return mined(await wallet(who).writeContract({ address, abi, functionName, args } as never))
-}
-
-interface Storage {
-  readonly name: string
-  /** The YAML `storage:` value, and whether each instance needs its own (PGlite: one process per dir). */
-  yaml(): string
-  /** Audited activations (`payment-confirmed`) of each subscription (read after the gateway stopped). */
-  activations(ids: readonly Hex[]): Promise<number[]>
-  cleanup(): Promise<void>
-}
-
-/** A fresh database of `backend` (on disk for PGlite: the gateway process opens it by its data directory). */
-async function freshStorage(backend: StorageBackend): Promise<Storage> {
-  const options = await backend.fresh({ onDisk: true })
-  return {
-    name: backend.name,
-    yaml: () =>
-      options.backend === 'pglite'
-        ? `{ dataDir: ${JSON.stringify(options.dataDir)} }`
-        : `{ url: { fromEnv: DATABASE_URL }, schema: ${String(options.schema)} }`,
-    activations: (ids) => countActivations(options, ids),
-    cleanup: () => backend.close(),
-  }
-}
-
-async function countActivations(options: StorageOptions, ids: readonly Hex[]): Promise<number[]> {
-  const { storage } = await openStorage(options)
-  try {
-    const out: number[] = []
-    for (const id of ids) {
-      const entries = await storage.audit.list('subscription', id.toLowerCase())
-      out.push(entries.filter((e) => e.cause === 'payment-confirmed').length)
-    }
-    return out
-  } finally {
-    await storage.close()
-  }
-}
+const wallet = (who: Account) => chain.wallet(who)
+const usdc = () => chain.usdc()
+const { requestQuote, payByAuthorization } = buyerSide(() => chain)
 
 interface Opts {
   rpcUrl?: string
@@ -126,7 +55,7 @@ interface Opts {
   tokensExtra?: string
 }
 
-function configYaml(storage: Storage, opts: Opts = {}): string {
+function configYaml(storage: GatewayStorage, opts: Opts = {}): string {
   return `version: 1
 listeners: [{ name: main, host: 127.0.0.1, port: 0 }]
 admin: { enabled: true, port: 0 }
@@ -164,102 +93,8 @@ const ENV = {
   LITGATE_CHAIN_PROBE_INTERVAL_MS: '250',
 }
 
-async function spawn(storage: Storage, opts: Opts = {}) {
+async function spawn(storage: GatewayStorage, opts: Opts = {}) {
   return spawnLitgate(configYaml(storage, opts), { env: ENV })
-}
-
-async function waitForLog(gw: LitgateProcess, msg: string, timeoutMs = 60_000) {
-  try {
-    return await gw.waitForLog((l) => l['msg'] === msg, 0, timeoutMs)
-  } catch (err) {
-    const tail = gw.logs
-      .slice(-8)
-      .map((l) => JSON.stringify(l))
-      .join('\n')
-    throw new Error(`${(err as Error).message}; last log lines:\n${tail}`, { cause: err })
-  }
-}
-
-interface QuoteAnswer {
-  quoteId: Hex
-  digest: Hex
-  signature: Hex
-  quote: Record<string, string | number>
-  permit?: { typedData: { domain: never; types: never; message: Record<string, string> } }
-  receiveWithAuthorization?: { typedData: { domain: never; types: never; message: Record<string, string> } }
-}
-
-async function requestQuote(gw: LitgateProcess, payer: Address): Promise<QuoteAnswer> {
-  const res = await fetch(`${gw.url}/litgate/v1/quote`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ plan: 'pro', token: usdc(), payer, periods: 1 }),
-  })
-  const text = await res.text()
-  assert.equal(res.status, 201, text)
-  return JSON.parse(text) as QuoteAnswer
-}
-
-const structOf = (a: QuoteAnswer) => ({
-  quoteId: a.quote['quoteId'] as Hex,
-  payer: a.quote['payer'] as Address,
-  beneficiary: a.quote['beneficiary'] as Address,
-  subscriptionId: a.quote['subscriptionId'] as Hex,
-  token: a.quote['token'] as Address,
-  amount: BigInt(a.quote['amount'] as string),
-  planId: Number(a.quote['planId']),
-  periods: Number(a.quote['periods']),
-  validUntil: BigInt(a.quote['validUntil'] as string),
-})
-const uints = (m: Record<string, string>, keys: string[]) =>
-  Object.fromEntries(Object.entries(m).map(([k, v]) => [k, keys.includes(k) ? BigInt(v) : v]))
-
-/** The subscription id the contract assigned, from the PaymentReceived log of the receipt. */
-function subscriptionOf(receipt: TransactionReceipt): Hex {
-  const [event] = parseEventLogs({
-    abi: paymentProcessorAbi,
-    logs: receipt.logs,
-    eventName: 'PaymentReceived',
-  })
-  assert.ok(event, 'PaymentReceived emitted')
-  return (event.args as { subscriptionId: Hex }).subscriptionId
-}
-
-async function payByAuthorization(a: QuoteAnswer, who: Account): Promise<TransactionReceipt> {
-  assert.ok(a.receiveWithAuthorization, 'the answer carries the EIP-3009 payload')
-  const td = a.receiveWithAuthorization.typedData
-  const message = uints(td.message, ['value', 'validAfter', 'validBefore'])
-  const sig = parseSignature(
-    await wallet(who).signTypedData({
-      domain: td.domain,
-      types: td.types,
-      primaryType: 'ReceiveWithAuthorization',
-      message,
-    } as never),
-  )
-  return write(relayer, deployment.paymentProcessor, paymentProcessorAbi, 'payWithAuthorization', [
-    structOf(a),
-    a.signature,
-    message['validAfter'],
-    message['validBefore'],
-    Number(sig.v),
-    sig.r,
-    sig.s,
-  ])
-}
-
-interface SubscriptionView {
-  state: string
-  accessAllowed: boolean
-  end: number
-}
-
-async function subscription(
-  gw: LitgateProcess,
-  id: Hex,
-): Promise<{ status: number; body: SubscriptionView }> {
-  const res = await fetch(`${gw.adminUrl}/litgate/v1/subscriptions/${id}`)
-  return { status: res.status, body: (await res.json()) as SubscriptionView }
 }
 
 /** Mines the blocks the policy needs, then waits until the admin listener says active. */
@@ -274,64 +109,18 @@ async function waitActive(gw: LitgateProcess, id: Hex): Promise<void> {
   assert.fail(`subscription ${id} not active within 15 s`)
 }
 
-async function stop(gw: LitgateProcess): Promise<void> {
-  gw.signal('SIGTERM')
-  const { code } = await gw.exited
-  assert.equal(code, 0, gw.stderr())
-}
-
 before(async () => {
-  node = await startAnvil()
-  publicClient = createPublicClient({ chain: anvilChain, transport: http(node.url), cacheTime: 0 })
-  deployment = await deployLitgate(
-    { walletClient: wallet(deployer), publicClient },
-    {
-      roles: {
-        admin: admin.address,
-        upgrader: upgrader.address,
-        operator: operator.address,
-        guardian: guardian.address,
-        quoteSigner: SIGNER.address,
-        operatorPayee: operatorPayee.address,
-        treasury: treasury.address,
-      },
-      operatorFeeBps: 2_000,
-      adminDelaySeconds: 86_400,
-      testTokens: true,
-    },
-  )
-  const qos = {
-    requestsPerSecond: 10,
-    requestsPerDay: 100_000n,
-    requestsPerMonth: 3_000_000n,
-    bandwidthBytesPerPeriod: 10n << 30n,
-    maxConcurrentStreams: 4,
-  }
-  const { result } = await publicClient.simulateContract({
-    account: operator,
-    address: deployment.paymentProcessor,
-    abi: paymentProcessorAbi,
-    functionName: 'createPlan',
-    args: [qos, 30 * 86_400],
+  chain = await startPaidChain({
+    quoteSigner: SIGNER.address,
+    fund: { to: buyer.address, amount: 100n * PRICE },
   })
-  planId = result
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
-    planId,
-    usdc(),
-    PRICE,
-    true,
-  ])
-  await write(deployer, usdc(), testUsdcAbi, 'mint', [buyer.address, 100n * PRICE])
-  deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
-  await writeDeployment(deploymentsDir, deployment)
+  ;({ node, deploymentsDir, planId } = chain)
   backend = await startUpstream()
 })
 
 after(async () => {
   await backend?.close()
-  await node?.stop()
-  if (deploymentsDir !== undefined) await rm(deploymentsDir, { recursive: true, force: true })
+  await chain?.close()
 })
 
 interface TokenAnswer {
@@ -368,7 +157,7 @@ async function signIn(gw: LitgateProcess, who: Account, id: Hex) {
     address: who.address,
     uri: gw.url,
     version: '1',
-    chainId: deployment.chainId,
+    chainId: chain.deployment.chainId,
     nonce,
     issuedAt: new Date(),
     resources: [`urn:litgate:subscription:${id}`],
@@ -406,7 +195,7 @@ async function buySubscription(gw: LitgateProcess): Promise<Hex> {
 
 for (const db of storageBackends()) {
   describe(`access tokens through litgate run (${db.name})`, () => {
-    let storage: Storage
+    let storage: GatewayStorage
     before(async () => {
       storage = await freshStorage(db)
     })
