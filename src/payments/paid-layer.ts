@@ -122,6 +122,26 @@ const describe = (err: unknown): { code: string; message: string } =>
     : { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) }
 
 /**
+ * Whether a route id has a property, from the serving routes: the id set is rebuilt only when the routes
+ * array changes (a reload swaps it), so the request path pays one Set lookup.
+ */
+function routeIdPredicate(
+  routes: () => readonly RouteConfig[],
+  pick: (route: RouteConfig) => boolean,
+): (routeId: string) => boolean {
+  let seen: readonly RouteConfig[] | undefined
+  let ids = new Set<string>()
+  return (routeId) => {
+    const current = routes()
+    if (current !== seen) {
+      seen = current
+      ids = new Set(current.filter(pick).map((r) => r.id))
+    }
+    return ids.has(routeId)
+  }
+}
+
+/**
  * Builds and starts the paid layer of `config.paidAccess`. Resolves once the first attempt to read the
  * chain facts ended: ready, or degraded (retrying in the background). Rejects (having released what it
  * started) when the chain says the configuration is wrong: PLAN_CHAIN_MISMATCH, CHAIN_KEY_INVALID,
@@ -214,6 +234,9 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
   // In flight while the pipeline starts: close() waits for it, so a start racing a close never leaves the
   // monitor's poll loop running (it would keep the process alive after a failed start-up).
   let starting: Promise<void> | undefined
+  /** Backoff of the background retries (monitor start, chain facts): base doubling up to 60 s. */
+  const retryDelayMs = (attempt: number): number =>
+    Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
   const startPipeline = (attempt: number): void => {
     if (isClosed) return
     starting = (async () => {
@@ -223,7 +246,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
         log.info({ contract, startBlock, confirmation }, 'payment monitor running')
       } catch (err) {
         if (isClosed) return
-        const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
+        const delay = retryDelayMs(attempt)
         log.warn({ ...describe(err), retryInMs: delay }, 'payment monitor could not start; retrying')
         monitorTimer = setTimeout(() => startPipeline(attempt + 1), delay)
         monitorTimer.unref()
@@ -260,7 +283,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
 
   const scheduleRetry = (attempt: number): void => {
     if (isClosed) return
-    const delay = Math.min(60_000, (deps.retryBaseMs ?? 5_000) * 2 ** Math.min(attempt, 4))
+    const delay = retryDelayMs(attempt)
     retryTimer = setTimeout(() => {
       void attemptAccess().then((outcome) => {
         if (outcome === 'retry') scheduleRetry(attempt + 1)
@@ -278,8 +301,6 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
   // to the challenge stage as its CredentialCheck.
   let tokens: Tokens | undefined
   if (paid.tokens !== undefined) {
-    let routesSeenByTokens: readonly RouteConfig[] | undefined
-    let passing = new Set<string>()
     const perIp = createTokenBuckets(paid.tokens.requestsPerIpPerMinute)
     try {
       tokens = await startTokens(
@@ -311,14 +332,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
           verifyMessage: (args) => deps.chain.publicClient.verifyMessage(args),
           readSecret: deps.readSecret,
           takePerIp: (ip, now) => perIp.take(ip, now),
-          passAuthorization: (routeId) => {
-            const routes = deps.routes()
-            if (routes !== routesSeenByTokens) {
-              routesSeenByTokens = routes
-              passing = new Set(routes.filter((r) => r.passAuthorization).map((r) => r.id))
-            }
-            return passing.has(routeId)
-          },
+          passAuthorization: routeIdPredicate(deps.routes, (r) => r.passAuthorization),
           subscriptionLookup: pipeline.subscriptions.adminRoute,
           ...(deps.revocationBus === undefined ? {} : { bus: deps.revocationBus }),
           log,
@@ -377,17 +391,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     scheduleRetry(0)
   }
 
-  // Routes by id → whether paid, recompiled when the routes array changes (a reload).
-  let routesSeen: readonly RouteConfig[] | undefined
-  let paidRoutes = new Set<string>()
-  const isPaidRoute = (id: string): boolean => {
-    const routes = deps.routes()
-    if (routes !== routesSeen) {
-      routesSeen = routes
-      paidRoutes = new Set(routes.filter((r) => r.access !== 'public').map((r) => r.id))
-    }
-    return paidRoutes.has(id)
-  }
+  const isPaidRoute = routeIdPredicate(deps.routes, (r) => r.access !== 'public')
   const retryAfter = String(Math.ceil((deps.retryBaseMs ?? 5_000) / 1000))
   const unavailable = {
     code: 'CHAIN_UNAVAILABLE' as const,
