@@ -20,3 +20,4 @@ export { parseConfig, loadConfigFile, formatOf, type ParseResult, type ConfigFor
 export { ConfigError, formatIssue, type ConfigIssue } from './issues.ts'
 export { parseBackendUrl, type BackendOrigin } from './backend-url.ts'
 export { toRouteSpec } from './validation.ts'
+export { resolveSecretRef, type SecretRefDeps, type SecretRefValue } from './secret-ref.ts'

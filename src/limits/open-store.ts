@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { RateLimitConfig } from '../config/index.ts'
+import { resolveSecretRef, type RateLimitConfig } from '../config/index.ts'
 import { GatewayError } from '../errors/index.ts'
 import { MemoryLimiterStore } from './memory-store.ts'
 import { RedisLimiterStore, redisClientOptions } from './redis-store.ts'
@@ -44,26 +43,11 @@ export async function openLimiterStore(
   const redis = config.redis
   if (redis === undefined)
     throw new GatewayError('CONFIG_INVALID', 'rateLimit.store is "redis" but rateLimit.redis is not set')
-  const ref = redis.url
-  let url: string | undefined
-  let where: string
-  if ('fromEnv' in ref) {
-    where = `environment variable ${ref.fromEnv}`
-    url = deps.env[ref.fromEnv]
-  } else {
-    where = `file ${ref.file}`
-    try {
-      url = await (deps.readFile ?? ((p) => readFile(p, 'utf8')))(ref.file)
-    } catch (err) {
-      throw new GatewayError(
-        'CONFIG_INVALID',
-        `rateLimit.redis.url: cannot read ${where} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`,
-      )
-    }
-  }
-  url = url?.trim()
-  if (url === undefined || url === '')
-    throw new GatewayError('CONFIG_INVALID', `rateLimit.redis.url: ${where} is unset or empty`)
+  const url = await resolveSecretRef(
+    redis.url,
+    { field: 'rateLimit.redis.url', code: 'CONFIG_INVALID' },
+    deps,
+  )
   const client = deps.createRedis(url, redisClientOptions(redis.commandTimeoutMs))
   const nowMs = deps.nowMs ?? (() => performance.now())
   let lastLogAt = -Infinity

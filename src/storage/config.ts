@@ -1,13 +1,7 @@
-import { readFile } from 'node:fs/promises'
-import type { StorageConfig } from '../config/index.ts'
-import { GatewayError } from '../errors/index.ts'
+import { resolveSecretRef, type SecretRefDeps, type StorageConfig } from '../config/index.ts'
 import type { StorageOptions } from './storage.ts'
 
-export interface StorageConfigDeps {
-  /** The process environment (main.ts passes process.env). */
-  readonly env: Readonly<Record<string, string | undefined>>
-  readonly readFile?: (path: string) => Promise<string>
-}
+export type StorageConfigDeps = SecretRefDeps
 
 /**
  * The `storage` config section as StorageOptions: resolves the URL's secret reference (environment
@@ -20,26 +14,7 @@ export async function storageOptionsFromConfig(
 ): Promise<StorageOptions> {
   const ref = config.url
   if (ref === undefined) return { backend: 'pglite', dataDir: config.dataDir }
-  let url: string | undefined
-  let where: string
-  if ('fromEnv' in ref) {
-    where = `environment variable ${ref.fromEnv}`
-    url = deps.env[ref.fromEnv]
-  } else {
-    where = `file ${ref.file}`
-    try {
-      url = await (deps.readFile ?? ((p) => readFile(p, 'utf8')))(ref.file)
-    } catch (err) {
-      throw new GatewayError(
-        'STORAGE_CONFIG_INVALID',
-        `storage.url: cannot read ${where} (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`,
-      )
-    }
-  }
-  url = url?.trim()
-  if (url === undefined || url === '') {
-    throw new GatewayError('STORAGE_CONFIG_INVALID', `storage.url: ${where} is unset or empty`)
-  }
+  const url = await resolveSecretRef(ref, { field: 'storage.url', code: 'STORAGE_CONFIG_INVALID' }, deps)
   return {
     backend: 'postgres',
     url,
