@@ -101,7 +101,9 @@ describe(`${CLIENTS} concurrent clients`, () => {
         `${CLIENTS} open client connections`,
       )
       await eventually(() => upstream.received.length - started === POOL, 10_000, 'pool filled')
-      assert.equal(gw.gateway.runtime.upstreams.get('u')?.queueDepth, CLIENTS - POOL, 'the rest queue')
+      // An open connection is not yet a parsed request: under load the last heads arrive a little later.
+      const u = gw.gateway.runtime.upstreams.get('u')
+      await eventually(() => u?.queueDepth === CLIENTS - POOL, 10_000, 'the rest queue')
     } finally {
       gate = undefined
       release()
