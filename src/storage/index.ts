@@ -38,6 +38,7 @@ export {
   type SubscriptionPage,
   type Cause,
   type AuditEntry,
+  type AuditFilter,
   type NewAuditEntry,
   type BlockRef,
   type ProcessedBlock,

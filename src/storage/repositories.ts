@@ -15,7 +15,7 @@ export type Hex = `0x${string}`
 export type QuoteState = 'open' | 'paid' | 'expired'
 export type PaymentState = 'seen' | 'confirmed' | 'final' | 'reorged'
 export type SubscriptionState = 'pending' | 'active' | 'expired' | 'revoked' | 'cancelled'
-export type AuditEntity = 'subscription' | 'payment'
+export type AuditEntity = 'subscription' | 'payment' | 'admin'
 
 /** A signed quote as stored. Token amounts are bigint: never a JS number. */
 export interface QuoteRecord {
@@ -242,6 +242,20 @@ export interface AuditRepository {
   list(entity: AuditEntity, entityId: string): Promise<AuditEntry[]>
   /** The latest `limit` entries, newest first. */
   recent(limit: number): Promise<AuditEntry[]>
+  /**
+   * One page of entries oldest first (by id): `at` in [since, until), `entityId` equal to `subject`, ids
+   * above `afterId` (the previous page's last); at most `limit`.
+   */
+  search(filter: AuditFilter): Promise<AuditEntry[]>
+}
+
+export interface AuditFilter {
+  readonly since?: Date
+  readonly until?: Date
+  readonly subject?: string
+  readonly entity?: AuditEntity
+  readonly afterId?: bigint
+  readonly limit: number
 }
 
 export interface CursorRepository {
@@ -959,6 +973,16 @@ function audit(db: Db): AuditRepository {
     },
     async recent(limit) {
       const rows = await db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit).execute()
+      return rows.map(toAudit)
+    },
+    async search(filter) {
+      let q = db.selectFrom('audit_log').selectAll()
+      if (filter.since !== undefined) q = q.where('at', '>=', filter.since)
+      if (filter.until !== undefined) q = q.where('at', '<', filter.until)
+      if (filter.subject !== undefined) q = q.where('entity_id', '=', filter.subject)
+      if (filter.entity !== undefined) q = q.where('entity', '=', filter.entity)
+      if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId.toString())
+      const rows = await q.orderBy('id').limit(filter.limit).execute()
       return rows.map(toAudit)
     },
   }
