@@ -419,6 +419,7 @@ async function operate(
           log: log.child({ subsystem: 'admin' }),
           ...(paid === undefined ? {} : { repository: paid.storage.audit }),
         }),
+        ...(paid === undefined ? {} : { subscriptions: paid.storage.subscriptions }),
         isReady: () => gateway.isReady(),
         status: () => ({
           pid: process.pid,

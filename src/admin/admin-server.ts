@@ -14,6 +14,11 @@ import {
   type AdminRole,
 } from './admin-auth.ts'
 import { auditQueryRoute, type AdminAudit } from './admin-audit.ts'
+import {
+  subscriptionDetailRoute,
+  subscriptionListRoute,
+  type AdminSubscriptionStore,
+} from './admin-subscriptions.ts'
 
 export interface AdminOptions {
   readonly host: string
@@ -44,6 +49,8 @@ export interface AdminDeps {
   credentials?(): AdminCredentials
   /** Where every write is recorded (and `GET /audit` answered from, when it can be queried). */
   readonly audit?: AdminAudit
+  /** The stored subscriptions: `GET /subscriptions` and `GET /subscriptions/:id` (with a database only). */
+  readonly subscriptions?: AdminSubscriptionStore
 }
 
 /** The request an admin route answers. */
@@ -127,6 +134,7 @@ const json = (status: number, body: unknown): AdminAnswer => ({
  *   GET  /status    JSON: state, config version, connections, last reload     read
  *   POST /reload    reload the config file; 200 with the outcome              operate
  *   GET  /audit     the audit log by time range and subject (when stored)      read
+ *   GET  /subscriptions[/:id]  stored subscriptions, one with its audit (db)    read
  *   …               `deps.routes` of other subsystems (GET read, POST operate unless they say)
  */
 export function adminRouteTable(deps: AdminDeps): AdminRouteEntry[] {
@@ -162,6 +170,18 @@ export function adminRouteTable(deps: AdminDeps): AdminRouteEntry[] {
   if (deps.audit?.query !== undefined) {
     const route = auditQueryRoute(deps.audit)
     table.push(builtin('GET', '/audit', 'read', false, route))
+  }
+  if (deps.subscriptions !== undefined) {
+    table.push(builtin('GET', '/subscriptions', 'read', false, subscriptionListRoute(deps.subscriptions)))
+    table.push({
+      endpoint: 'GET /subscriptions/:id',
+      method: 'GET',
+      path: '/subscriptions/',
+      isPrefix: true,
+      role: 'read',
+      isOpenable: false,
+      answer: subscriptionDetailRoute(deps.subscriptions, deps.audit),
+    })
   }
   for (const r of deps.routes ?? []) {
     const method = r.method ?? 'GET'

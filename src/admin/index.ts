@@ -32,3 +32,8 @@ export {
   type AdminAuditEntry,
   type AuditQuery,
 } from './admin-audit.ts'
+export {
+  MAX_SUBSCRIPTION_PAGE,
+  parseSubscriptionQuery,
+  type AdminSubscriptionStore,
+} from './admin-subscriptions.ts'

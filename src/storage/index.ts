@@ -36,6 +36,7 @@ export {
   type NewSubscription,
   type SubscriptionChanges,
   type SubscriptionPage,
+  type SubscriptionFilter,
   type Cause,
   type AuditEntry,
   type AuditFilter,

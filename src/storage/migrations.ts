@@ -274,16 +274,18 @@ const V4: Migration = {
  *   `config`; `cause` the endpoint; `to_state` `done` or `failed`; `detail` who, request id, before/after).
  * - `audit_log_at`: `GET /audit?since=&until=` pages by time; `audit_log_subject`: by subject across
  *   entities (`audit_log_entity` leads with the entity).
+ * - `subscriptions_owner`: `GET /subscriptions?owner=` (v1 indexes the beneficiary, not the owner).
  */
 const V5: Migration = {
   version: 5,
-  name: 'admin actions in the audit log, audit by time and by subject',
+  name: 'admin actions in the audit log, audit by time and by subject, subscriptions by owner',
   statements: [
     `ALTER TABLE audit_log DROP CONSTRAINT audit_log_entity_check`,
     `ALTER TABLE audit_log ADD CONSTRAINT audit_log_entity_check
       CHECK (entity IN ('subscription', 'payment', 'admin'))`,
     `CREATE INDEX audit_log_at ON audit_log (at, id)`,
     `CREATE INDEX audit_log_subject ON audit_log (entity_id, id)`,
+    `CREATE INDEX subscriptions_owner ON subscriptions (owner)`,
   ],
 }
 

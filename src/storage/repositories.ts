@@ -227,6 +227,21 @@ export interface SubscriptionRepository {
    */
   listByState(state: SubscriptionState, page: SubscriptionPage): Promise<SubscriptionRecord[]>
   listByBeneficiary(beneficiary: Hex): Promise<SubscriptionRecord[]>
+  /** One page by id (ascending) of the rows matching every given filter, ids above `afterId`. */
+  search(filter: SubscriptionFilter): Promise<SubscriptionRecord[]>
+}
+
+export interface SubscriptionFilter {
+  readonly owner?: Hex
+  readonly beneficiary?: Hex
+  readonly planId?: number
+  readonly state?: SubscriptionState
+  /** `end_at` (chain seconds) at or after. */
+  readonly endFrom?: number
+  /** `end_at` (chain seconds) before. */
+  readonly endBefore?: number
+  readonly afterId?: Hex
+  readonly limit: number
 }
 
 export interface SubscriptionPage {
@@ -946,6 +961,18 @@ function subscriptions(db: Db): SubscriptionRepository {
         .where('beneficiary', '=', lower(beneficiary))
         .orderBy('end_at', 'desc')
         .execute()
+      return rows.map(toSubscription)
+    },
+    async search(filter) {
+      let q = db.selectFrom('subscriptions').selectAll()
+      if (filter.owner !== undefined) q = q.where('owner', '=', lower(filter.owner))
+      if (filter.beneficiary !== undefined) q = q.where('beneficiary', '=', lower(filter.beneficiary))
+      if (filter.planId !== undefined) q = q.where('plan_id', '=', filter.planId)
+      if (filter.state !== undefined) q = q.where('state', '=', filter.state)
+      if (filter.endFrom !== undefined) q = q.where('end_at', '>=', String(filter.endFrom))
+      if (filter.endBefore !== undefined) q = q.where('end_at', '<', String(filter.endBefore))
+      if (filter.afterId !== undefined) q = q.where('id', '>', lower(filter.afterId))
+      const rows = await q.orderBy('id').limit(filter.limit).execute()
       return rows.map(toSubscription)
     },
   }

@@ -83,10 +83,14 @@ const subsystemRoutes: AdminRoute[] = [
   },
 ]
 
+/** An empty subscription store: the authorisation suites only need the routes to exist. */
+const noSubscriptions = { search: () => Promise.resolve([]), get: () => Promise.resolve(undefined) }
+
 function deps(over: Partial<AdminDeps> & { lines?: string[] } = {}): AdminDeps {
   const { log } = memoryLogger('debug')
   return {
     log,
+    subscriptions: noSubscriptions,
     registry: new Registry(),
     isReady: () => true,
     status: () => ({ state: 'serving' }),
@@ -118,18 +122,38 @@ function assertProblem(res: SimpleResponse, status: number, code: string, what: 
 describe('admin authorisation: every route of the table', () => {
   let server: AdminServer
   const { log, lines } = memoryLogger('debug')
+  // Every optional route present: the audit and the subscriptions need a database (embedded here).
+  const backend = storageBackends({})[0] as typeof storageBackends extends () => (infer B)[] ? B : never
   before(async () => {
+    const storage = await backend.open()
     const { log: auditLog } = memoryLogger('debug')
     server = await startAdminServer(
       { host: '127.0.0.1', port: 0 },
-      deps({ log, credentials: () => credentialsOf(), audit: createAdminAudit({ log: auditLog }) }),
+      deps({
+        log,
+        credentials: () => credentialsOf(),
+        audit: createAdminAudit({ log: auditLog, repository: storage.audit }),
+        subscriptions: storage.subscriptions,
+      }),
     )
   })
-  after(() => server.close())
+  after(async () => {
+    await server.close()
+    await backend.close()
+  })
 
   test('the table holds the built-in and the subsystem endpoints', () => {
     const endpoints = server.routes.map((r) => r.endpoint)
-    for (const e of ['GET /metrics', 'GET /healthz', 'GET /readyz', 'GET /status', 'POST /reload'])
+    for (const e of [
+      'GET /metrics',
+      'GET /healthz',
+      'GET /readyz',
+      'GET /status',
+      'POST /reload',
+      'GET /audit',
+      'GET /subscriptions',
+      'GET /subscriptions/:id',
+    ])
       assert.ok(endpoints.includes(e), e)
     for (const r of subsystemRoutes) assert.ok(endpoints.includes(r.endpoint), r.endpoint)
     assert.equal(server.routes.find((r) => r.endpoint === 'POST /reload')?.role, 'operate')
@@ -226,7 +250,11 @@ describe('admin open paths and the unauthenticated default', () => {
       deps({ credentials: () => createAdminCredentials([], ['/healthz']) }),
     )
     try {
-      for (const r of server.routes) assert.equal((await call(server, r)).status, 200, r.endpoint)
+      for (const r of server.routes) {
+        const res = await call(server, r)
+        // The empty store answers 404 for the one subscription; everything else is served.
+        assert.equal(res.status, r.endpoint === 'GET /subscriptions/:id' ? 404 : 200, r.endpoint)
+      }
     } finally {
       await server.close()
     }
@@ -347,6 +375,7 @@ for (const backend of storageBackends()) {
         deps({
           credentials: () => credentialsOf(),
           audit: createAdminAudit({ log, repository: storage.audit }),
+          subscriptions: storage.subscriptions,
         }),
       )
     })
@@ -460,6 +489,96 @@ for (const backend of storageBackends()) {
       assert.equal(from.entries.length, all.entries.length)
       const upto = await audit(`?until=${encodeURIComponent(first.at)}&limit=500`)
       assert.ok(upto.entries.every((e) => Date.parse(e.at) < Date.parse(first.at)))
+    })
+
+    const owner = (n: number) => `0x${n.toString(16).padStart(40, '0')}`
+    const subId = (n: number) => `0x${n.toString(16).padStart(64, '0')}`
+    interface SubPage {
+      subscriptions: Array<{ id: string; owner: string; planId: number; state: string; end: number }>
+      nextCursor: string | null
+    }
+    const list = async (query: string): Promise<SubPage> => {
+      const res = await send(`${base()}/subscriptions${query}`, { headers: read })
+      assert.equal(res.status, 200, res.body)
+      return res.json<SubPage>()
+    }
+
+    test('GET /subscriptions filters by owner, plan, state and expiry window; cursor pages cover all once', async () => {
+      const rows = Array.from({ length: 7 }, (_, i) => ({
+        id: subId(0x100 + i) as `0x${string}`,
+        owner: owner(i % 2 === 0 ? 0xa : 0xb) as `0x${string}`,
+        beneficiary: owner(0xc) as `0x${string}`,
+        planId: i % 3,
+        token: owner(0xd) as `0x${string}`,
+        startAt: 1_000,
+        endAt: 2_000 + i * 100,
+        state: (i === 6 ? 'revoked' : 'active') as 'active' | 'revoked',
+      }))
+      for (const r of rows) assert.ok(await storage.subscriptions.insert(r, { cause: 'test' }))
+      const ids = (p: SubPage) => p.subscriptions.map((x) => x.id)
+      const pick = (...i: number[]) => i.map((n) => rows[n]?.id)
+      assert.deepEqual(ids(await list('?limit=500')), pick(0, 1, 2, 3, 4, 5, 6))
+      assert.deepEqual(ids(await list(`?owner=0x${owner(0xa).slice(2).toUpperCase()}`)), pick(0, 2, 4, 6))
+      assert.deepEqual(ids(await list('?planId=1')), pick(1, 4))
+      assert.deepEqual(ids(await list('?state=revoked')), pick(6))
+      assert.deepEqual(ids(await list('?expiresFrom=2200&expiresBefore=2400')), pick(2, 3))
+      assert.deepEqual(ids(await list(`?owner=${owner(0xb)}&planId=0`)), pick(3))
+      const seen: string[] = []
+      let cursor: string | null = ''
+      let pages = 0
+      while (cursor !== null) {
+        const page: SubPage = await list(`?limit=3${cursor === '' ? '' : `&cursor=${cursor}`}`)
+        assert.ok(page.subscriptions.length <= 3)
+        seen.push(...ids(page))
+        cursor = page.nextCursor
+        pages++
+      }
+      assert.deepEqual(seen, pick(0, 1, 2, 3, 4, 5, 6))
+      assert.equal(pages, 3)
+      for (const q of [
+        '?owner=0x12',
+        '?planId=70000',
+        '?state=gone',
+        '?expiresFrom=soon',
+        '?limit=501',
+        '?cursor=zz',
+        '?x=1',
+      ]) {
+        const res = await send(`${base()}/subscriptions${q}`, { headers: read })
+        assertProblem(res, 400, 'ADMIN_QUERY_INVALID', q)
+      }
+    })
+
+    test('GET /subscriptions/:id answers the stored row with its transitions and the admin actions on it', async () => {
+      const id = subId(0x100)
+      const revoke = server.routes.find((r) => r.method === 'POST' && r.isPrefix) as AdminRouteEntry
+      const done = await send(`${base()}${revoke.path}subscription/${id}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRETS.operate}` },
+      })
+      assert.equal(done.status, 200)
+      const res = await send(`${base()}/subscriptions/0x${id.slice(2).toUpperCase()}`, { headers: read })
+      assert.equal(res.status, 200, res.body)
+      const body = res.json<{
+        subscription: { id: string; state: string; owner: string }
+        audit: Array<{ entity: string; cause: string; toState: string; detail: Record<string, unknown> }>
+        auditNextCursor: string | null
+      }>()
+      assert.equal(body.subscription.id, id)
+      assert.equal(body.subscription.state, 'active')
+      assert.deepEqual(
+        body.audit.map((e) => [e.entity, e.cause, e.toState]),
+        [
+          ['subscription', 'test', 'active'],
+          ['admin', revoke.endpoint, 'done'],
+        ],
+      )
+      assert.equal(body.audit[1]?.detail['requestId'], done.headers['x-request-id'])
+      assert.equal(body.auditNextCursor, null)
+      const unknown = await send(`${base()}/subscriptions/${subId(0x999)}`, { headers: read })
+      assertProblem(unknown, 404, 'SUBSCRIPTION_NOT_FOUND', 'unknown')
+      const malformed = await send(`${base()}/subscriptions/0x12`, { headers: read })
+      assertProblem(malformed, 400, 'SUBSCRIPTION_ID_INVALID', 'malformed')
     })
 
     test('malformed parameters are ADMIN_QUERY_INVALID', async () => {
