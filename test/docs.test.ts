@@ -315,8 +315,10 @@ async function startGateway(backend: TestUpstream): Promise<RunningGateway> {
     })
     void exited.then((code) => reject(new Error(`gateway exited (${code}) before serving: ${stderr}`)))
   })
+  // As spawnLitgate: PGlite's first open (initdb and the migrations) took 17-23 s on the shared 2-core host
+  // at load average 10; 15 s failed every test of this file there.
   const ports = await within(
-    15_000,
+    60_000,
     'gateway start (the "gateway serving" and "admin listening" log lines)',
     started,
   ).catch(async (err: unknown) => {
