@@ -385,6 +385,11 @@ async function operate(
           if (!loaded.ok) return loaded
           const next = await loadAdminCredentials(loaded.config.admin, { env })
           assertAdminExposure(config.admin.host, next)
+          if (!next.isEnabled && adminCredentials?.isEnabled === true)
+            log.warn(
+              { host: config.admin.host },
+              'the reloaded config has no admin.tokens: the admin API is open to anyone on this host',
+            )
           pendingCredentials = next
           return loaded
         }
