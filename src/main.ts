@@ -21,7 +21,14 @@ import { propagation, trace } from '@opentelemetry/api'
 import type { Logger, LevelWithSilent } from 'pino'
 import { Registry } from 'prom-client'
 import { Redis } from 'ioredis'
-import { startAdminServer, type AdminServer } from './admin/index.ts'
+import {
+  assertAdminExposure,
+  createAdminAudit,
+  loadAdminCredentials,
+  startAdminServer,
+  type AdminCredentials,
+  type AdminServer,
+} from './admin/index.ts'
 import {
   checkPidFile,
   describeVersion,
@@ -82,7 +89,8 @@ const USAGE = `usage:
                                             when valid (--strict: warnings fail too)
   litgate reload -c FILE [--admin ADDR]     validate FILE, then reload the running gateway through its
                                             admin API; ADDR is host:port or http://host:port
-                                            (default: admin.host/port from FILE)
+                                            (default: admin.host/port from FILE); sends the
+                                            bearer token LITGATE_ADMIN_TOKEN when set
   litgate migrate -c FILE                   apply pending database migrations (storage section)
   litgate demo [--port N] [--flow]          sell access on embedded defaults (a local anvil with the
                                             contracts, PGlite, demo backends, a free and a paid route);
@@ -146,7 +154,7 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     case 'validate':
       return validateCommand(values.config, { isStrict: values.strict === true }, io)
     case 'reload':
-      return reloadCommand(values.config, values.admin, io)
+      return reloadCommand(values.config, values.admin, io, env['LITGATE_ADMIN_TOKEN'])
     case 'migrate':
       return migrateCommand(values.config, { env }, io)
     case 'run': {
@@ -231,6 +239,23 @@ async function operate(
     log.error({ code: 'CONFIG_INVALID' }, 'routes[].access lists plans, but there is no paidAccess section')
     log.flush()
     return undefined
+  }
+  // The admin tokens are read before anything starts: a non-loopback admin without tokens, or a token
+  // that cannot be read, stops the start with nothing bound.
+  let adminCredentials: AdminCredentials | undefined
+  if (config.admin.enabled) {
+    try {
+      adminCredentials = await loadAdminCredentials(config.admin, { env })
+      assertAdminExposure(config.admin.host, adminCredentials)
+    } catch (err) {
+      reportStartFailure(log, 'admin listener', err)
+      return undefined
+    }
+    if (!adminCredentials.isEnabled)
+      log.warn(
+        { host: config.admin.host },
+        'admin API without authentication (admin.tokens is empty): anyone on this host can reload and revoke',
+      )
   }
   const registry = new Registry()
   // The chain client: for the paid layer (paidAccess.chain, tuned by LITGATE_CHAIN_*), or opt-in through
@@ -349,11 +374,32 @@ async function operate(
       )
     })
   let routeIds = new Set(config.routes.map((r) => r.id))
+  // Admin tokens are re-read by every reload's load step (a failure fails the reload, nothing applied) and
+  // swapped in one assignment when the reload applies.
+  let pendingCredentials: AdminCredentials | undefined
+  const load: ConfigSource =
+    adminCredentials === undefined
+      ? source
+      : async () => {
+          const loaded = await source()
+          if (!loaded.ok) return loaded
+          const next = await loadAdminCredentials(loaded.config.admin, { env })
+          assertAdminExposure(config.admin.host, next)
+          if (!next.isEnabled && adminCredentials?.isEnabled === true)
+            log.warn(
+              { host: config.admin.host },
+              'the reloaded config has no admin.tokens: the admin API is open to anyone on this host',
+            )
+          pendingCredentials = next
+          return loaded
+        }
   const reloader = new Reloader({
     target: gateway,
-    load: source,
+    load,
     log,
     onOutcome: (outcome, next) => {
+      if (outcome.ok && pendingCredentials !== undefined) adminCredentials = pendingCredentials
+      pendingCredentials = undefined
       if (!outcome.ok) {
         metrics.observeReload('failure', outcome.code)
         return
@@ -373,6 +419,12 @@ async function operate(
       admin = await startAdminServer(config.admin, {
         log,
         registry,
+        credentials: () => adminCredentials as AdminCredentials,
+        audit: createAdminAudit({
+          log: log.child({ subsystem: 'admin' }),
+          ...(paid === undefined ? {} : { repository: paid.storage.audit }),
+        }),
+        ...(paid === undefined ? {} : { subscriptions: paid.storage.subscriptions }),
         isReady: () => gateway.isReady(),
         status: () => ({
           pid: process.pid,

@@ -257,6 +257,31 @@ describe('litgate run: start-up failures are one line with their own code', () =
     }
   })
 
+  test('an admin listener on a non-loopback address without tokens: ADMIN_AUTH_REQUIRED, nothing bound', () => {
+    const r = runConfig(
+      'admin-open.yaml',
+      'version: 1\nlisteners: [{ name: public, port: 0 }]\nadmin: { enabled: true, host: 0.0.0.0, port: 0 }\nupstreams: [{ id: u, backends: [{ url: "http://127.0.0.1:1" }] }]\nroutes: [{ id: r, match: {}, upstream: u }]\n',
+    )
+    assertOneLine(
+      r,
+      'ADMIN_AUTH_REQUIRED',
+      /admin\.host 0\.0\.0\.0 is not a loopback address and admin\.tokens is empty/,
+    )
+    assert.ok(!r.logs.some((l) => l['msg'] === 'gateway serving' || l['msg'] === 'admin listening'))
+  })
+
+  test('an admin token that cannot be read: ADMIN_TOKEN_INVALID naming the field', () => {
+    const r = runConfig(
+      'admin-token.yaml',
+      'version: 1\nlisteners: [{ name: public, port: 0 }]\nadmin: { enabled: true, tokens: [{ id: ops, role: read, secret: { fromEnv: ADMIN_TEST_UNSET_TOKEN } }] }\nupstreams: [{ id: u, backends: [{ url: "http://127.0.0.1:1" }] }]\nroutes: [{ id: r, match: {}, upstream: u }]\n',
+    )
+    assertOneLine(
+      r,
+      'ADMIN_TOKEN_INVALID',
+      /admin\.tokens\[0\]\.secret: environment variable ADMIN_TEST_UNSET_TOKEN is unset or empty/,
+    )
+  })
+
   test('a listen address not on this host: LISTEN_ADDRESS_UNAVAILABLE', () => {
     const r = runConfig(
       'noaddr.yaml',

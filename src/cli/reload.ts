@@ -26,7 +26,11 @@ export async function reloadCommand(
   path: string | undefined,
   adminOption: string | undefined,
   io: CliIo,
+  token?: string,
 ): Promise<number> {
+  // The admin API's bearer token (role operate), when it has tokens configured; never printed.
+  const headers: Record<string, string> =
+    token === undefined || token === '' ? {} : { authorization: `Bearer ${token}` }
   const usage = (message: string): number => {
     io.stderr(`${message}\n`)
     return EXIT.usage
@@ -53,7 +57,7 @@ export async function reloadCommand(
     const host = admin.host === '0.0.0.0' || admin.host === '::' ? '127.0.0.1' : admin.host
     base = new URL(`http://${host.includes(':') ? `[${host}]` : host}:${admin.port}/`)
   }
-  const loaded = await runningConfigFile(base)
+  const loaded = await runningConfigFile(base, headers)
   if (loaded === null) {
     io.stderr(
       `warning: the gateway at ${base.host} was not started from a file; it re-applies its own config\n`,
@@ -65,9 +69,21 @@ export async function reloadCommand(
   }
   let response: Response
   try {
-    response = await fetch(new URL('/reload', base), { method: 'POST', signal: AbortSignal.timeout(30_000) })
+    response = await fetch(new URL('/reload', base), {
+      method: 'POST',
+      headers,
+      signal: AbortSignal.timeout(30_000),
+    })
   } catch (err) {
     io.stderr(`error: cannot reach the admin API at ${base.host} (${(err as Error).message})\n`)
+    return EXIT.failure
+  }
+  if (response.status === 401 || response.status === 403) {
+    const problem = (await response.json()) as { code?: string; detail?: string }
+    io.stderr(
+      `error: the admin API refused the reload: ${problem.code ?? response.status}` +
+        `${problem.detail === undefined ? '' : `: ${problem.detail}`} (LITGATE_ADMIN_TOKEN: a token of role operate)\n`,
+    )
     return EXIT.failure
   }
   const outcome = (await response.json()) as ReloadOutcome
@@ -89,9 +105,12 @@ export async function reloadCommand(
  * The config file the running gateway loaded, from `/status`: a path, null when it runs an in-memory
  * config (demo), undefined when that cannot be told (unreachable, older gateway): then no warning.
  */
-async function runningConfigFile(base: URL): Promise<string | null | undefined> {
+async function runningConfigFile(
+  base: URL,
+  headers: Record<string, string>,
+): Promise<string | null | undefined> {
   try {
-    const response = await fetch(new URL('/status', base), { signal: AbortSignal.timeout(5000) })
+    const response = await fetch(new URL('/status', base), { headers, signal: AbortSignal.timeout(5000) })
     if (!response.ok) return undefined
     const status = (await response.json()) as { configFile?: unknown }
     if (status.configFile === null) return null

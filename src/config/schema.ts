@@ -473,6 +473,25 @@ export const routeSchema = z.strictObject({
     .meta({ description: 'Add `x-litgate-attempts` to responses: each attempt, its backend, phase, outcome and retry decision.' }),
 })
 
+export const adminRoleSchema = z
+  .enum(['read', 'operate', 'admin'])
+  .meta({
+    description:
+      'What the token may do: `read` (metrics, status, listings, audit), `operate` (reload, revoke) or `admin` (everything). Each role includes the ones before it.',
+  })
+
+export const adminTokenSchema = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, `.`, `_`, `-`; at most 64')
+    .meta({ description: 'Who the token is: written in the audit log and the log lines of every admin action.' }),
+  role: adminRoleSchema,
+  secret: secretRefSchema.meta({
+    description:
+      'The bearer token (at least 32 characters), from an environment variable or a file. Only its SHA-256 is kept in memory.',
+  }),
+})
+
 export const adminSchema = z
   .strictObject({
     enabled: z
@@ -483,10 +502,35 @@ export const adminSchema = z
       .string()
       .min(1)
       .default('127.0.0.1')
-      .meta({ description: 'Address to bind. The admin API has no authentication: keep it on loopback or a private network.' }),
+      .meta({
+        description:
+          'Address to bind. A non-loopback address needs `admin.tokens` (start-up refused with ADMIN_AUTH_REQUIRED otherwise).',
+      }),
     port: z.int().min(0).max(65535).default(9901).meta({ description: 'TCP port (0 = ephemeral, for tests).' }),
+    tokens: z
+      .array(adminTokenSchema)
+      .max(64)
+      .default([])
+      .superRefine((tokens, ctx) => {
+        const seen = new Set<string>()
+        for (const [i, t] of tokens.entries()) {
+          if (seen.has(t.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate token id ${t.id}` })
+          seen.add(t.id)
+        }
+      })
+      .meta({
+        description:
+          'Bearer tokens of the admin API (`Authorization: Bearer …`), each with an id and a role. Empty: no authentication, allowed only on a loopback `host` (a warning is logged). Re-read on every reload.',
+      }),
+    openPaths: z
+      .array(z.enum(['/healthz', '/readyz', '/metrics']))
+      .default(['/healthz', '/readyz'])
+      .meta({
+        description:
+          'Endpoints answered without a token even when `tokens` is set (probes; `/metrics` for a Prometheus on a private network). Applied on reload.',
+      }),
   })
-  .meta({ description: 'The admin listener: `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`, `POST /reload`. Changes need a restart.' })
+  .meta({ description: 'The admin listener: `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`, `POST /reload`, `GET /audit` and the routes of other subsystems (docs/operations/admin.md). `enabled`, `host` and `port` need a restart.' })
 
 export const loggingSchema = z
   .strictObject({
@@ -586,6 +630,8 @@ export type UpstreamConfig = Config['upstreams'][number]
 export type BackendConfig = UpstreamConfig['backends'][number]
 export type RouteConfig = Config['routes'][number]
 export type AdminConfig = Config['admin']
+export type AdminTokenConfig = AdminConfig['tokens'][number]
+export type AdminRole = z.output<typeof adminRoleSchema>
 export type LoggingConfig = Config['logging']
 export type StorageConfig = Config['storage']
 export type { PaidAccessConfig, PlanConfig, QosConfig, TokensConfig } from './paid-access-schema.ts'

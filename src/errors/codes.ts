@@ -111,6 +111,12 @@ export const ERROR_CODES = Object.freeze({
   TOKEN_CAPACITY_EXHAUSTED: spec(503, 'Too many open sign-in nonces', 'internal'),
   TOKEN_KEY_INVALID: spec(500, 'Token signing key unusable', 'internal'),
 
+  // --- admin: the admin listener's authentication and queries (src/admin; never proxy traffic)
+  ADMIN_UNAUTHORIZED: spec(401, 'Admin bearer token missing or unknown', 'downstream'),
+  ADMIN_FORBIDDEN: spec(403, 'Admin token role does not allow this endpoint', 'downstream'),
+  ADMIN_QUERY_INVALID: spec(400, 'Invalid admin query parameters', 'downstream'),
+  ADMIN_TOKEN_INVALID: spec(500, 'Admin token unreadable, too short or shared by two ids', 'internal'),
+
   // --- internal: the gateway itself
   GATEWAY_OVERLOADED: spec(503, 'Gateway overloaded', 'internal'),
   GATEWAY_SHUTTING_DOWN: spec(503, 'Gateway shutting down', 'internal'),
@@ -132,6 +138,7 @@ export const ERROR_CODES = Object.freeze({
   TLS_FILE_INVALID: spec(500, 'TLS certificate or key file is not valid PEM', 'internal'),
   TLS_KEY_MISMATCH: spec(500, 'TLS private key does not match the certificate', 'internal'),
   TLS_NAME_NOT_COVERED: spec(500, 'TLS server name not covered by its certificate', 'internal'),
+  ADMIN_AUTH_REQUIRED: spec(500, 'Admin listener on a non-loopback address without tokens', 'internal'),
   PID_FILE_IN_USE: spec(500, 'PID file names a running process', 'internal'),
   PID_FILE_FAILED: spec(500, 'PID file could not be written', 'internal'),
 } satisfies Record<string, ErrorCodeSpec>)

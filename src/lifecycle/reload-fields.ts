@@ -59,6 +59,11 @@ export const APPLIED_ON_RELOAD = [
   'logging.level',
   'logging.accessLog.enabled',
   'logging.accessLog.sampleSuccessRatio',
+  // The admin tokens are re-read (secrets included) by every reload's load step in main.ts: an unreadable
+  // or short secret fails the reload (ADMIN_TOKEN_INVALID); on success the admin server's credentials are
+  // replaced in one assignment, read per request. openPaths travels with them.
+  'admin.tokens',
+  'admin.openPaths',
 ] as const
 
 /**

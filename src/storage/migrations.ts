@@ -267,8 +267,30 @@ const V4: Migration = {
   ],
 }
 
+/**
+ * Schema v5: the admin API's audit (src/admin) in the same append-only `audit_log` as the subscription and
+ * payment audit, so one query answers "what happened to X" across operators and the chain.
+ * - entity `admin`: one row per admin write (`entity_id` its subject: a subscription id, a token family id,
+ *   `config`; `cause` the endpoint; `to_state` `done` or `failed`; `detail` who, request id, before/after).
+ * - `audit_log_at`: `GET /audit?since=&until=` pages by time; `audit_log_subject`: by subject across
+ *   entities (`audit_log_entity` leads with the entity).
+ * - `subscriptions_owner`: `GET /subscriptions?owner=` (v1 indexes the beneficiary, not the owner).
+ */
+const V5: Migration = {
+  version: 5,
+  name: 'admin actions in the audit log, audit by time and by subject, subscriptions by owner',
+  statements: [
+    `ALTER TABLE audit_log DROP CONSTRAINT audit_log_entity_check`,
+    `ALTER TABLE audit_log ADD CONSTRAINT audit_log_entity_check
+      CHECK (entity IN ('subscription', 'payment', 'admin'))`,
+    `CREATE INDEX audit_log_at ON audit_log (at, id)`,
+    `CREATE INDEX audit_log_subject ON audit_log (entity_id, id)`,
+    `CREATE INDEX subscriptions_owner ON subscriptions (owner)`,
+  ],
+}
+
 /** Every migration this litgate knows, in version order (1, 2, …: no gaps). Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3, V4])
+export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3, V4, V5])
 
 /** sha256 of a migration's name and statements: an applied migration's row must keep matching it. */
 export function migrationChecksum(m: Migration): string {

@@ -15,7 +15,7 @@ export type Hex = `0x${string}`
 export type QuoteState = 'open' | 'paid' | 'expired'
 export type PaymentState = 'seen' | 'confirmed' | 'final' | 'reorged'
 export type SubscriptionState = 'pending' | 'active' | 'expired' | 'revoked' | 'cancelled'
-export type AuditEntity = 'subscription' | 'payment'
+export type AuditEntity = 'subscription' | 'payment' | 'admin'
 
 /** A signed quote as stored. Token amounts are bigint: never a JS number. */
 export interface QuoteRecord {
@@ -227,6 +227,21 @@ export interface SubscriptionRepository {
    */
   listByState(state: SubscriptionState, page: SubscriptionPage): Promise<SubscriptionRecord[]>
   listByBeneficiary(beneficiary: Hex): Promise<SubscriptionRecord[]>
+  /** One page by id (ascending) of the rows matching every given filter, ids above `afterId`. */
+  search(filter: SubscriptionFilter): Promise<SubscriptionRecord[]>
+}
+
+export interface SubscriptionFilter {
+  readonly owner?: Hex
+  readonly beneficiary?: Hex
+  readonly planId?: number
+  readonly state?: SubscriptionState
+  /** `end_at` (chain seconds) at or after. */
+  readonly endFrom?: number
+  /** `end_at` (chain seconds) before. */
+  readonly endBefore?: number
+  readonly afterId?: Hex
+  readonly limit: number
 }
 
 export interface SubscriptionPage {
@@ -242,6 +257,20 @@ export interface AuditRepository {
   list(entity: AuditEntity, entityId: string): Promise<AuditEntry[]>
   /** The latest `limit` entries, newest first. */
   recent(limit: number): Promise<AuditEntry[]>
+  /**
+   * One page of entries oldest first (by id): `at` in [since, until), `entityId` equal to `subject`, ids
+   * above `afterId` (the previous page's last); at most `limit`.
+   */
+  search(filter: AuditFilter): Promise<AuditEntry[]>
+}
+
+export interface AuditFilter {
+  readonly since?: Date
+  readonly until?: Date
+  readonly subject?: string
+  readonly entity?: AuditEntity
+  readonly afterId?: bigint
+  readonly limit: number
 }
 
 export interface CursorRepository {
@@ -934,6 +963,18 @@ function subscriptions(db: Db): SubscriptionRepository {
         .execute()
       return rows.map(toSubscription)
     },
+    async search(filter) {
+      let q = db.selectFrom('subscriptions').selectAll()
+      if (filter.owner !== undefined) q = q.where('owner', '=', lower(filter.owner))
+      if (filter.beneficiary !== undefined) q = q.where('beneficiary', '=', lower(filter.beneficiary))
+      if (filter.planId !== undefined) q = q.where('plan_id', '=', filter.planId)
+      if (filter.state !== undefined) q = q.where('state', '=', filter.state)
+      if (filter.endFrom !== undefined) q = q.where('end_at', '>=', String(filter.endFrom))
+      if (filter.endBefore !== undefined) q = q.where('end_at', '<', String(filter.endBefore))
+      if (filter.afterId !== undefined) q = q.where('id', '>', lower(filter.afterId))
+      const rows = await q.orderBy('id').limit(filter.limit).execute()
+      return rows.map(toSubscription)
+    },
   }
 }
 
@@ -959,6 +1000,16 @@ function audit(db: Db): AuditRepository {
     },
     async recent(limit) {
       const rows = await db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit).execute()
+      return rows.map(toAudit)
+    },
+    async search(filter) {
+      let q = db.selectFrom('audit_log').selectAll()
+      if (filter.since !== undefined) q = q.where('at', '>=', filter.since)
+      if (filter.until !== undefined) q = q.where('at', '<', filter.until)
+      if (filter.subject !== undefined) q = q.where('entity_id', '=', filter.subject)
+      if (filter.entity !== undefined) q = q.where('entity', '=', filter.entity)
+      if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId.toString())
+      const rows = await q.orderBy('id').limit(filter.limit).execute()
       return rows.map(toAudit)
     },
   }

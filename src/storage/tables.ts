@@ -1,7 +1,7 @@
 import type { ColumnType, Generated } from 'kysely'
 
 /**
- * The kysely view of schemas v1–v4 (migrations.ts is the truth; this mirrors it). Values as the drivers
+ * The kysely view of schemas v1–v5 (migrations.ts is the truth; this mirrors it). Values as the drivers
  * return them: `numeric` and `int8` as decimal strings on both backends (pg's default; the PGlite dialect
  * is told the same), `timestamptz` as Date, `jsonb` as parsed JSON. Byte strings (ids, hashes,
  * addresses, signatures) are lowercase 0x-hex text, checked by the database.

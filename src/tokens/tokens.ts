@@ -67,7 +67,13 @@ export interface Tokens {
     readonly endpoint: string
     readonly method: 'POST'
     readonly prefix: string
-    answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
+    answer(rest: string): Promise<{
+      readonly status: number
+      readonly type: string
+      readonly body: string
+      /** What the admin audit records: the subscription or family id, and what changed. */
+      readonly audit?: { readonly subject: string; readonly after: Readonly<Record<string, unknown>> }
+    }>
   }
   /** Revokes one family everywhere (database, this instance, the bus). */
   revokeFamily(id: string, reason: string): Promise<boolean>
@@ -237,12 +243,18 @@ export async function startTokens(options: TokensOptions, deps: TokensDeps): Pro
           { subscriptionId: id.toLowerCase(), families: families.length },
           'operator revoked the tokens of a subscription',
         )
-        return json(200, { revoked: families })
+        return {
+          ...json(200, { revoked: families }),
+          audit: { subject: id.toLowerCase(), after: { revokedFamilies: families.length } },
+        }
       }
       if (kind === 'family' && /^[A-Za-z0-9_-]{16,64}$/.test(id)) {
         const changed = await revokeFamily(id, 'operator')
         log.warn({ family: id }, 'operator revoked a token family')
-        return json(200, { revoked: changed ? [id] : [] })
+        return {
+          ...json(200, { revoked: changed ? [id] : [] }),
+          audit: { subject: id, after: { revoked: changed } },
+        }
       }
       return json(
         400,

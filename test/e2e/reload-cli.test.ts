@@ -9,7 +9,15 @@ import { admin, metric, spawnLitgate } from './support.ts'
 const BIN = resolve(import.meta.dirname, '../../bin/litgate.js')
 
 function reload(...args: string[]) {
-  return spawnSync(process.execPath, [BIN, 'reload', ...args], { encoding: 'utf8', timeout: 20_000 })
+  return reloadWith({}, ...args)
+}
+
+function reloadWith(env: Record<string, string>, ...args: string[]) {
+  return spawnSync(process.execPath, [BIN, 'reload', ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, ...env },
+  })
 }
 
 test('litgate reload: --admin host:port; a warning when -c is not the file the gateway loaded (from /status)', async () => {
@@ -56,6 +64,33 @@ routes: [{ id: one, match: {}, upstream: app }]
       3,
       'the bad value sent nothing',
     )
+  } finally {
+    await gw.cleanup()
+    await up.close()
+  }
+})
+
+test('litgate reload against an admin API with tokens: refused without LITGATE_ADMIN_TOKEN, applied with it', async () => {
+  const up = await startUpstream()
+  const token = 'c'.repeat(48)
+  const gw = await spawnLitgate(
+    `version: 1
+listeners: [{ name: main, port: 0 }]
+admin: { enabled: true, port: 0, tokens: [{ id: deploy, role: operate, secret: { fromEnv: ADMIN_DEPLOY_TOKEN } }] }
+upstreams: [{ id: app, backends: [{ url: "${up.url}" }] }]
+routes: [{ id: one, match: {}, upstream: app }]
+`,
+    { env: { ADMIN_DEPLOY_TOKEN: token } },
+  )
+  try {
+    const hostPort = new URL(gw.adminUrl).host
+    const refused = reloadWith({ LITGATE_ADMIN_TOKEN: '' }, '-c', gw.configFile, '--admin', hostPort)
+    assert.equal(refused.status, 1, refused.stderr)
+    assert.match(refused.stderr, /error: the admin API refused the reload: ADMIN_UNAUTHORIZED/)
+    const applied = reloadWith({ LITGATE_ADMIN_TOKEN: token }, '-c', gw.configFile, '--admin', hostPort)
+    assert.equal(applied.status, 0, applied.stderr)
+    assert.match(applied.stdout, /^unchanged: /)
+    assert.ok(!applied.stderr.includes(token) && !applied.stdout.includes(token))
   } finally {
     await gw.cleanup()
     await up.close()

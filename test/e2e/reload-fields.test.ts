@@ -5,7 +5,9 @@
  */
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { connect as h2connect } from 'node:http2'
@@ -82,6 +84,9 @@ const PROOF: Record<(typeof APPLIED_ON_RELOAD)[number], string> = {
   'rateLimit.ipv6PrefixLength':
     'rateLimit.perIp and ipv6PrefixLength: a reload limits the next request under the new policy',
   'rateLimit.redis.onError': 'rateLimit.redis.onError: a reload turns fail-open into fail-closed',
+  'admin.tokens': 'admin.tokens and openPaths: a reload swaps the tokens and open paths for the next request',
+  'admin.openPaths':
+    'admin.tokens and openPaths: a reload swaps the tokens and open paths for the next request',
 }
 
 interface SchemaField {
@@ -923,6 +928,62 @@ routes: [{ id: r, match: {}, upstream: app }]
     } finally {
       await gw.cleanup()
       await up.close()
+    }
+  })
+})
+
+describe('admin fields applied on reload', () => {
+  test('admin.tokens and openPaths: a reload swaps the tokens and open paths for the next request', async () => {
+    const up = await startUpstream()
+    const dir = mkdtempSync(join(tmpdir(), 'litgate-admin-tokens-'))
+    const tokenFile = join(dir, 'ops.token')
+    const first = 'f'.repeat(40)
+    const second = 's'.repeat(40)
+    writeFileSync(tokenFile, `${first}\n`)
+    const file = (openPaths: string, role: string): string => `version: 1
+listeners: [{ name: main, port: 0 }]
+admin:
+  enabled: true
+  port: 0
+  openPaths: [${openPaths}]
+  tokens: [{ id: ops, role: ${role}, secret: { file: "${tokenFile}" } }]
+upstreams: [{ id: app, backends: [{ url: "${up.url}" }] }]
+routes: [{ id: r, match: {}, upstream: app }]
+`
+    const gw = await spawnLitgate(file('/healthz', 'operate'))
+    const as = (token: string, method = 'GET') => ({ method, headers: { authorization: `Bearer ${token}` } })
+    try {
+      assert.equal((await send(`${gw.adminUrl}/status`, as(first))).status, 200)
+      assert.equal((await send(`${gw.adminUrl}/metrics`)).status, 401)
+      assert.equal((await send(`${gw.adminUrl}/healthz`)).status, 200)
+      // The secret rotated in its file: the reload (asked with the old token) reads it again.
+      writeFileSync(tokenFile, second)
+      assert.equal((await send(`${gw.adminUrl}/reload`, as(first, 'POST'))).status, 200)
+      assert.equal((await send(`${gw.adminUrl}/status`, as(first))).status, 401, 'old token still accepted')
+      assert.equal((await send(`${gw.adminUrl}/status`, as(second))).status, 200)
+      // Role and open paths changed in the config.
+      let from = gw.logs.length
+      gw.writeConfig(file('/healthz, /metrics', 'read'))
+      gw.signal('SIGHUP')
+      await gw.indexOfLog((l) => l['msg'] === 'config reloaded', from)
+      assert.equal((await send(`${gw.adminUrl}/metrics`)).status, 200, '/metrics not opened')
+      assert.equal((await send(`${gw.adminUrl}/reload`, as(second, 'POST'))).status, 403, 'role not lowered')
+      // An unreadable secret fails the reload as a whole: the running tokens keep working.
+      rmSync(tokenFile)
+      from = gw.logs.length
+      gw.signal('SIGHUP')
+      const failed = await gw.waitForLog(
+        (l) => l['msg'] === 'reload failed; previous config keeps serving',
+        from,
+      )
+      assert.equal(failed['code'], 'ADMIN_TOKEN_INVALID')
+      assert.equal((await send(`${gw.adminUrl}/status`, as(second))).status, 200)
+      for (const secret of [first, second])
+        assert.ok(!JSON.stringify(gw.logs).includes(secret), 'a token was logged')
+    } finally {
+      await gw.cleanup()
+      await up.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
