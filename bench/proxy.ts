@@ -344,14 +344,26 @@ async function startProxy(target: Target, upstreamPort: number, round: number): 
   }
 }
 
+/** A measurement with failed requests in it: never reported. */
+class InvalidMeasurement extends Error {
+  /** Some answers were refusals (non-2xx: a 401/402 of an expired or refused token, a 5xx). */
+  readonly hasRefusals: boolean
+  constructor(message: string, hasRefusals: boolean) {
+    super(message)
+    this.hasRefusals = hasRefusals
+  }
+}
+
 /**
- * A figure with errors in it is not reported: any non-2xx response or socket error (a 401/402 of an
- * expired or refused token, a 5xx, a timeout) makes the round invalid and stops the run.
+ * A figure with errors in it is not reported. `refused`: non-2xx answers (stop the run at once);
+ * `lost`: requests that got no answer (socket errors, timeouts: an overloaded target, re-measured like a
+ * disturbed one while --retries allow, then the run stops).
  */
-function requireClean(target: Target, phase: string, errors: number, detail: string): void {
-  if (errors === 0) return
-  throw new Error(
-    `${target}: ${errors} failed requests in the ${phase} (${detail}): round invalid, no figures`,
+function requireClean(target: Target, phase: string, refused: number, lost: number, detail: string): void {
+  if (refused === 0 && lost === 0) return
+  throw new InvalidMeasurement(
+    `${target}: ${refused + lost} failed requests in the ${phase} (${detail}): round invalid, no figures`,
+    refused > 0,
   )
 }
 
@@ -365,7 +377,18 @@ async function measureQuietly(
   let best: TargetResult | undefined
   for (let attempt = 1; attempt <= opts.retries + 1; attempt++) {
     await waitQuiet(opts.quietWaitS, 10, (msg) => process.stdout.write(`  (${msg})\n`))
-    const r = { ...(await measure(target, upstream, upstreamPort, round)), attempts: attempt }
+    let measured: Omit<TargetResult, 'attempts'>
+    try {
+      measured = await measure(target, upstream, upstreamPort, round)
+    } catch (err) {
+      const canRetry = err instanceof InvalidMeasurement && !err.hasRefusals && attempt <= opts.retries
+      if (!canRetry) throw err
+      process.stdout.write(
+        `\n  (${err.message.replace(/: round invalid.*$/, '')}: measuring ${target} again)\n`,
+      )
+      continue
+    }
+    const r = { ...measured, attempts: attempt }
     if (best === undefined || disturbance(r) < disturbance(best)) best = r
     if (disturbance(r) <= NOISE_PCT) break
     if (attempt <= opts.retries)
@@ -373,7 +396,8 @@ async function measureQuietly(
         `  (core 0 was ${disturbance(r).toFixed(0)}% busy with other work: measuring ${target} again)\n`,
       )
   }
-  return best as TargetResult
+  if (best === undefined) throw new Error(`invariant: ${target} measured without a result`)
+  return best
 }
 
 async function measure(
@@ -389,9 +413,10 @@ async function measure(
     if (await session.ensureFor(seconds)) process.stdout.write(' (token refreshed)')
     return session.headers()
   }
-  const wrkErrors = (w: WrkResult): [number, string] => [
-    w.non2xx + w.socketErrors,
-    `${w.non2xx} non-2xx, ${w.socketErrors} socket errors`,
+  const wrkErrors = (w: WrkResult): [number, number, string] => [
+    w.non2xx,
+    w.socketErrors,
+    `${w.non2xx} non-2xx, ${w.socketErrors} socket errors or timeouts`,
   ]
   try {
     try {
@@ -439,8 +464,9 @@ async function measure(
     requireClean(
       target,
       'fixed-rate run',
-      Math.max(fixed.failed, refused),
-      `${fixed.failed} of the measured failed; responses other than 200: ${JSON.stringify(fixed.refusedByStatus)}`,
+      refused,
+      Math.max(0, fixed.failed - refused),
+      `${fixed.failed} of the measured failed; answers other than 200 by status: ${JSON.stringify(fixed.refusedByStatus)}; the rest unanswered 5 s after the schedule's end`,
     )
     const fixedRate = {
       ...fixed,
