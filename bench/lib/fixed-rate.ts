@@ -20,6 +20,8 @@ export interface FixedRateOptions {
   readonly durationS: number
   readonly connections: number
   readonly path?: string
+  /** Sent on every request (e.g. `authorization`). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface Percentiles {
@@ -41,6 +43,8 @@ export interface FixedRateResult {
   readonly fromDue: Percentiles
   /** Share of measured requests that found no idle connection and had to wait for one. */
   readonly queuedShare: number
+  /** Responses other than 200 (warm-up included), by status code: each counts as failed. */
+  readonly refusedByStatus: Readonly<Record<string, number>>
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n')
@@ -60,7 +64,13 @@ function percentiles(samples: Float64Array): Percentiles {
 
 /** Runs the schedule to the end and resolves with the measured window's statistics. */
 export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateResult> {
-  const request = Buffer.from(`GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: 127.0.0.1:${opts.port}\r\n\r\n`)
+  const extra = Object.entries(opts.headers ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')
+  const request = Buffer.from(
+    `GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: 127.0.0.1:${opts.port}\r\n${extra}\r\n`,
+  )
+  const refusedByStatus: Record<string, number> = {}
   const intervalMs = 1000 / opts.rate
   const total = Math.round(opts.rate * (opts.warmupS + opts.durationS))
   const firstMeasured = Math.round(opts.rate * opts.warmupS)
@@ -113,6 +123,8 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
         const head = buf.toString('latin1', 0, end)
         const m = /\r\ncontent-length:\s*(\d+)/i.exec(head)
         if (m === null || !head.startsWith('HTTP/1.1 200')) {
+          const status = /^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 'unparsed'
+          refusedByStatus[status] = (refusedByStatus[status] ?? 0) + 1
           this.fail()
           return
         }
@@ -218,5 +230,6 @@ export async function runFixedRate(opts: FixedRateOptions): Promise<FixedRateRes
     fromTick: percentiles(fromTick.subarray(0, recorded)),
     fromDue: percentiles(fromDue.subarray(0, recorded)),
     queuedShare: queued / measured,
+    refusedByStatus,
   }
 }

@@ -51,6 +51,8 @@ export async function startLitgate(opts: {
   nodeArgs?: readonly string[]
   /** Checkout to run the gateway from (default: this repository), e.g. a snapshot or a patched copy. */
   root?: string
+  /** The gateway's environment (default: ours). */
+  env?: NodeJS.ProcessEnv
 }): Promise<StartedLitgate> {
   let configPath = opts.configPath
   if (configPath === undefined) {
@@ -66,13 +68,11 @@ export async function startLitgate(opts: {
     '-c',
     configPath,
   ]
+  const io = { stdout: fd, stderr: fd, ...(opts.env === undefined ? {} : { env: opts.env }) }
   const child =
     opts.pinCore === undefined
-      ? opts.children.spawn(process.execPath, args, { stdout: fd, stderr: fd })
-      : opts.children.spawn('taskset', ['-c', String(opts.pinCore), process.execPath, ...args], {
-          stdout: fd,
-          stderr: fd,
-        })
+      ? opts.children.spawn(process.execPath, args, io)
+      : opts.children.spawn('taskset', ['-c', String(opts.pinCore), process.execPath, ...args], io)
   closeSync(fd)
   try {
     await waitForPort(opts.port, 20_000, child)

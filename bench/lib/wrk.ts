@@ -47,9 +47,20 @@ export function parseWrk(out: string): WrkResult {
   }
 }
 
-/** Runs wrk with one thread (it shares a core with the upstream) and returns its parsed summary. */
-export function runWrk(wrk: string, url: string, connections: number, seconds: number): Promise<WrkResult> {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', url]
+/**
+ * Runs wrk with one thread (it shares a core with the upstream) and returns its parsed summary. `headers`
+ * are sent on every request (`-H`).
+ */
+export function runWrk(
+  wrk: string,
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s']
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`)
+  args.push(url)
   return new Promise((resolve, reject) => {
     execFile(wrk, args, { timeout: (seconds + 30) * 1000, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err !== null) {

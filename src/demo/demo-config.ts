@@ -55,15 +55,28 @@ export function demoConfig(
       { id: 'api', match: { path: { prefix: '/' } }, upstream: 'demo-api' },
     ],
   }
-  if (paid === undefined) return base
+  return paid === undefined ? base : { ...base, ...demoPaidLayer(paid) }
+}
+
+/**
+ * The demo's paid layer, the `storage` and `paidAccess` sections: PGlite in `paid.dataDir`, the chain and
+ * contract, the quote signer and the access-token key from the environment, the `pro` plan. With
+ * `hasFastMonitor` (the demo's) the payment monitor polls every 100 ms on `latest + 1`; without it, at its
+ * defaults (the bench's, bench/lib/paid-target.ts, which must not add background work of its own).
+ */
+export function demoPaidLayer(
+  paid: DemoPaidOptions,
+  opts: { readonly hasFastMonitor?: boolean } = {},
+): Pick<ConfigInput, 'storage' | 'paidAccess'> {
   return {
-    ...base,
     storage: { dataDir: paid.dataDir },
     paidAccess: {
       chain: { preset: 'anvil', rpc: [{ name: 'demo-anvil', http: paid.rpcUrl }] },
       contract: { deploymentsDir: paid.deploymentsDir },
       quoteSigner: { fromEnv: paid.quoteSignerEnv },
-      monitor: { confirmation: { latest: 1 }, pollIntervalMs: 100 },
+      ...(opts.hasFastMonitor === false
+        ? {}
+        : { monitor: { confirmation: { latest: 1 }, pollIntervalMs: 100 } }),
       plans: [
         {
           name: DEMO_PLAN,

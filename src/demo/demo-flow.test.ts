@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parseConfig } from '../config/index.ts'
-import { demoConfig } from './demo-config.ts'
+import { demoConfig, demoPaidLayer, type DemoPaidOptions } from './demo-config.ts'
 import { formatStepLine, runFlow, type FlowContext, type FlowStep, type StepResult } from './demo-flow.ts'
 
 // runFlow never touches the context itself: the fake steps below ignore it.
@@ -69,21 +69,21 @@ test('formatStepLine pads number, status and name into columns', () => {
   )
 })
 
+const PAID: DemoPaidOptions = {
+  rpcUrl: 'http://127.0.0.1:8545',
+  deploymentsDir: '/tmp/d',
+  dataDir: '/tmp/d/data',
+  planId: 1,
+  prices: { '0x5FbDB2315678afecb367f032d93F642f64180aa3': 10_000_000n },
+  quoteSignerEnv: 'LITGATE_DEMO_QUOTE_KEY',
+  tokenKeyEnv: 'LITGATE_DEMO_TOKEN_KEY',
+}
+
 test('the demo config is valid with and without the paid route (the paid one sells /paid through plan pro)', () => {
   const plain = parseConfig(JSON.stringify(demoConfig(0, ['http://127.0.0.1:1'], 0)), 'json')
   assert.equal(plain.ok, true)
   const paid = parseConfig(
-    JSON.stringify(
-      demoConfig(8080, ['http://127.0.0.1:1', 'http://127.0.0.1:2'], 9901, {
-        rpcUrl: 'http://127.0.0.1:8545',
-        deploymentsDir: '/tmp/d',
-        dataDir: '/tmp/d/data',
-        planId: 1,
-        prices: { '0x5FbDB2315678afecb367f032d93F642f64180aa3': 10_000_000n },
-        quoteSignerEnv: 'LITGATE_DEMO_QUOTE_KEY',
-        tokenKeyEnv: 'LITGATE_DEMO_TOKEN_KEY',
-      }),
-    ),
+    JSON.stringify(demoConfig(8080, ['http://127.0.0.1:1', 'http://127.0.0.1:2'], 9901, PAID)),
     'json',
   )
   assert.ok(paid.ok, JSON.stringify(paid))
@@ -98,4 +98,18 @@ test('the demo config is valid with and without the paid route (the paid one sel
     paid.config.paidAccess?.tokens?.signingKeys.map((k) => k.kid),
     ['demo-1'],
   )
+})
+
+test('the paid layer without the fast monitor (the bench) leaves the payment monitor at its defaults', () => {
+  const parse = (layer: ReturnType<typeof demoPaidLayer>) => {
+    const r = parseConfig(JSON.stringify({ ...demoConfig(0, ['http://127.0.0.1:1'], 0), ...layer }), 'json')
+    assert.ok(r.ok, JSON.stringify(r))
+    return r.config.paidAccess?.monitor
+  }
+  const fast = parse(demoPaidLayer(PAID))
+  const plain = parse(demoPaidLayer(PAID, { hasFastMonitor: false }))
+  assert.equal(fast?.pollIntervalMs, 100)
+  assert.deepEqual(fast?.confirmation, { latest: 1 })
+  assert.equal(plain?.pollIntervalMs, 1_000)
+  assert.equal(plain?.confirmation, undefined)
 })

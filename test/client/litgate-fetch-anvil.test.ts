@@ -7,7 +7,8 @@
 // Everything goes to the gateway's REAL token endpoints (`paidAccess.tokens` with an Ed25519 key passed by
 // env reference): GET {base}/nonce, POST {base}/token (polled with the same signed message until the payment
 // is confirmed), POST {base}/token/refresh (rotation, reuse → family revoked), and Bearer admission on the
-// paid route (the upstream sees x-litgate-subscription). Only the "activation not granted in time" case wraps
+// paid route (the upstream sees x-litgate-subscription). A second plan with a 40 s period (`short`, on /short)
+// lets a subscription lapse on the wall clock, which is what the gateway's access decisions read. Only the "activation not granted in time" case wraps
 // the SDK's fetch to hold POST {base}/token at 402 for a while.
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
@@ -32,14 +33,16 @@ import {
   type LitgateFetchOptions,
   type PaymentRequired,
 } from '../../packages/client/src/index.ts'
-import { testUsdcAbi, type LitgateDeployment } from '../../src/contracts/index.ts'
+import { paymentProcessorAbi, testUsdcAbi, type LitgateDeployment } from '../../src/contracts/index.ts'
 import { spawnLitgate, type LitgateProcess } from '../e2e/support.ts'
 import { ANVIL_MNEMONIC, type AnvilInstance } from '../helpers/anvil.ts'
 import { ACCOUNTS, PRICE, startPaidChain, type PaidChain } from '../helpers/paid-chain.ts'
 import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
-const { deployer } = ACCOUNTS
+const { deployer, operator } = ACCOUNTS
+/** The `short` plan's period: long enough for a purchase on a loaded machine, short enough to wait out. */
+const SHORT_PERIOD_S = 40
 const PKG = new URL('../../packages/client/', import.meta.url).pathname
 const SIGNER_KEY = `0x${randomBytes(32).toString('hex')}` as Hex
 const SIGNER = privateKeyToAccount(SIGNER_KEY)
@@ -62,6 +65,7 @@ let backend: TestUpstream
 let db: StorageBackend
 let gw: LitgateProcess
 let planId = 0
+let shortPlanId = 0
 
 const usdc = () => chain.usdc()
 const usdt = () => chain.usdt()
@@ -90,6 +94,7 @@ admin: { enabled: true, port: 0 }
 upstreams: [{ id: app, backends: [{ url: "${backend.url}" }] }]
 routes:
   - { id: paid, match: { path: { prefix: /api } }, upstream: app, access: [pro] }
+  - { id: short, match: { path: { prefix: /short } }, upstream: app, access: [short] }
   - { id: open, match: {}, upstream: app }
 storage: { dataDir: ${JSON.stringify(dataDir)} }
 paidAccess:
@@ -102,6 +107,11 @@ paidAccess:
       planId: ${planId}
       displayName: Pro
       prices: { "${usdc()}": "${PRICE}", "${usdt()}": "${PRICE}" }
+      qos: { requestsPerSecond: 10, burst: 20 }
+    - name: short
+      planId: ${shortPlanId}
+      displayName: Short
+      prices: { "${usdc()}": "${PRICE}" }
       qos: { requestsPerSecond: 10, burst: 20 }
   # Every buyer of this file signs in from 127.0.0.1: above the default 30/min so the file is not slowed down
   # (the SDK's handling of 429 Retry-After is covered in litgate-fetch-tokens.test.ts).
@@ -164,6 +174,28 @@ async function onChain(txHash: Hex) {
 before(async () => {
   chain = await startPaidChain({ quoteSigner: SIGNER.address, saleTokens: ['usdc', 'usdt'] })
   ;({ node, publicClient, deployment, deploymentsDir, planId } = chain)
+  const qos = {
+    requestsPerSecond: 10,
+    requestsPerDay: 100_000n,
+    requestsPerMonth: 3_000_000n,
+    bandwidthBytesPerPeriod: 10n << 30n,
+    maxConcurrentStreams: 4,
+  }
+  const { result } = await publicClient.simulateContract({
+    account: operator,
+    address: deployment.paymentProcessor,
+    abi: paymentProcessorAbi,
+    functionName: 'createPlan',
+    args: [qos, SHORT_PERIOD_S],
+  })
+  shortPlanId = result
+  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, SHORT_PERIOD_S])
+  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
+    shortPlanId,
+    usdc(),
+    PRICE,
+    true,
+  ])
   backend = await startUpstream()
   db = storageBackends({})[0] as StorageBackend
   gw = await spawnGateway(node.url)
@@ -485,6 +517,60 @@ describe('createLitgateFetch against litgate run and anvil', () => {
     } finally {
       rmSync(file, { force: true })
     }
+  })
+
+  test('a lapsed subscription is renewed, not bought again: on the 402 after its end the SDK quotes with the held subscription id, pays, and the same subscription is active again', async (t) => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    const { client, events } = buyer(who, { plan: 'short', payWith: usdc(), pollIntervalMs: 250 })
+    const first = await client.fetch(`${gw.url}/short/1`)
+    assert.equal(first.status, 200)
+    await first.arrayBuffer()
+    const bought = paidEvent(events)
+    const created = await onChain(bought.txHash)
+    assert.equal(created.args.subscriptionId, created.args.digest, 'a new subscription: its id is the digest')
+    assert.equal(created.args.end - created.args.start, SHORT_PERIOD_S)
+    assert.equal(client.tokens()?.subscriptionEndsAtMs, created.args.end * 1000, 'the end the gateway stated')
+
+    // Wait out the period on the wall clock (the gateway's access decisions use it), then check it lapsed.
+    await new Promise((r) => setTimeout(r, Math.max(0, created.args.end * 1000 - Date.now() + 1_000)))
+    const lapsed = await fetch(`${gw.url}/short/direct`, {
+      headers: { authorization: `Bearer ${client.tokens()?.accessToken}` },
+    })
+    await lapsed.arrayBuffer()
+    assert.ok(lapsed.status === 402 || lapsed.status === 401, `lapsed: ${lapsed.status}`)
+
+    const t0 = performance.now()
+    const second = await client.fetch(`${gw.url}/short/2`)
+    assert.equal(second.status, 200)
+    const body = (await second.json()) as Echo
+    t.diagnostic(
+      `402 after the end (direct: ${lapsed.status}) to 200 in ${Math.round(performance.now() - t0)} ms`,
+    )
+    const paid = events.flatMap((e) => (e.type === 'paid' ? [e] : []))
+    assert.equal(paid.length, 2, 'one renewal payment')
+    const renewal = paid[1] as (typeof paid)[number]
+    assert.equal(renewal.subscriptionId, bought.subscriptionId, 'the same subscription')
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'quote' ? [e.renews] : [])),
+      [undefined, bought.subscriptionId],
+      'the second quote renews the held subscription',
+    )
+    assert.equal(events.filter((e) => e.type === 'renewal-refused').length, 0)
+    const renewed = await onChain(renewal.txHash)
+    assert.equal(renewed.args.subscriptionId, bought.subscriptionId, 'PaymentReceived names the old id')
+    assert.notEqual(renewed.args.digest, bought.subscriptionId, 'paid through a quote of its own')
+    assert.ok(renewed.args.start >= created.args.end, 'lapsed: the renewal restarts at payment time')
+    assert.equal(renewed.args.end - renewed.args.start, SHORT_PERIOD_S)
+    assert.equal(body.headers['x-litgate-subscription'], bought.subscriptionId.toLowerCase())
+    assert.equal(client.tokens()?.subscriptionEndsAtMs, renewed.args.end * 1000)
+    const view = await subscriptionView(bought.subscriptionId)
+    assert.equal(view.state, 'active')
+    assert.equal(
+      await balanceOf(usdc(), who.address),
+      before - 2n * PRICE,
+      'paid twice, for one subscription',
+    )
   })
 
   // Last: it moves the chain's clock far ahead of the gateway's local clock.

@@ -15,6 +15,14 @@ export type LitgateEvent =
       readonly token: Address
       readonly amount: bigint
       readonly validUntil: bigint
+      /** The held subscription this quote renews (absent: a new subscription). */
+      readonly renews?: Hex
+    }
+  | {
+      /** The gateway would not quote a renewal of the lapsed subscription: a new one is bought instead. */
+      readonly type: 'renewal-refused'
+      readonly subscriptionId: Hex
+      readonly reason: string
     }
   | { readonly type: 'approved'; readonly txHash: Hex; readonly blockNumber: bigint }
   | {

@@ -1,6 +1,6 @@
 // @litgate/client: the public surface.
 export { createLitgateClient, createLitgateFetch } from './litgate-client.ts'
-export type { LitgateClient, LitgateFetchOptions } from './litgate-client.ts'
+export type { LitgateClient, LitgateFetchOptions, Renewal } from './litgate-client.ts'
 export {
   ChainUnavailableError,
   InsufficientBalanceError,

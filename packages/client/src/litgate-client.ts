@@ -8,7 +8,8 @@
 //   answer 401 on our token ──► forget it, retry once (refresh, or a fresh sign-in)
 //   answer 402 PAYMENT_REQUIRED ──► a newer token arrived meanwhile? retry with it
 //      │ else: the ONE purchase in flight (started now or joined): sign in with a known subscription, or
-//      │ balance check → quote → pay → wait for activation (POST {base}/token) → token
+//      │ balance check → quote → pay → wait for activation (POST {base}/token) → token; the quote renews
+//      │ the known subscription when it has lapsed (its end, as the gateway last stated it, has passed)
 //      ▼
 //   retry with Bearer; a second 402 in the same call is returned as it is (never two payments per call)
 import { publicActions, type Address, type Hex, type PublicClient } from 'viem'
@@ -86,10 +87,19 @@ export interface LitgateClient {
    * already made, signs in with a held subscription, or buys (quote → pay → activation → token).
    */
   purchase(offer: PaymentRequired): Promise<TokenSet>
-  /** Requests a quote for the plan (payer = the wallet). */
-  quote(offer: PaymentRequired): Promise<QuoteAnswer>
+  /**
+   * Requests a quote for the plan (payer = the wallet); with `renewal`, one that renews that subscription
+   * (`subscriptionId` in the quote request), in its own token when given.
+   */
+  quote(offer: PaymentRequired, renewal?: Renewal): Promise<QuoteAnswer>
   /** Pays a quote (the wallet submits the transaction) and returns its hash, block and subscription id. */
   pay(answer: QuoteAnswer): Promise<PaymentResult>
+}
+
+/** A held subscription to renew, and the token it is paid in when known (a renewal must use it). */
+export interface Renewal {
+  readonly subscriptionId: Hex
+  readonly token?: Address
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -113,6 +123,8 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
   let basePath = options.basePath ?? '/litgate/v1'
   let chainId: number | undefined = wallet.chain?.id
   let knownSubscription = options.subscriptionId
+  // The token this client paid the known subscription in (undefined for one passed in `subscriptionId`).
+  let knownToken: Address | undefined
   // A payment mined but not (yet) granted: never paid again by this client; the next 402 waits for it.
   let unconfirmed: { subscriptionId: Hex; txHash: Hex } | undefined
   const chainDeps = {
@@ -145,19 +157,20 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
     if (href.endsWith('/quote')) basePath = new URL(href, gateway).pathname.slice(0, -'/quote'.length)
   }
 
-  async function quote(offer: PaymentRequired): Promise<QuoteAnswer> {
+  async function quote(offer: PaymentRequired, renewal?: Renewal): Promise<QuoteAnswer> {
     learn(offer)
     const plan = offer.plans.find((p) => p.name === options.plan)
     if (plan === undefined)
       throw new LitgateClientError('PLAN_NOT_OFFERED', `plan "${options.plan}" is not offered for this route`)
+    const wanted = renewal?.token ?? options.payWith
     const price =
-      options.payWith === undefined
+      wanted === undefined
         ? plan.prices[0]
-        : plan.prices.find((p) => p.token.toLowerCase() === options.payWith?.toLowerCase())
+        : plan.prices.find((p) => p.token.toLowerCase() === wanted.toLowerCase())
     if (price === undefined)
       throw new LitgateClientError(
         'TOKEN_NOT_ACCEPTED',
-        `plan "${plan.name}" is not priced in ${options.payWith ?? 'any token'}`,
+        `plan "${plan.name}" is not priced in ${wanted ?? 'any token'}`,
       )
     const payer = wallet.account.address
     // Balance first: an unfunded wallet never takes a quote (they are capped per payer).
@@ -168,7 +181,13 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
         new Request(target, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify({ plan: plan.name, periods, payer, token: price.token }),
+          body: JSON.stringify({
+            plan: plan.name,
+            periods,
+            payer,
+            token: price.token,
+            ...(renewal === undefined ? {} : { subscriptionId: renewal.subscriptionId }),
+          }),
         }),
       chainDeps,
     )
@@ -181,6 +200,7 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
       token: answer.token,
       amount: BigInt(answer.amount),
       validUntil: BigInt(answer.validUntil),
+      ...(renewal === undefined ? {} : { renews: renewal.subscriptionId }),
     })
     // A renewal can cost more than one period's list price.
     if (BigInt(answer.amount) > balance)
@@ -206,21 +226,54 @@ export function createLitgateClient(options: LitgateFetchOptions): LitgateClient
         return set
       })
 
+  /**
+   * The known subscription, to renew rather than buy anew, when it has lapsed: its end as the gateway last
+   * stated it (in a token answer) has passed. A subscription refused for another reason (an operator hold, a
+   * payment not confirmed yet) or of unknown end is not paid for again: a new one is bought, as before.
+   */
+  function lapsedRenewal(): Renewal | undefined {
+    const set = latest
+    if (knownSubscription === undefined || set === undefined) return undefined
+    if (set.subscriptionId.toLowerCase() !== knownSubscription.toLowerCase()) return undefined
+    if (set.subscriptionEndsAtMs === undefined || set.subscriptionEndsAtMs > now()) return undefined
+    return { subscriptionId: knownSubscription, ...(knownToken === undefined ? {} : { token: knownToken }) }
+  }
+
   async function purchase(offer: PaymentRequired): Promise<TokenSet> {
     if (wallet.chain !== undefined && wallet.chain.id !== offer.chainId)
       throw new LitgateClientError(
         'CHAIN_MISMATCH',
         `the gateway sells on chain ${offer.chainId}, the wallet is on chain ${wallet.chain.id}`,
       )
-    let answer = await quote(offer)
+    let renewal = lapsedRenewal()
+    // A renewal the gateway refuses (the subscription cancelled or revoked on chain, its token no longer
+    // sold for the plan) falls back to a new subscription.
+    const quoteOnce = async (): Promise<QuoteAnswer> => {
+      if (renewal !== undefined) {
+        try {
+          return await quote(offer, renewal)
+        } catch (err) {
+          // The gateway's 400 QUOTE_SUBSCRIPTION_INVALID, or the plan no longer priced in its token (ours).
+          const isRefused =
+            err instanceof LitgateClientError &&
+            (err.code === 'QUOTE_SUBSCRIPTION_INVALID' || err.code === 'TOKEN_NOT_ACCEPTED')
+          if (!isRefused) throw err
+          emit({ type: 'renewal-refused', subscriptionId: renewal.subscriptionId, reason: err.message })
+          renewal = undefined
+        }
+      }
+      return quote(offer)
+    }
+    let answer = await quoteOnce()
     // One fresh quote when the first is (nearly) expired by chain time; then give up.
     if (await isQuoteStale(payDeps, answer)) {
-      answer = await quote(offer)
+      answer = await quoteOnce()
       if (await isQuoteStale(payDeps, answer))
         throw new QuoteExpiredError({ quoteId: answer.quoteId, validUntil: BigInt(answer.validUntil) })
     }
     const paid = await pay(answer)
     knownSubscription = paid.subscriptionId
+    knownToken = answer.token
     unconfirmed = paid
     return activation(paid)
   }

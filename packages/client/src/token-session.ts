@@ -19,6 +19,8 @@ export interface TokenSet {
   readonly refreshExpiresAtMs: number
   /** When to refresh: past it the access token is renewed before use. */
   readonly refreshAtMs: number
+  /** The subscription's end as the gateway stated it (`subscriptionEndsAt`), when it did. */
+  readonly subscriptionEndsAtMs?: number
 }
 
 export interface TokenSessionDeps {
@@ -82,6 +84,7 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
   const store = (answer: TokenAnswer, reason: 'sign-in' | 'refresh'): TokenSet => {
     const now = deps.now()
     const lifetimeMs = answer.expiresIn * 1000
+    const endsAtMs = answer.subscriptionEndsAt === undefined ? NaN : Date.parse(answer.subscriptionEndsAt)
     const set: TokenSet = {
       accessToken: answer.accessToken,
       refreshToken: answer.refreshToken,
@@ -90,6 +93,7 @@ export function createTokenSession(deps: TokenSessionDeps): TokenSession {
       accessExpiresAtMs: now + lifetimeMs,
       refreshExpiresAtMs: now + answer.refreshExpiresIn * 1000,
       refreshAtMs: now + Math.max(lifetimeMs - deps.refreshBeforeExpiryMs, lifetimeMs / 2),
+      ...(Number.isNaN(endsAtMs) ? {} : { subscriptionEndsAtMs: endsAtMs }),
     }
     tokens = set
     generation++
