@@ -33,8 +33,20 @@ import {
   type ErrorCode,
 } from '../errors/index.ts'
 import type { LocalEndpoints } from '../http/index.ts'
-import type { AdmissionStage } from '../runtime/index.ts'
+import {
+  compileQuotaLimits,
+  createQosGate,
+  createQosMetrics,
+  MemoryQuotaStore,
+  MONTH_SECONDS,
+  type OpenedQuotaStore,
+  type QosGate,
+  type QuotaLimits,
+} from '../qos/index.ts'
+import { isAdmissionGrant, type AdmissionStage } from '../runtime/index.ts'
+import type { CredentialCheck, CredentialVerdict } from './challenge.ts'
 import type { Storage } from '../storage/index.ts'
+import type { Bytes32 } from '../subscriptions/index.ts'
 import { JWKS_PATH, startTokens, type RevocationBus, type Tokens } from '../tokens/index.ts'
 import { canonicalJson } from './challenge.ts'
 import { createPaidAccess, type PaidAccess, type SecretRef } from './paid-access.ts'
@@ -72,6 +84,13 @@ export interface PaidLayerDeps {
   readonly retryBaseMs?: number
   /** Access-token revocations to and from the other instances (Redis pub/sub), with `paidAccess.tokens`. */
   readonly revocationBus?: RevocationBus
+  /**
+   * Per-subscription QoS state (src/qos; main.ts opens it after `rateLimit.store`). Default: in memory.
+   * The layer closes it.
+   */
+  readonly quota?: OpenedQuotaStore
+  /** `rateLimit.redis.onError` for the QoS store (default allow). */
+  readonly quotaOnError?: 'allow' | 'deny'
 }
 
 export interface PaidLayerStatus {
@@ -227,8 +246,53 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       nextRequestId: deps.nextRequestId,
       routes: deps.routes,
       ...(deps.quoteStore === undefined ? {} : { store: deps.quoteStore }),
-      ...(tokens === undefined ? {} : { credential: tokens.credential }),
+      ...(tokens === undefined ? {} : { credential: metered(tokens.credential) }),
     })
+
+  // Per-subscription QoS on token-admitted requests (docs/qos.md): limits compiled per PaidAccess (its
+  // catalog and the on-chain periods), the store shared with the other instances when it is Redis.
+  const quota =
+    deps.quota ??
+    (() => {
+      const store = new MemoryQuotaStore()
+      return { store, close: () => store.close() }
+    })()
+  let compiledFor: PaidAccess | undefined
+  let limitsByPlan = new Map<string, QuotaLimits>()
+  const limitsFor = (plan: string): QuotaLimits | undefined => {
+    const a = access
+    if (a === undefined) return undefined
+    if (compiledFor !== a) {
+      compiledFor = a
+      limitsByPlan = new Map()
+      for (const p of a.catalog.plans.values())
+        limitsByPlan.set(
+          p.name,
+          compileQuotaLimits(p.name, p.qos, a.planPeriods.get(p.planId) ?? MONTH_SECONDS),
+        )
+    }
+    return limitsByPlan.get(plan)
+  }
+  const gate: QosGate = createQosGate(
+    { rateLimitHeaders: paid.rateLimitHeaders, onError: deps.quotaOnError ?? 'allow' },
+    {
+      store: quota.store,
+      limitsFor,
+      subscription: (id) =>
+        pipeline.subscriptions.cache.peek(id as Bytes32) ?? pipeline.subscriptions.cache.get(id as Bytes32),
+      log,
+      ...(deps.registry === undefined ? {} : { hooks: createQosMetrics(deps.registry, quota.store) }),
+      nowMs,
+    },
+  )
+  const metered = (check: CredentialCheck): CredentialCheck => {
+    const after = (v: CredentialVerdict, request: Parameters<CredentialCheck>[0]) =>
+      typeof v === 'object' && isAdmissionGrant(v) ? gate.admit(v, request) : v
+    return (request, plans) => {
+      const v = check(request, plans)
+      return v instanceof Promise ? v.then((r) => after(r, request)) : after(v, request)
+    }
+  }
 
   // The monitor's start reads the chain's tags: retried in the background until it works.
   // In flight while the pipeline starts: close() waits for it, so a start racing a close never leaves the
@@ -465,6 +529,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       await starting
       await tokens?.close()
       await pipeline.close()
+      await quota.close()
     },
   }
 }

@@ -40,3 +40,5 @@ export {
   type QosHooks,
   type QuotaSubscription,
 } from './gate.ts'
+export { createQosMetrics } from './metrics.ts'
+export { openQuotaStore, type OpenQuotaStoreDeps, type OpenedQuotaStore } from './open-store.ts'
