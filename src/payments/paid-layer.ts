@@ -37,6 +37,7 @@ import {
   compileQuotaLimits,
   createQosGate,
   createQosMetrics,
+  createUsageRoute,
   MemoryQuotaStore,
   MONTH_SECONDS,
   type OpenedQuotaStore,
@@ -258,18 +259,19 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       return { store, close: () => store.close() }
     })()
   let compiledFor: PaidAccess | undefined
-  let limitsByPlan = new Map<string, QuotaLimits>()
-  const limitsFor = (plan: string): QuotaLimits | undefined => {
+  let limitsByPlan = new Map<string | number, QuotaLimits>()
+  /** By plan name or on-chain plan id; compiled once per PaidAccess (its catalog and periods). */
+  const limitsFor = (plan: string | number): QuotaLimits | undefined => {
     const a = access
     if (a === undefined) return undefined
     if (compiledFor !== a) {
       compiledFor = a
       limitsByPlan = new Map()
-      for (const p of a.catalog.plans.values())
-        limitsByPlan.set(
-          p.name,
-          compileQuotaLimits(p.name, p.qos, a.planPeriods.get(p.planId) ?? MONTH_SECONDS),
-        )
+      for (const p of a.catalog.plans.values()) {
+        const limits = compileQuotaLimits(p.name, p.qos, a.planPeriods.get(p.planId) ?? MONTH_SECONDS)
+        limitsByPlan.set(p.name, limits)
+        limitsByPlan.set(p.planId, limits)
+      }
     }
     return limitsByPlan.get(plan)
   }
@@ -285,6 +287,12 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       nowMs,
     },
   )
+  const usageRoute = createUsageRoute(paid.basePath, {
+    store: quota.store,
+    subscription: (id) => pipeline.subscriptions.cache.get(id as Bytes32),
+    limitsForPlanId: limitsFor,
+    nowMs,
+  })
   const metered = (check: CredentialCheck): CredentialCheck => {
     const after = (v: CredentialVerdict, request: Parameters<CredentialCheck>[0]) =>
       typeof v === 'object' && isAdmissionGrant(v) ? gate.admit(v, request) : v
@@ -398,6 +406,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
           takePerIp: (ip, now) => perIp.take(ip, now),
           passAuthorization: routeIdPredicate(deps.routes, (r) => r.passAuthorization),
           subscriptionLookup: pipeline.subscriptions.adminRoute,
+          usageLookup: usageRoute,
           ...(deps.revocationBus === undefined ? {} : { bus: deps.revocationBus }),
           log,
           ...(deps.registry === undefined ? {} : { registry: deps.registry }),
@@ -503,8 +512,8 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     localEndpoints,
     adminRoutes:
       tokens === undefined
-        ? [pipeline.subscriptions.adminRoute]
-        : [pipeline.subscriptions.adminRoute, tokens.adminRoute],
+        ? [pipeline.subscriptions.adminRoute, usageRoute]
+        : [pipeline.subscriptions.adminRoute, usageRoute, tokens.adminRoute],
     pipeline,
     get access() {
       return access

@@ -42,3 +42,4 @@ export {
 } from './gate.ts'
 export { createQosMetrics } from './metrics.ts'
 export { openQuotaStore, type OpenQuotaStoreDeps, type OpenedQuotaStore } from './open-store.ts'
+export { createUsageRoute, type UsageRoute, type UsageRouteDeps } from './usage.ts'

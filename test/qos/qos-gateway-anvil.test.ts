@@ -152,6 +152,18 @@ async function call(gw: LitgateProcess, path: string, token: string, body?: Buff
   return { status: res.status, headers: res.headers, bytes, text: () => bytes.toString('utf8') }
 }
 
+interface UsageBody {
+  windows: { policy: string; used?: number; limit?: number | null; resetSeconds?: number }[]
+  period: { requests: number; bytesIn: number; bytesOut: number }
+}
+
+async function usage(origin: string, id: string, token?: string) {
+  const res = await fetch(`${origin}/litgate/v1/usage/${id}`, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  })
+  return { status: res.status, body: (await res.json()) as UsageBody }
+}
+
 async function scrape(gw: LitgateProcess): Promise<string> {
   return (await fetch(`${gw.adminUrl}/metrics`)).text()
 }
@@ -170,7 +182,7 @@ describe('QoS on a paid route (litgate run, memory store)', () => {
     )
     try {
       await waitForLog(gw, 'paid access ready: quotes and 402 challenges served')
-      const { token } = await subscribe(gw)
+      const { id, token } = await subscribe(gw)
       const policy = '"rps";q=1;w=1, "daily";q=6;w=86400'
       const first = await call(gw, '/api/a', token)
       assert.equal(first.status, 200, first.text())
@@ -224,6 +236,20 @@ describe('QoS on a paid route (litgate run, memory store)', () => {
       assert.equal(metric(m, 'litgate_qos_settled_total', { kind: 'released' }), 2)
       assert.equal(metric(m, 'litgate_qos_settled_total', { kind: 'counted' }), 6)
       assert.ok((metric(m, 'litgate_qos_limited_total', { policy: 'daily' }) ?? 0) >= 1)
+
+      // The usage API: the owner's token on the client listener, operators on the admin listener.
+      const own = await usage(gw.url, id, token)
+      assert.equal(own.status, 200)
+      const daily6 = own.body.windows.find((w) => w.policy === 'daily')
+      assert.deepEqual([daily6?.used, daily6?.limit], [6, 6])
+      assert.ok((daily6?.resetSeconds ?? 0) > 86_400 - 120)
+      assert.equal(own.body.period.requests, 6)
+      const operator = await usage(gw.adminUrl, id)
+      assert.equal(operator.status, 200)
+      const view = (b: UsageBody) => b.windows.map((w) => [w.policy, w.used, w.limit])
+      assert.deepEqual(view(operator.body), view(own.body))
+      assert.equal((await usage(gw.url, id)).status, 401)
+      assert.equal((await usage(gw.url, `0x${'00'.repeat(31)}01`, token)).status, 403)
     } finally {
       await stop(gw)
       await storage.cleanup()
@@ -239,7 +265,7 @@ describe('QoS on a paid route (litgate run, memory store)', () => {
     )
     try {
       await waitForLog(gw, 'paid access ready: quotes and 402 challenges served')
-      const { token } = await subscribe(gw)
+      const { id, token } = await subscribe(gw)
       let sent = 0
       let received = 0
       let refused: Awaited<ReturnType<typeof call>> | undefined
@@ -277,6 +303,9 @@ describe('QoS on a paid route (litgate run, memory store)', () => {
       assert.ok(error < 0.01, `metering error ${error}`)
       assert.equal(metIn, sent)
       assert.equal(metOut, received)
+      const u = await usage(gw.url, id, token)
+      assert.deepEqual([u.body.period.bytesIn, u.body.period.bytesOut], [sent, received])
+      assert.equal(u.body.windows.find((w) => w.policy === 'bw')?.used, sent + received)
     } finally {
       await stop(gw)
       await storage.cleanup()
@@ -300,7 +329,7 @@ describe('QoS shared by two gateway processes (PostgreSQL + Redis)', () => {
       try {
         await waitForLog(a, 'paid access ready: quotes and 402 challenges served')
         await waitForLog(b, 'paid access ready: quotes and 402 challenges served')
-        const { token } = await subscribe(a, [b])
+        const { id, token } = await subscribe(a, [b])
         // Warm both instances' token caches, then let the bucket refill to a full burst.
         assert.equal((await call(a, '/api/w', token)).status, 200)
         assert.equal((await call(b, '/api/w', token)).status, 200)
@@ -325,6 +354,16 @@ describe('QoS shared by two gateway processes (PostgreSQL + Redis)', () => {
         assert.equal(admitted + limited, 360)
         assert.ok(admitted <= bound, `admitted ${admitted} > ${bound}`)
         assert.ok(admitted >= 10, `admitted ${admitted}`)
+        // Both instances settled into the one Redis: the period counts every request that reached the upstream.
+        const counted = admitted + 2
+        const t0 = performance.now()
+        let seen = -1
+        while (performance.now() - t0 < 5000) {
+          seen = (await usage(b.adminUrl, id)).body.period.requests
+          if (seen === counted) break
+          await new Promise((r) => setTimeout(r, 50))
+        }
+        assert.equal(seen, counted)
         const hist = (gw: LitgateProcess) => scrape(gw)
         for (const gw of [a, b]) {
           const m = await hist(gw)
