@@ -37,6 +37,7 @@ import {
   compileQuotaLimits,
   createQosGate,
   createQosMetrics,
+  createUsageFlusher,
   createUsageRoute,
   MemoryQuotaStore,
   MONTH_SECONDS,
@@ -275,6 +276,8 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     }
     return limitsByPlan.get(plan)
   }
+  // Per-period totals persisted off the request path (greatest upserts, once a minute and at close).
+  const flusher = createUsageFlusher({ store: quota.store, repository: deps.storage.usage, log, nowMs })
   const gate: QosGate = createQosGate(
     { rateLimitHeaders: paid.rateLimitHeaders, onError: deps.quotaOnError ?? 'allow' },
     {
@@ -285,13 +288,19 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       log,
       ...(deps.registry === undefined ? {} : { hooks: createQosMetrics(deps.registry, quota.store) }),
       nowMs,
+      onCounted: (id, limits, windows) => flusher.touch(id, limits, windows),
     },
   )
-  const usageRoute = createUsageRoute(paid.basePath, {
+  const usageDeps = {
     store: quota.store,
-    subscription: (id) => pipeline.subscriptions.cache.get(id as Bytes32),
+    subscription: (id: string) => pipeline.subscriptions.cache.get(id as Bytes32),
     limitsForPlanId: limitsFor,
     nowMs,
+  }
+  const usageRoute = createUsageRoute(paid.basePath, usageDeps)
+  const adminUsageRoute = createUsageRoute(paid.basePath, {
+    ...usageDeps,
+    history: (id) => deps.storage.usage.listTotals(id as Bytes32, 24),
   })
   const metered = (check: CredentialCheck): CredentialCheck => {
     const after = (v: CredentialVerdict, request: Parameters<CredentialCheck>[0]) =>
@@ -512,8 +521,8 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     localEndpoints,
     adminRoutes:
       tokens === undefined
-        ? [pipeline.subscriptions.adminRoute, usageRoute]
-        : [pipeline.subscriptions.adminRoute, usageRoute, tokens.adminRoute],
+        ? [pipeline.subscriptions.adminRoute, adminUsageRoute]
+        : [pipeline.subscriptions.adminRoute, adminUsageRoute, tokens.adminRoute],
     pipeline,
     get access() {
       return access
@@ -537,6 +546,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       clearInterval(sweepTimer)
       await starting
       await tokens?.close()
+      await flusher.close()
       await pipeline.close()
       await quota.close()
     },

@@ -49,6 +49,8 @@ export interface QosGateDeps {
   readonly hooks?: QosHooks
   /** Wall-clock ms (windows are on chain seconds, compared with the wall clock as the token check does). */
   readonly nowMs?: () => number
+  /** A counted settle landed (the usage flush marks its period). */
+  onCounted?(id: string, limits: QuotaLimits, windows: QuotaWindows): void
   /** Pauses between settle attempts (default 100 ms, 1 s). */
   readonly settleRetryMs?: readonly number[]
 }
@@ -95,7 +97,9 @@ export function createQosGate(options: QosGateOptions, deps: QosGateDeps): QosGa
       else done(r)
     }
     const done = (isNew: boolean): void => {
-      if (isNew) hooks.onSettle?.(usage.counted, usage.bytesIn, usage.bytesOut)
+      if (!isNew) return
+      hooks.onSettle?.(usage.counted, usage.bytesIn, usage.bytesOut)
+      if (usage.counted) deps.onCounted?.(id, limits, windows)
     }
     const failed = (n: number, err: unknown): void => {
       const delay = retries[n]

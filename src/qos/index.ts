@@ -43,3 +43,4 @@ export {
 export { createQosMetrics } from './metrics.ts'
 export { openQuotaStore, type OpenQuotaStoreDeps, type OpenedQuotaStore } from './open-store.ts'
 export { createUsageRoute, type UsageRoute, type UsageRouteDeps } from './usage.ts'
+export { createUsageFlusher, type UsageFlusher, type UsageFlusherDeps } from './flush.ts'

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { PROBLEM_CONTENT_TYPE, renderProblem } from '../errors/index.ts'
 import { quotaWindows, POLICY, type QuotaLimits } from './limits.ts'
 import type { QuotaStore } from './store.ts'
+import type { UsageTotals } from '../storage/index.ts'
 
 export interface UsageRouteDeps {
   readonly store: QuotaStore
@@ -17,6 +18,8 @@ export interface UsageRouteDeps {
   /** The compiled limits of an on-chain plan id (undefined: not sold here, or not ready). */
   limitsForPlanId(planId: number): QuotaLimits | undefined
   readonly nowMs: () => number
+  /** Persisted periods, newest first (the operators' view on the admin listener); absent: not shown. */
+  history?(id: string): Promise<readonly UsageTotals[]>
 }
 
 export interface UsageRoute {
@@ -85,6 +88,19 @@ export function createUsageRoute(basePath: string, deps: UsageRouteDeps): UsageR
           bytesIn: u.periodBytesIn,
           bytesOut: u.periodBytesOut,
         },
+        ...(deps.history === undefined
+          ? {}
+          : {
+              periods: (await deps.history(id)).map((p) => ({
+                start: iso(p.periodStartSec),
+                end: iso(p.periodEndSec),
+                plan: p.plan,
+                requests: p.requests,
+                bytesIn: p.bytesIn,
+                bytesOut: p.bytesOut,
+                flushedAt: new Date(p.updatedAtMs).toISOString(),
+              })),
+            }),
       })
       return { status: 200, type: JSON_TYPE, body }
     },
