@@ -476,7 +476,17 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
         if (!isAdmissionGrant(result)) return result
         // Admitted with head changes (subscription headers set, Authorization stripped).
         this.#head.forward = applyAdmissionGrant(this.#head.forward, result)
-        if (result.meter !== undefined) this.#meter = result.meter
+        if (result.meter !== undefined) {
+          // Finished meanwhile (its end already ran): release the reservation now, or it would never be.
+          if (this.#isDone)
+            result.meter.end({
+              reachedUpstream: false,
+              bytesIn: 0,
+              bytesOut: 0,
+              status: this.#res.statusCode,
+            })
+          else this.#meter = result.meter
+        }
       }
       return undefined
     }

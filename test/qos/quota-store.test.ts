@@ -12,6 +12,7 @@ import {
   MemoryQuotaStore,
   quotaWindows,
   RedisQuotaStore,
+  QuotaStoreError,
   type QuotaStore,
   type QuotaWindows,
 } from '../../src/qos/index.ts'
@@ -238,5 +239,48 @@ describe('RedisQuotaStore keys', () => {
     )
     const ttl = await a.pttl(`${prefix}{sub:${id}}:d:${w.day.index}`)
     assert.ok(ttl > 0 && ttl <= (w.day.endSec - nowSec()) * 1000 + 61_000, `${ttl}`)
+  })
+})
+
+describe('RedisQuotaStore latency', () => {
+  test('one reserve is one round trip: 500 sequential decisions, p50 and p99 reported', async (t) => {
+    const store = new RedisQuotaStore(a, { keyPrefix: prefix })
+    const limits = compileQuotaLimits(
+      'p',
+      { requestsPerSecond: 100_000, burst: 100_000, requestsPerDay: 10_000_000, bytesPerPeriod: 10 ** 12 },
+      3600,
+    )
+    const id = newId()
+    const w = windowsNow()
+    const ms: number[] = []
+    for (let i = 0; i < 500; i++) {
+      const t0 = performance.now()
+      const d = await store.reserve(id, limits, w)
+      ms.push(performance.now() - t0)
+      assert.equal(d.isAllowed, true)
+    }
+    ms.sort((x, y) => x - y)
+    const p50 = ms[249] as number
+    const p99 = ms[494] as number
+    t.diagnostic(`reserve p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`)
+    assert.ok(p99 < 50, `p99 ${p99} ms`)
+    const u = await store.usage(id, limits, w)
+    assert.equal(u.dayUsed, 500)
+  })
+
+  test('an unreachable Redis rejects with QuotaStoreError within the command timeout', async () => {
+    const down = await connectRedis(200)
+    down.disconnect()
+    const store = new RedisQuotaStore(down, { keyPrefix: prefix })
+    const limits = compileQuotaLimits('p', { requestsPerSecond: 1, burst: 1 }, 3600)
+    const t0 = performance.now()
+    await assert.rejects(Promise.resolve(store.reserve(newId(), limits, windowsNow())), QuotaStoreError)
+    await assert.rejects(
+      Promise.resolve(
+        store.settle(newId(), limits, windowsNow(), 'x', { counted: true, bytesIn: 0, bytesOut: 0 }),
+      ),
+      QuotaStoreError,
+    )
+    assert.ok(performance.now() - t0 < 1000)
   })
 })
