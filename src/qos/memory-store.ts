@@ -17,10 +17,14 @@ export interface MemoryQuotaStoreDeps {
   readonly nowMs?: () => number
 }
 
+/** Settle markers held at most (the idempotency window is the shorter of this many and two minutes). */
+const MAX_SETTLE_MARKERS = 100_000
+
 /**
  * Per-subscription QoS state in process memory (one instance; the default). One entry per subscription
  * that was admitted since start (bounded by the paying subscriptions, not by traffic); settled request
- * ids are remembered SETTLE_MEMORY_SECONDS in insertion order and swept as new ones arrive.
+ * ids are remembered SETTLE_MEMORY_SECONDS (at most MAX_SETTLE_MARKERS) in insertion order and swept as
+ * new ones arrive.
  */
 export class MemoryQuotaStore implements QuotaStore {
   readonly kind = 'memory' as const
@@ -63,6 +67,9 @@ export class MemoryQuotaStore implements QuotaStore {
     }
     const key = `${id}|${requestId}`
     if (this.#settled.has(key)) return false
+    // Bounded: past the cap the oldest marker goes (in memory a settle cannot be lost and retried anyway).
+    if (this.#settled.size >= MAX_SETTLE_MARKERS)
+      this.#settled.delete(this.#settled.keys().next().value as string)
     this.#settled.set(key, now + SETTLE_MEMORY_SECONDS * 1000)
     settleInState(this.#state(id), limits, windows, usage, this.#nowUs())
     return true

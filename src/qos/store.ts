@@ -51,5 +51,8 @@ export class QuotaStoreError extends Error {
   }
 }
 
-/** How long a settle is remembered for idempotency (a retried settle comes within seconds). */
-export const SETTLE_MEMORY_SECONDS = 600
+/**
+ * How long a settle is remembered for idempotency: the gate's retries come within about a second, so two
+ * minutes leaves a wide margin while bounding the markers (Redis: one small key per request for this long).
+ */
+export const SETTLE_MEMORY_SECONDS = 120
