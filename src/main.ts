@@ -80,6 +80,7 @@ import {
   type OpenedLimiterStore,
 } from './limits/index.ts'
 import { createRedisRevocationBus, type RevocationBus } from './tokens/index.ts'
+import { openQuotaStore, type OpenedQuotaStore } from './qos/index.ts'
 
 const USAGE = `usage:
   litgate run -c FILE [--log-level LEVEL] [--pid-file PATH]
@@ -501,11 +502,20 @@ async function startPaid(
       { from: migration.from, to: migration.to, applied: migration.applied.map((m) => m.version) },
       'storage migrated',
     )
+  let quota: OpenedQuotaStore | undefined
   try {
     const requestIds = createRequestIdSource()
     const revocationBus = await openRevocationBus(config, deps)
+    // Per-subscription QoS state: where the per-IP limiter keeps its own (rateLimit.store).
+    quota = await openQuotaStore(config.rateLimit, {
+      env: deps.env,
+      log: deps.log.child({ subsystem: 'qos' }),
+      createRedis: (url, options) => new Redis(url, options),
+    })
     const layer = await startPaidLayer(config, {
       ...(revocationBus === undefined ? {} : { revocationBus }),
+      quota,
+      quotaOnError: config.rateLimit.redis?.onError ?? 'allow',
       log: deps.log,
       registry: deps.registry,
       chain: deps.chain,
@@ -523,6 +533,7 @@ async function startPaid(
     })
     return { layer, storage }
   } catch (err) {
+    await quota?.close()
     await storage.close()
     throw err
   }

@@ -31,6 +31,7 @@ import { registerPaidAccessGauge } from '../src/payments/index.ts'
 import { createSubscriptionMetrics } from '../src/subscriptions/index.ts'
 import { createLimiterMetrics, MemoryLimiterStore } from '../src/limits/index.ts'
 import { createTokenMetrics } from '../src/tokens/index.ts'
+import { createQosMetrics, MemoryQuotaStore } from '../src/qos/index.ts'
 import { deadPort, eventually, startUpstream, type TestUpstream } from './helpers/upstream.ts'
 import {
   metricBaseName,
@@ -206,6 +207,7 @@ function declaredLabels(): Map<string, Set<string>> {
   })
   createLimiterMetrics(registry, new MemoryLimiterStore({ maxKeys: 1000 }))
   createTokenMetrics(registry)
+  createQosMetrics(registry, new MemoryQuotaStore())
   const out = new Map<string, Set<string>>()
   for (const metric of registry.getMetricsAsArray()) {
     const labelNames = (metric as { labelNames?: readonly string[] }).labelNames

@@ -98,14 +98,22 @@ export const qosSchema = z
       .min(1)
       .max(10_000_000)
       .meta({ description: 'Token-bucket burst above the sustained rate.' }),
-    requestsPerDay: z.int().min(1).max(MAX_SAFE).optional(),
-    requestsPerMonth: z.int().min(1).max(MAX_SAFE).optional(),
-    bytesPerPeriod: z
+    requestsPerDay: z
       .int()
       .min(1)
       .max(MAX_SAFE)
       .optional()
-      .meta({ description: 'Response bytes per plan period.' }),
+      .meta({ description: 'Requests per day window [start + k·86400, start + (k+1)·86400).' }),
+    requestsPerMonth: z
+      .int()
+      .min(1)
+      .max(MAX_SAFE)
+      .optional()
+      .meta({ description: 'Requests per 30-day window anchored to the subscription start.' }),
+    bytesPerPeriod: z.int().min(1).max(MAX_SAFE).optional().meta({
+      description:
+        'Content bytes (request + response bodies) per plan period, anchored to the subscription start (docs/qos.md).',
+    }),
     concurrentStreams: z
       .int()
       .min(1)
@@ -113,7 +121,10 @@ export const qosSchema = z
       .optional()
       .meta({ description: 'Open WebSockets/streams at once.' }),
   })
-  .meta({ description: 'The QoS tier a plan grants (stored now; enforced by a later capability).' })
+  .meta({
+    description:
+      'The QoS tier a plan grants, enforced per subscription on paid HTTP routes (docs/qos.md): `rps` GCRA, day and 30-day month windows and the period byte budget, all anchored to the subscription start.',
+  })
 
 export const planSchema = z.strictObject({
   name: planName.meta({ description: 'Plan name, referenced by `routes[].access` and quote requests.' }),
@@ -381,6 +392,10 @@ export const paidAccessSchema = z
       .default(10_000)
       .meta({ description: 'Subscriptions held in the request-path cache (least recently used evicted).' }),
     tokens: tokensSchema.optional(),
+    rateLimitHeaders: z.boolean().default(true).meta({
+      description:
+        "Send `RateLimit-Policy` and `RateLimit` (the subscription's QoS state) on admitted paid responses too, not only on 429 QUOTA_EXCEEDED.",
+    }),
     plans: z.array(planSchema).min(1).max(64),
   })
   .meta({ description: 'Sell access to routes: plans, prices, quotes and the 402 challenge.' })

@@ -108,6 +108,8 @@ export const ERROR_CODES = Object.freeze({
   TOKEN_REFRESH_REUSED: spec(401, 'Refresh token reused: its family is revoked', 'downstream'),
   TOKEN_INVALID: spec(401, 'Invalid access token', 'downstream'),
   TOKEN_RATE_LIMITED: spec(429, 'Token endpoint rate limit exceeded', 'downstream'),
+  // --- per-subscription QoS (src/qos)
+  QUOTA_EXCEEDED: spec(429, 'Subscription quota exceeded', 'downstream'),
   TOKEN_CAPACITY_EXHAUSTED: spec(503, 'Too many open sign-in nonces', 'internal'),
   TOKEN_KEY_INVALID: spec(500, 'Token signing key unusable', 'internal'),
 

@@ -22,6 +22,7 @@ import {
   applyAdmissionGrant,
   isAdmissionGrant,
   type AdmissionRefusal,
+  type ExchangeMeter,
   type RouteContext,
   type RoutePolicy,
   type Runtime,
@@ -354,6 +355,12 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
   #shareHeld = 0
   #isCountedOnRoute = false
   #client: string | undefined
+  /** Told how the exchange ended (a QoS-metered admission); undefined for most requests. */
+  #meter: ExchangeMeter | undefined
+  /** An upstream sent a response head on some attempt (what QoS metering counts). */
+  #isUpstreamAnswered = false
+  /** Response body bytes relayed from upstreams (bytesOut without gateway-made bodies). */
+  #relayedBytes = 0
 
   constructor(
     deps: ProxyDeps,
@@ -469,6 +476,17 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
         if (!isAdmissionGrant(result)) return result
         // Admitted with head changes (subscription headers set, Authorization stripped).
         this.#head.forward = applyAdmissionGrant(this.#head.forward, result)
+        if (result.meter !== undefined) {
+          // Finished meanwhile (its end already ran): release the reservation now, or it would never be.
+          if (this.#isDone)
+            result.meter.end({
+              reachedUpstream: false,
+              bytesIn: 0,
+              bytesOut: 0,
+              status: this.#res.statusCode,
+            })
+          else this.#meter = result.meter
+        }
       }
       return undefined
     }
@@ -742,6 +760,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     }
     if (statusCode < 200) return // 1xx informational: not relayed (101 goes through the upgrade path)
     clearTimeout(this.#perTryTimer)
+    this.#isUpstreamAnswered = true
     const backend = this.#backend as Backend
     const upstream = this.#upstream as Upstream
     if (statusCode >= 500) {
@@ -774,6 +793,8 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     } else if (this.#attemptLog !== undefined) {
       this.#logAttempt(backend, 'response', statusCode, 'final')
     }
+    const metered = this.#meter?.responseHeaders
+    if (metered !== undefined) for (const field of metered) out.push(field)
     const res = this.#res
     if ('stream' in res) {
       res.writeHead(statusCode, flatToObject(out))
@@ -793,6 +814,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#isDone) return
     this.#bytesOut += chunk.length
+    this.#relayedBytes += chunk.length
     const res = this.#res
     if ((res as ServerResponse).write(chunk)) return
     if (!this.#isDrainArmed) {
@@ -1018,6 +1040,16 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
     ;(this.#upstream as Upstream).release(backend)
   }
 
+  /** Request body bytes read from the client (streamed, buffered, or declared when piped whole). */
+  #bytesIn(): number {
+    const cl = this.#head.contentLength
+    return (
+      this.#bodyLimit?.seen ??
+      this.#buffered?.size ??
+      (this.#body !== null && cl !== undefined ? Number(cl) : 0)
+    )
+  }
+
   #finish(status: number): void {
     if (this.#isDone) return
     this.#isDone = true
@@ -1041,9 +1073,18 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
       span.end()
     }
     const onEnd = this.#deps.onExchangeEnd
+    const meter = this.#meter
+    if (meter !== undefined) {
+      this.#meter = undefined
+      meter.end({
+        reachedUpstream: this.#isUpstreamAnswered,
+        bytesIn: this.#bytesIn(),
+        bytesOut: this.#relayedBytes,
+        status,
+      })
+    }
     if (onEnd !== undefined) {
       const req = this.#req
-      const cl = this.#head.contentLength
       const tp = (span === undefined ? undefined : traceparentOf(span)) ?? req.headers['traceparent']
       onEnd({
         requestId: this.requestId,
@@ -1061,10 +1102,7 @@ class Exchange implements Dispatcher.DispatchHandler, AcquireCallback, WatchedTr
         code: this.#code,
         attempts: this.#attempts,
         attemptLog: this.#attemptLog,
-        bytesIn:
-          this.#bodyLimit?.seen ??
-          this.#buffered?.size ??
-          (this.#body !== null && cl !== undefined ? Number(cl) : 0),
+        bytesIn: this.#bytesIn(),
         bytesOut: this.#bytesOut,
         ttfbMs: this.#ttfbMs,
         durationMs: performance.now() - this.#startedAt,

@@ -136,6 +136,7 @@ export const RESTART_BOUND = [
   'paidAccess.monitor.maxRangeBlocks',
   'paidAccess.subscriptionGraceSeconds',
   'paidAccess.subscriptionCacheMaxEntries',
+  'paidAccess.rateLimitHeaders',
   'paidAccess.plans',
   // The token keys, lifetimes and caches are built once at start with the paid layer.
   'paidAccess.tokens',

@@ -52,6 +52,8 @@ export interface PaidAccess {
   readonly contract: Address
   readonly signerAddress: Address
   readonly catalog: PlanCatalog
+  /** Period length (seconds) of each plan id, as the contract says (QoS byte windows). */
+  readonly planPeriods: ReadonlyMap<number, number>
   readonly tokens: ReadonlyMap<string, TokenInfo>
   /** Install in GatewayDeps.admission. */
   readonly challenge: ChallengeStage
@@ -111,11 +113,8 @@ export async function createPaidAccess(
   }
 
   const catalog = compilePlans(paid)
-  const problems = checkPlansAgainstChain(
-    catalog,
-    await readPlanFacts(deps.rpc, contract, catalog),
-    signer.address,
-  )
+  const facts = await readPlanFacts(deps.rpc, contract, catalog)
+  const problems = checkPlansAgainstChain(catalog, facts, signer.address)
   if (problems.length > 0) throw new GatewayError('PLAN_CHAIN_MISMATCH', problems.join('; '))
   const tokens = new Map<string, TokenInfo>()
   for (const [lower, token] of catalog.tokens) tokens.set(lower, await readTokenInfo(deps.rpc, token))
@@ -151,5 +150,13 @@ export async function createPaidAccess(
     requestIdHeader: deps.requestIdHeader,
     nextRequestId: deps.nextRequestId,
   })
-  return Object.freeze({ contract, signerAddress: signer.address, catalog, tokens, challenge, quotes })
+  return Object.freeze({
+    contract,
+    signerAddress: signer.address,
+    catalog,
+    planPeriods: facts.planPeriods,
+    tokens,
+    challenge,
+    quotes,
+  })
 }

@@ -33,8 +33,22 @@ import {
   type ErrorCode,
 } from '../errors/index.ts'
 import type { LocalEndpoints } from '../http/index.ts'
-import type { AdmissionStage } from '../runtime/index.ts'
+import {
+  compileQuotaLimits,
+  createQosGate,
+  createQosMetrics,
+  createUsageFlusher,
+  createUsageRoute,
+  MemoryQuotaStore,
+  MONTH_SECONDS,
+  type OpenedQuotaStore,
+  type QosGate,
+  type QuotaLimits,
+} from '../qos/index.ts'
+import { isAdmissionGrant, type AdmissionStage } from '../runtime/index.ts'
+import type { CredentialCheck, CredentialVerdict } from './challenge.ts'
 import type { Storage } from '../storage/index.ts'
+import type { Bytes32 } from '../subscriptions/index.ts'
 import { JWKS_PATH, startTokens, type RevocationBus, type Tokens } from '../tokens/index.ts'
 import { canonicalJson } from './challenge.ts'
 import { createPaidAccess, type PaidAccess, type SecretRef } from './paid-access.ts'
@@ -72,6 +86,13 @@ export interface PaidLayerDeps {
   readonly retryBaseMs?: number
   /** Access-token revocations to and from the other instances (Redis pub/sub), with `paidAccess.tokens`. */
   readonly revocationBus?: RevocationBus
+  /**
+   * Per-subscription QoS state (src/qos; main.ts opens it after `rateLimit.store`). Default: in memory.
+   * The layer closes it.
+   */
+  readonly quota?: OpenedQuotaStore
+  /** `rateLimit.redis.onError` for the QoS store (default allow). */
+  readonly quotaOnError?: 'allow' | 'deny'
 }
 
 export interface PaidLayerStatus {
@@ -227,8 +248,68 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       nextRequestId: deps.nextRequestId,
       routes: deps.routes,
       ...(deps.quoteStore === undefined ? {} : { store: deps.quoteStore }),
-      ...(tokens === undefined ? {} : { credential: tokens.credential }),
+      ...(tokens === undefined ? {} : { credential: metered(tokens.credential) }),
     })
+
+  // Per-subscription QoS on token-admitted requests (docs/qos.md): limits compiled per PaidAccess (its
+  // catalog and the on-chain periods), the store shared with the other instances when it is Redis.
+  const quota =
+    deps.quota ??
+    (() => {
+      const store = new MemoryQuotaStore()
+      return { store, close: () => store.close() }
+    })()
+  let compiledFor: PaidAccess | undefined
+  let limitsByPlan = new Map<string | number, QuotaLimits>()
+  /** By plan name or on-chain plan id; compiled once per PaidAccess (its catalog and periods). */
+  const limitsFor = (plan: string | number): QuotaLimits | undefined => {
+    const a = access
+    if (a === undefined) return undefined
+    if (compiledFor !== a) {
+      compiledFor = a
+      limitsByPlan = new Map()
+      for (const p of a.catalog.plans.values()) {
+        const limits = compileQuotaLimits(p.name, p.qos, a.planPeriods.get(p.planId) ?? MONTH_SECONDS)
+        limitsByPlan.set(p.name, limits)
+        limitsByPlan.set(p.planId, limits)
+      }
+    }
+    return limitsByPlan.get(plan)
+  }
+  // Per-period totals persisted off the request path (greatest upserts, once a minute and at close).
+  const flusher = createUsageFlusher({ store: quota.store, repository: deps.storage.usage, log, nowMs })
+  const gate: QosGate = createQosGate(
+    { rateLimitHeaders: paid.rateLimitHeaders, onError: deps.quotaOnError ?? 'allow' },
+    {
+      store: quota.store,
+      limitsFor,
+      subscription: (id) =>
+        pipeline.subscriptions.cache.peek(id as Bytes32) ?? pipeline.subscriptions.cache.get(id as Bytes32),
+      log,
+      ...(deps.registry === undefined ? {} : { hooks: createQosMetrics(deps.registry, quota.store) }),
+      nowMs,
+      onCounted: (id, limits, windows) => flusher.touch(id, limits, windows),
+    },
+  )
+  const usageDeps = {
+    store: quota.store,
+    subscription: (id: string) => pipeline.subscriptions.cache.get(id as Bytes32),
+    limitsForPlanId: limitsFor,
+    nowMs,
+  }
+  const usageRoute = createUsageRoute(paid.basePath, usageDeps)
+  const adminUsageRoute = createUsageRoute(paid.basePath, {
+    ...usageDeps,
+    history: (id) => deps.storage.usage.listTotals(id as Bytes32, 24),
+  })
+  const metered = (check: CredentialCheck): CredentialCheck => {
+    const after = (v: CredentialVerdict, request: Parameters<CredentialCheck>[0]) =>
+      typeof v === 'object' && isAdmissionGrant(v) ? gate.admit(v, request) : v
+    return (request, plans) => {
+      const v = check(request, plans)
+      return v instanceof Promise ? v.then((r) => after(r, request)) : after(v, request)
+    }
+  }
 
   // The monitor's start reads the chain's tags: retried in the background until it works.
   // In flight while the pipeline starts: close() waits for it, so a start racing a close never leaves the
@@ -334,6 +415,7 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
           takePerIp: (ip, now) => perIp.take(ip, now),
           passAuthorization: routeIdPredicate(deps.routes, (r) => r.passAuthorization),
           subscriptionLookup: pipeline.subscriptions.adminRoute,
+          usageLookup: usageRoute,
           ...(deps.revocationBus === undefined ? {} : { bus: deps.revocationBus }),
           log,
           ...(deps.registry === undefined ? {} : { registry: deps.registry }),
@@ -439,8 +521,8 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
     localEndpoints,
     adminRoutes:
       tokens === undefined
-        ? [pipeline.subscriptions.adminRoute]
-        : [pipeline.subscriptions.adminRoute, tokens.adminRoute],
+        ? [pipeline.subscriptions.adminRoute, adminUsageRoute]
+        : [pipeline.subscriptions.adminRoute, adminUsageRoute, tokens.adminRoute],
     pipeline,
     get access() {
       return access
@@ -464,7 +546,9 @@ export async function startPaidLayer(config: Config, deps: PaidLayerDeps): Promi
       clearInterval(sweepTimer)
       await starting
       await tokens?.close()
+      await flusher.close()
       await pipeline.close()
+      await quota.close()
     },
   }
 }

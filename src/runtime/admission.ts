@@ -35,6 +35,30 @@ export interface AdmissionGrant {
   readonly removeHeaders: readonly string[]
   /** Flat `[name, value, …]` fields added; a field of the same name the client sent is removed first. */
   readonly setHeaders: readonly string[]
+  /** Whom the request is admitted for (the access-token check: subscription id and plan name). */
+  readonly subject?: { readonly subscriptionId: string; readonly plan: string }
+  /** Told how the exchange ended (QoS metering); at most one per request, the last grant's wins. */
+  readonly meter?: ExchangeMeter
+}
+
+/** How an admitted exchange ended, as the proxy counted it (bodies only, as they flowed). */
+export interface ExchangeOutcome {
+  /** An upstream answered (a response head came back) on at least one attempt. */
+  readonly reachedUpstream: boolean
+  /** Request body bytes read from the client. */
+  readonly bytesIn: number
+  /** Response body bytes relayed from the upstream to the client (gateway-made bodies excluded). */
+  readonly bytesOut: number
+  readonly status: number
+}
+
+/**
+ * A per-request hook of an admission stage (QoS metering): `responseHeaders` are added to a proxied
+ * response head (flat `[name, value, …]`), `end` is called exactly once when the exchange finishes.
+ */
+export interface ExchangeMeter {
+  readonly responseHeaders: readonly string[] | undefined
+  end(outcome: ExchangeOutcome): void
 }
 
 /** Whether a stage's result admits with head changes (rather than refusing). */

@@ -14,5 +14,7 @@ export {
   type AdmissionStage,
   type AdmissionRequest,
   type AdmissionRefusal,
+  type ExchangeMeter,
+  type ExchangeOutcome,
 } from './admission.ts'
 export type { DirectResponse, HostHeaderPolicy, RoutePolicy } from './route-policy.ts'

@@ -59,5 +59,7 @@ export {
   type TokenFamilyRecord,
   type RefreshRotation,
   type TokenRepository,
+  type UsageRepository,
+  type UsageTotals,
 } from './repositories.ts'
 export { storageOptionsFromConfig, type StorageConfigDeps } from './config.ts'

@@ -289,8 +289,30 @@ const V5: Migration = {
   ],
 }
 
+/**
+ * v6: per-period QoS usage totals of each subscription (src/qos), flushed from the live store with
+ * "greatest" upserts: a repeated or older snapshot never lowers a total (idempotent, any order).
+ */
+const V6: Migration = {
+  version: 6,
+  name: 'qos: per-subscription usage totals per plan period',
+  statements: [
+    `CREATE TABLE subscription_usage (
+      subscription_id text NOT NULL CHECK (subscription_id ~ ${HEX32}),
+      period_start bigint NOT NULL CHECK (period_start >= 0),
+      period_end bigint NOT NULL CHECK (period_end > period_start),
+      plan text NOT NULL CHECK (length(plan) BETWEEN 1 AND 64),
+      requests bigint NOT NULL CHECK (requests >= 0),
+      bytes_in bigint NOT NULL CHECK (bytes_in >= 0),
+      bytes_out bigint NOT NULL CHECK (bytes_out >= 0),
+      updated_at bigint NOT NULL CHECK (updated_at >= 0),
+      PRIMARY KEY (subscription_id, period_start)
+    )`,
+  ],
+}
+
 /** Every migration this litgate knows, in version order (1, 2, …: no gaps). Never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3, V4, V5])
+export const MIGRATIONS: readonly Migration[] = Object.freeze([V1, V2, V3, V4, V5, V6])
 
 /** sha256 of a migration's name and statements: an applied migration's row must keep matching it. */
 export function migrationChecksum(m: Migration): string {

@@ -429,6 +429,26 @@ export interface TokenRepository {
 }
 
 /** Everything a subsystem may do with the database: typed, never a raw connection. */
+/** One subscription's QoS totals of one plan period (times: chain seconds; `updatedAtMs`: wall clock). */
+export interface UsageTotals {
+  readonly subscriptionId: Hex
+  readonly periodStartSec: number
+  readonly periodEndSec: number
+  readonly plan: string
+  readonly requests: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  readonly updatedAtMs: number
+}
+
+/** QoS usage totals (v6), written by the periodic flush of src/qos. */
+export interface UsageRepository {
+  /** Upserts each row keeping the greatest of the stored and the given totals: idempotent, order-free. */
+  upsertTotals(rows: readonly UsageTotals[]): Promise<void>
+  /** A subscription's periods, newest first (at most `limit`). */
+  listTotals(subscriptionId: Hex, limit: number): Promise<UsageTotals[]>
+}
+
 export interface Repositories {
   readonly quotes: QuoteRepository
   readonly payments: PaymentRepository
@@ -439,6 +459,7 @@ export interface Repositories {
   readonly monitor: MonitorRepository
   readonly ledger: LedgerRepository
   readonly tokens: TokenRepository
+  readonly usage: UsageRepository
 }
 
 type Db = Kysely<Tables>
@@ -1498,6 +1519,56 @@ function tokens(db: Db): TokenRepository {
   }
 }
 
+function usage(db: Db): UsageRepository {
+  return {
+    async upsertTotals(rows) {
+      if (rows.length === 0) return
+      await db
+        .insertInto('subscription_usage')
+        .values(
+          rows.map((r) => ({
+            subscription_id: lower(r.subscriptionId),
+            period_start: String(r.periodStartSec),
+            period_end: String(r.periodEndSec),
+            plan: r.plan,
+            requests: String(r.requests),
+            bytes_in: String(r.bytesIn),
+            bytes_out: String(r.bytesOut),
+            updated_at: String(r.updatedAtMs),
+          })),
+        )
+        .onConflict((oc) =>
+          oc.columns(['subscription_id', 'period_start']).doUpdateSet({
+            requests: sql`GREATEST(subscription_usage.requests, excluded.requests)`,
+            bytes_in: sql`GREATEST(subscription_usage.bytes_in, excluded.bytes_in)`,
+            bytes_out: sql`GREATEST(subscription_usage.bytes_out, excluded.bytes_out)`,
+            updated_at: sql`GREATEST(subscription_usage.updated_at, excluded.updated_at)`,
+          }),
+        )
+        .execute()
+    },
+    async listTotals(subscriptionId, limit) {
+      const rows = await db
+        .selectFrom('subscription_usage')
+        .selectAll()
+        .where('subscription_id', '=', lower(subscriptionId))
+        .orderBy('period_start', 'desc')
+        .limit(limit)
+        .execute()
+      return rows.map((r) => ({
+        subscriptionId: r.subscription_id as Hex,
+        periodStartSec: Number(r.period_start),
+        periodEndSec: Number(r.period_end),
+        plan: r.plan,
+        requests: Number(r.requests),
+        bytesIn: Number(r.bytes_in),
+        bytesOut: Number(r.bytes_out),
+        updatedAtMs: Number(r.updated_at),
+      }))
+    },
+  }
+}
+
 /** The repositories bound to one executor (the root instance or a transaction). */
 export function createRepositories(db: Db): Repositories {
   return {
@@ -1510,5 +1581,6 @@ export function createRepositories(db: Db): Repositories {
     monitor: monitor(db),
     ledger: ledger(db),
     tokens: tokens(db),
+    usage: usage(db),
   }
 }

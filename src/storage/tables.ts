@@ -1,7 +1,7 @@
 import type { ColumnType, Generated } from 'kysely'
 
 /**
- * The kysely view of schemas v1–v5 (migrations.ts is the truth; this mirrors it). Values as the drivers
+ * The kysely view of schemas v1–v6 (migrations.ts is the truth; this mirrors it). Values as the drivers
  * return them: `numeric` and `int8` as decimal strings on both backends (pg's default; the PGlite dialect
  * is told the same), `timestamptz` as Date, `jsonb` as parsed JSON. Byte strings (ids, hashes,
  * addresses, signatures) are lowercase 0x-hex text, checked by the database.
@@ -22,6 +22,19 @@ export interface Tables {
   token_nonces: TokenNonceRow
   token_families: TokenFamilyRow
   refresh_tokens: RefreshTokenRow
+  subscription_usage: SubscriptionUsageRow
+}
+
+/** v6: a subscription's QoS totals of one plan period. */
+export interface SubscriptionUsageRow {
+  subscription_id: string
+  period_start: Decimal
+  period_end: Decimal
+  plan: string
+  requests: Decimal
+  bytes_in: Decimal
+  bytes_out: Decimal
+  updated_at: Decimal
 }
 
 /** int8/numeric: written as a decimal string, read back as one. */

@@ -137,10 +137,11 @@ export function createTokenCredentialCheck(
       }
       const claims = outcome.claims
       const set = Object.freeze([subHeader, claims.sub, planHeader, claims.plan])
+      const subject = Object.freeze({ subscriptionId: claims.sub, plan: claims.plan })
       const verified: Verified = {
         claims,
-        strip: Object.freeze({ grant: true, removeHeaders: removeStrip, setHeaders: set }),
-        keep: Object.freeze({ grant: true, removeHeaders: removeKeep, setHeaders: set }),
+        strip: Object.freeze({ grant: true, removeHeaders: removeStrip, setHeaders: set, subject }),
+        keep: Object.freeze({ grant: true, removeHeaders: removeKeep, setHeaders: set, subject }),
       }
       cache.set(key, verified, claims.exp * 1000)
       return decide(verified, request, plans, deps.nowMs())

@@ -40,6 +40,10 @@ export interface TokenEndpointsDeps {
   readonly subscriptionLookup?: {
     answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
   }
+  /** `GET {base}/usage/:id` (src/qos), for the holder of an access token whose `sub` is that id. */
+  readonly usageLookup?: {
+    answer(rest: string): Promise<{ readonly status: number; readonly type: string; readonly body: string }>
+  }
   /** The subscription id a Bearer token grants (verified, not revoked), or why not. */
   authorize?(
     token: string,
@@ -87,6 +91,7 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
   const tokenPath = `${base}/token`
   const refreshPath = `${base}/token/refresh`
   const lookupPrefix = `${base}/subscriptions/`
+  const usagePrefix = `${base}/usage/`
 
   const send = (
     res: AnyResponse,
@@ -158,7 +163,13 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
     description === undefined
       ? 'Bearer realm="litgate"'
       : `Bearer realm="litgate", error="invalid_token", error_description="${description}"`
-  const lookup = (res: AnyResponse, requestId: string, rest: string, authorization: string | undefined) => {
+  const lookup = (
+    res: AnyResponse,
+    requestId: string,
+    rest: string,
+    authorization: string | undefined,
+    answerer: NonNullable<TokenEndpointsDeps['subscriptionLookup']>,
+  ) => {
     const token = bearerToken(authorization)
     if (token === undefined || deps.authorize === undefined) {
       problem(res, requestId, 'TOKEN_INVALID', 'an access token of this subscription is required', {
@@ -178,9 +189,7 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
           'TOKEN_SUBSCRIPTION_FORBIDDEN',
           'the access token is for another subscription',
         )
-      const a = await (
-        deps.subscriptionLookup as NonNullable<TokenEndpointsDeps['subscriptionLookup']>
-      ).answer(rest)
+      const a = await answerer.answer(rest)
       send(res, requestId, a.status, a.body, { 'content-type': a.type })
     })
     work.catch((err: unknown) => {
@@ -195,10 +204,15 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
       const isJwks = path === JWKS_PATH
-      const isLookup =
+      const answerer =
         deps.subscriptionLookup !== undefined &&
         path.startsWith(lookupPrefix) &&
         path.length > lookupPrefix.length
+          ? { of: deps.subscriptionLookup, prefix: lookupPrefix }
+          : deps.usageLookup !== undefined && path.startsWith(usagePrefix) && path.length > usagePrefix.length
+            ? { of: deps.usageLookup, prefix: usagePrefix }
+            : undefined
+      const isLookup = answerer !== undefined
       if (!isJwks && !isLookup && path !== noncePath && path !== tokenPath && path !== refreshPath)
         return false
       const header = req.headers[deps.requestIdHeader]
@@ -214,7 +228,7 @@ export function createTokenEndpoints(deps: TokenEndpointsDeps): TokenEndpoints {
           problem(res, requestId, 'METHOD_NOT_ALLOWED', undefined, { allow: 'GET, HEAD' })
           return true
         }
-        lookup(res, requestId, path.slice(lookupPrefix.length), req.headers.authorization)
+        lookup(res, requestId, path.slice(answerer.prefix.length), req.headers.authorization, answerer.of)
         return true
       }
       const isRead = path === noncePath || isJwks

@@ -43,6 +43,8 @@ export interface TokensDeps {
   readonly passAuthorization: (routeId: string) => boolean
   /** The subscriptions' lookup route: served on the client listener to the holder of a token for it. */
   readonly subscriptionLookup?: TokenEndpointsDeps['subscriptionLookup']
+  /** The QoS usage route (`{base}/usage/:id`), served the same way. */
+  readonly usageLookup?: TokenEndpointsDeps['usageLookup']
   /** Fan-out to the other instances (Redis pub/sub); absent: this instance and the database poll only. */
   readonly bus?: RevocationBus
   readonly log: Logger
@@ -185,6 +187,7 @@ export async function startTokens(options: TokensOptions, deps: TokensDeps): Pro
     nextRequestId: deps.nextRequestId,
     ...(metrics === undefined ? {} : { onRefused: metrics.refused }),
     ...(deps.subscriptionLookup === undefined ? {} : { subscriptionLookup: deps.subscriptionLookup }),
+    ...(deps.usageLookup === undefined ? {} : { usageLookup: deps.usageLookup }),
     authorize: async (token, nowMs) => {
       const v = await codec.verify(token, nowMs)
       if (!v.ok) return { ok: false, description: `the access token is invalid (${v.reason})` }
