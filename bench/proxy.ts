@@ -503,9 +503,9 @@ function medianOf<T>(items: readonly T[]): T {
 const us = (x: number): string =>
   Number.isNaN(x)
     ? '—'
-    : x >= 10_000
+    : Math.abs(x) >= 10_000
       ? `${(x / 1000).toFixed(1)} ms`
-      : x >= 1000
+      : Math.abs(x) >= 1000
         ? `${(x / 1000).toFixed(2)} ms`
         : `${x.toFixed(0)} µs`
 const f1 = (x: number): string => (Number.isNaN(x) ? '—' : x.toFixed(1))
@@ -562,7 +562,7 @@ function tokenCheckReport(
     '\n### Token check (litgate-auth − litgate, same run)\n',
     table(['metric', 'litgate (auth off)', 'litgate-auth', 'ratio', 'difference', 'per round'], rows),
     `\nTargets (issue 12, token check on a cache hit): ≤ 15 µs CPU/request: ${f1(cpu)} µs (the larger of the two runs) → ${cpu <= 15 ? 'MET' : 'MISSED'}; ` +
-      `p99 added at ${opts.rate}/s < 1 ms: ${us(p99)} → ${p99 < 1000 ? 'MET' : 'MISSED'}`,
+      `p99 added at ${opts.rate}/s < 1 ms: ${us(p99)} → ${p99 >= 1000 ? 'MISSED' : p99 < 0 ? 'MET (a negative difference: within the noise of this run)' : 'MET'}`,
   ].join('\n')
 }
 

@@ -573,6 +573,38 @@ describe('createLitgateFetch against litgate run and anvil', () => {
     )
   })
 
+  test('a lapsed subscription the gateway will not renew (cancelled on chain by its owner): the renewal quote is refused (renewal-refused) and a new subscription is bought', async () => {
+    const who = await freshBuyer()
+    const before = await balanceOf(usdc(), who.address)
+    const { client, events } = buyer(who, { plan: 'short', payWith: usdc(), pollIntervalMs: 250 })
+    const first = await client.fetch(`${gw.url}/short/1`)
+    assert.equal(first.status, 200)
+    await first.arrayBuffer()
+    const bought = paidEvent(events)
+    const created = await onChain(bought.txHash)
+    await write(who, deployment.paymentProcessor, paymentProcessorAbi, 'cancel', [bought.subscriptionId])
+    await new Promise((r) => setTimeout(r, Math.max(0, created.args.end * 1000 - Date.now() + 1_000)))
+
+    const second = await client.fetch(`${gw.url}/short/2`)
+    assert.equal(second.status, 200)
+    const body = (await second.json()) as Echo
+    const refused = events.flatMap((e) => (e.type === 'renewal-refused' ? [e] : []))
+    assert.equal(refused.length, 1)
+    assert.equal(refused[0]?.subscriptionId, bought.subscriptionId)
+    assert.match(refused[0]?.reason ?? '', /QUOTE_SUBSCRIPTION_INVALID/)
+    const paid = events.flatMap((e) => (e.type === 'paid' ? [e] : []))
+    assert.equal(paid.length, 2)
+    const fresh = paid[1] as (typeof paid)[number]
+    assert.notEqual(fresh.subscriptionId, bought.subscriptionId, 'a new subscription')
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'quote' ? [e.renews] : [])),
+      [undefined, undefined],
+      'the refused renewal quote was never answered: the quote paid is a new one',
+    )
+    assert.equal(body.headers['x-litgate-subscription'], fresh.subscriptionId.toLowerCase())
+    assert.equal(await balanceOf(usdc(), who.address), before - 2n * PRICE)
+  })
+
   // Last: it moves the chain's clock far ahead of the gateway's local clock.
   test('a quote that expires by chain time before it is paid: one fresh quote, then QuoteExpiredError, nothing paid', async () => {
     const who = await freshBuyer()
