@@ -40,7 +40,7 @@ import { ACCOUNTS, PRICE, startPaidChain, type PaidChain } from '../helpers/paid
 import { storageBackends, type StorageBackend } from '../helpers/storage.ts'
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts'
 
-const { deployer, operator } = ACCOUNTS
+const { deployer } = ACCOUNTS
 /** The `short` plan's period: long enough for a purchase on a loaded machine, short enough to wait out. */
 const SHORT_PERIOD_S = 40
 const PKG = new URL('../../packages/client/', import.meta.url).pathname
@@ -174,28 +174,7 @@ async function onChain(txHash: Hex) {
 before(async () => {
   chain = await startPaidChain({ quoteSigner: SIGNER.address, saleTokens: ['usdc', 'usdt'] })
   ;({ node, publicClient, deployment, deploymentsDir, planId } = chain)
-  const qos = {
-    requestsPerSecond: 10,
-    requestsPerDay: 100_000n,
-    requestsPerMonth: 3_000_000n,
-    bandwidthBytesPerPeriod: 10n << 30n,
-    maxConcurrentStreams: 4,
-  }
-  const { result } = await publicClient.simulateContract({
-    account: operator,
-    address: deployment.paymentProcessor,
-    abi: paymentProcessorAbi,
-    functionName: 'createPlan',
-    args: [qos, SHORT_PERIOD_S],
-  })
-  shortPlanId = result
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, SHORT_PERIOD_S])
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
-    shortPlanId,
-    usdc(),
-    PRICE,
-    true,
-  ])
+  shortPlanId = await chain.createPlan(SHORT_PERIOD_S)
   backend = await startUpstream()
   db = storageBackends({})[0] as StorageBackend
   gw = await spawnGateway(node.url)

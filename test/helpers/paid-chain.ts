@@ -68,6 +68,8 @@ export interface PaidChain {
     functionName: string,
     args: unknown[],
   ): Promise<TransactionReceipt>
+  /** Creates a plan of `periodSeconds` on sale at PRICE in each of `saleTokens` (default tUSDC); its id. */
+  createPlan(periodSeconds: number, saleTokens?: readonly ('usdc' | 'usdt')[]): Promise<number>
   /** Stops anvil, removes the deployments directory. */
   close(): Promise<void>
 }
@@ -119,21 +121,28 @@ export async function startPaidChain(options: {
     bandwidthBytesPerPeriod: 10n << 30n,
     maxConcurrentStreams: 4,
   }
-  const { result: planId } = await publicClient.simulateContract({
-    account: operator,
-    address: deployment.paymentProcessor,
-    abi: paymentProcessorAbi,
-    functionName: 'createPlan',
-    args: [qos, 30 * 86_400],
-  })
-  await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [qos, 30 * 86_400])
-  for (const name of options.saleTokens ?? ['usdc'])
-    await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
-      planId,
-      token(name),
-      PRICE,
-      true,
+  const createPlan: PaidChain['createPlan'] = async (periodSeconds, saleTokens = ['usdc']) => {
+    const { result: id } = await publicClient.simulateContract({
+      account: operator,
+      address: deployment.paymentProcessor,
+      abi: paymentProcessorAbi,
+      functionName: 'createPlan',
+      args: [qos, periodSeconds],
+    })
+    await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'createPlan', [
+      qos,
+      periodSeconds,
     ])
+    for (const name of saleTokens)
+      await write(operator, deployment.paymentProcessor, paymentProcessorAbi, 'setSale', [
+        id,
+        token(name),
+        PRICE,
+        true,
+      ])
+    return id
+  }
+  const planId = await createPlan(30 * 86_400, options.saleTokens)
   if (options.fund !== undefined)
     await write(deployer, token('usdc'), testUsdcAbi, 'mint', [options.fund.to, options.fund.amount])
   const deploymentsDir = await mkdtemp(join(tmpdir(), 'litgate-deployments-'))
@@ -149,6 +158,7 @@ export async function startPaidChain(options: {
     wallet: (who) => walletFor(node.url, who),
     mined,
     write,
+    createPlan,
     async close() {
       await node.stop()
       await rm(deploymentsDir, { recursive: true, force: true })
