@@ -9,7 +9,13 @@ export {
 } from './gcra.ts'
 export { LimiterStoreError, type LimiterStore, type LimiterStoreStats } from './store.ts'
 export { MemoryLimiterStore, type MemoryStoreOptions, type MemoryStoreDeps } from './memory-store.ts'
-export { RedisLimiterStore, redisClientOptions, GCRA_LUA, type RedisStoreOptions } from './redis-store.ts'
+export {
+  RedisLimiterStore,
+  redisClientOptions,
+  GCRA_LUA,
+  GCRA_LUA_PRELUDE,
+  type RedisStoreOptions,
+} from './redis-store.ts'
 export {
   compilePerIpPlan,
   createPerIpStage,

@@ -11,18 +11,21 @@ import { LimiterStoreError, type LimiterStore, type LimiterStoreStats } from './
  * KEYS[1]: the key. ARGV: interval T (µs), capacity L (µs), cost. Returns { allowed 0|1, now µs, TAT µs }.
  * The TAT is written with %.0f: Lua 5.1's default number formatting keeps only 14 significant digits.
  */
-export const GCRA_LUA = `
+/** Redis's clock (`now`, µs) and the TAT stored at KEYS[1] (`tat`, at least now); ARGV[1] interval, ARGV[2] capacity. Shared with the QoS reserve script. */
+export const GCRA_LUA_PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local tat = now
 local stored = redis.call('GET', KEYS[1])
 if stored then
   local v = tonumber(stored)
   if v and v > now then tat = v end
 end
+`
+
+export const GCRA_LUA = `${GCRA_LUA_PRELUDE}local cost = tonumber(ARGV[3])
 local nextTat = tat + cost * interval
 local ahead = nextTat - now
 if ahead > capacity then

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { GCRA_LUA_PRELUDE } from '../limits/index.ts'
 import { quotaDecision, type QuotaDecision, type SettleUsage } from './decision.ts'
 import type { QuotaLimits, QuotaWindows } from './limits.ts'
 import { QuotaStoreError, SETTLE_MEMORY_SECONDS, type QuotaStore, type UsageSnapshot } from './store.ts'
@@ -9,20 +10,9 @@ import { QuotaStoreError, SETTLE_MEMORY_SECONDS, type QuotaStore, type UsageSnap
  * KEYS: rps, day, month, period (hash n/bi/bo). ARGV: interval µs, capacity µs, day limit, month limit,
  * byte limit (0 = none), day TTL ms, month TTL ms. Returns { violated, now µs, TAT µs, day, month, bytes }.
  */
-export const QOS_RESERVE_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local capacity = tonumber(ARGV[2])
-local dayLimit = tonumber(ARGV[3])
+export const QOS_RESERVE_LUA = `${GCRA_LUA_PRELUDE}local dayLimit = tonumber(ARGV[3])
 local monthLimit = tonumber(ARGV[4])
 local bytesLimit = tonumber(ARGV[5])
-local tat = now
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local v = tonumber(stored)
-  if v and v > now then tat = v end
-end
 local nextTat = tat + interval
 local violated = 0
 if nextTat - now > capacity then violated = 1 end
